@@ -1,0 +1,408 @@
+"""Composition: sequence, parallel map, passthrough, assign, pick, branch and route."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
+from typing import Any
+
+from .chunks import agather, gather
+from .config import RunConfig
+from .events import current_run
+from .executor import run_bounded, submit
+from .runnable import Lambda, Runnable, coerce
+
+
+class Sequence(Runnable[Any, Any]):
+    """``a | b | c``: each step's output is the next step's input. Streams flow through every step
+    that can transform a stream; a step that cannot gathers its input first."""
+
+    def __init__(self, *steps: Runnable[Any, Any], name: str | None = None) -> None:
+        flat: list[Runnable[Any, Any]] = []
+        for step in steps:
+            step = coerce(step)
+            if type(step) is Sequence and step._name is None:
+                flat.extend(step.steps)
+            else:
+                flat.append(step)
+        if len(flat) < 2:
+            raise ValueError("a sequence needs at least two steps")
+        self.steps: tuple[Runnable[Any, Any], ...] = tuple(flat)
+        self._name = name
+        self.io_bound = any(s.io_bound for s in flat)
+
+    @property
+    def first(self) -> Runnable[Any, Any]:
+        return self.steps[0]
+
+    @property
+    def last(self) -> Runnable[Any, Any]:
+        return self.steps[-1]
+
+    def __repr__(self) -> str:
+        return " | ".join(repr(s) for s in self.steps)
+
+    def _invoke(self, input: Any, config: RunConfig | None = None, **kwargs: Any) -> Any:
+        steps = self.steps
+        if current_run.get() is None:  # nobody listens: call the hooks directly
+            input = steps[0]._invoke(input, config, **kwargs)
+            for step in steps[1:]:
+                input = step._invoke(input, config)
+            return input
+        input = steps[0].invoke(input, config, **kwargs)
+        for step in steps[1:]:
+            input = step.invoke(input, config)
+        return input
+
+    async def _ainvoke(self, input: Any, config: RunConfig | None = None, **kwargs: Any) -> Any:
+        steps = self.steps
+        input = await steps[0].ainvoke(input, config, **kwargs)
+        for step in steps[1:]:
+            input = await step.ainvoke(input, config)
+        return input
+
+    def _stream(self, input: Any, config: RunConfig | None = None, **kwargs: Any) -> Iterator[Any]:
+        chunks = self.steps[0].stream(input, config, **kwargs)
+        for step in self.steps[1:]:
+            chunks = step.transform(chunks, config)
+        yield from chunks
+
+    async def _astream(self, input: Any, config: RunConfig | None = None, **kwargs: Any) -> AsyncIterator[Any]:
+        chunks = self.steps[0].astream(input, config, **kwargs)
+        for step in self.steps[1:]:
+            chunks = step.atransform(chunks, config)
+        async for chunk in chunks:
+            yield chunk
+
+    def _transform(self, input: Iterable[Any], config: RunConfig | None = None, **kwargs: Any) -> Iterator[Any]:
+        chunks = self.steps[0].transform(input, config, **kwargs)
+        for step in self.steps[1:]:
+            chunks = step.transform(chunks, config)
+        yield from chunks
+
+    async def _atransform(
+        self, input: AsyncIterator[Any], config: RunConfig | None = None, **kwargs: Any
+    ) -> AsyncIterator[Any]:
+        chunks = self.steps[0].atransform(input, config, **kwargs)
+        for step in self.steps[1:]:
+            chunks = step.atransform(chunks, config)
+        async for chunk in chunks:
+            yield chunk
+
+
+class Parallel(Runnable[Any, dict[str, Any]]):
+    """Run several steps on the same input; the output is a dict of their outputs.
+
+    io-bound branches run concurrently (threads for sync steps, the event loop for async ones);
+    pure-Python branches run inline, where a thread would only add overhead. Streaming yields
+    ``{key: chunk}`` dicts as each branch produces them.
+    """
+
+    def __init__(self, steps: Mapping[str, Any] | None = None, /, **kwargs: Any) -> None:
+        merged = {**(steps or {}), **kwargs}
+        if not merged:
+            raise ValueError("parallel() needs at least one step: parallel(a=step_a, b=step_b)")
+        self.steps: dict[str, Runnable[Any, Any]] = {k: coerce(v) for k, v in merged.items()}
+        self._items = tuple(self.steps.items())
+        self._concurrent = sum(1 for s in self.steps.values() if s.io_bound) > 1
+        self.io_bound = any(s.io_bound for s in self.steps.values())
+
+    def __repr__(self) -> str:
+        return "{" + ", ".join(f"{k}: {v!r}" for k, v in self._items) + "}"
+
+    def _invoke(self, input: Any, config: RunConfig | None = None, **kwargs: Any) -> dict[str, Any]:
+        if not self._concurrent:
+            return {key: step.invoke(input, config) for key, step in self._items}
+        items = self._items
+        results = run_bounded(lambda i: items[i][1].invoke(input, config), len(items), None)
+        out = {}
+        for (key, _), (ok, value) in zip(items, results, strict=True):
+            if not ok:
+                raise value
+            out[key] = value
+        return out
+
+    async def _ainvoke(self, input: Any, config: RunConfig | None = None, **kwargs: Any) -> dict[str, Any]:
+        if not self._concurrent:
+            return {key: await step.ainvoke(input, config) for key, step in self._items}
+        import asyncio
+
+        values = await asyncio.gather(*(step.ainvoke(input, config) for _, step in self._items))
+        return dict(zip(self.steps, values, strict=True))
+
+    def _stream(self, input: Any, config: RunConfig | None = None, **kwargs: Any) -> Iterator[dict[str, Any]]:
+        if not self._concurrent:
+            for key, step in self._items:
+                for chunk in step.stream(input, config):
+                    yield {key: chunk}
+            return
+        yield from _merge_streams_threaded(
+            {key: (lambda s=step: s.stream(input, config)) for key, step in self._items}
+        )
+
+    async def _astream(
+        self, input: Any, config: RunConfig | None = None, **kwargs: Any
+    ) -> AsyncIterator[dict[str, Any]]:
+        if not self._concurrent:
+            for key, step in self._items:
+                async for chunk in step.astream(input, config):
+                    yield {key: chunk}
+            return
+        async for item in _merge_streams_async(
+            {key: step.astream(input, config) for key, step in self._items}
+        ):
+            yield item
+
+
+def _merge_streams_threaded(
+    factories: Mapping[str, Callable[[], Iterator[Any]]],
+) -> Iterator[dict[str, Any]]:
+    """Drive each stream on the shared executor and yield ``{key: chunk}`` in arrival order."""
+    from queue import SimpleQueue
+
+    inbox: SimpleQueue[tuple[str, Any, BaseException | None, bool]] = SimpleQueue()
+
+    def pump(key: str, factory: Callable[[], Iterator[Any]]) -> None:
+        try:
+            for chunk in factory():
+                inbox.put((key, chunk, None, False))
+        except BaseException as exc:
+            inbox.put((key, None, exc, True))
+            return
+        inbox.put((key, None, None, True))
+
+    futures = [submit(pump, key, factory) for key, factory in factories.items()]
+    remaining = len(futures)
+    while remaining:
+        key, chunk, error, finished = inbox.get()
+        if error is not None:
+            raise error
+        if finished:
+            remaining -= 1
+        else:
+            yield {key: chunk}
+
+
+async def _merge_streams_async(streams: Mapping[str, AsyncIterator[Any]]) -> AsyncIterator[dict[str, Any]]:
+    import asyncio
+
+    iterators = {key: aiter(s) for key, s in streams.items()}
+    pending = {asyncio.ensure_future(anext(it)): key for key, it in iterators.items()}
+    try:
+        while pending:
+            done, _ = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                key = pending.pop(task)
+                try:
+                    chunk = task.result()
+                except StopAsyncIteration:
+                    continue
+                yield {key: chunk}
+                pending[asyncio.ensure_future(anext(iterators[key]))] = key
+    finally:
+        for task in pending:
+            task.cancel()
+
+
+class Passthrough(Runnable[Any, Any]):
+    """Returns its input unchanged; streams pass straight through."""
+
+    def _invoke(self, input: Any, config: RunConfig | None = None, **kwargs: Any) -> Any:
+        return input
+
+    def _transform(self, input: Iterable[Any], config: RunConfig | None = None, **kwargs: Any) -> Iterator[Any]:
+        yield from input
+
+    async def _atransform(
+        self, input: AsyncIterator[Any], config: RunConfig | None = None, **kwargs: Any
+    ) -> AsyncIterator[Any]:
+        async for chunk in input:
+            yield chunk
+
+    @staticmethod
+    def assign(**steps: Any) -> Assign:  # type: ignore[override]
+        """``RunnablePassthrough.assign(...)`` for LangChain migrants."""
+        return Assign(Parallel(steps))
+
+
+def _require_dict(input: Any, who: str) -> dict[str, Any]:
+    if not isinstance(input, Mapping):
+        raise TypeError(
+            f"{who} needs a dict input, got {type(input).__name__}: {input!r:.80}; "
+            "put a step that returns a dict before it"
+        )
+    return input  # type: ignore[return-value]
+
+
+class Assign(Runnable[dict[str, Any], dict[str, Any]]):
+    """Pass a dict through and add keys computed from it. Streams the input first, then the new keys."""
+
+    def __init__(self, mapper: Parallel) -> None:
+        self.mapper = mapper
+        self.io_bound = mapper.io_bound
+
+    def __repr__(self) -> str:
+        return f"assign({self.mapper!r})"
+
+    def _invoke(self, input: Any, config: RunConfig | None = None, **kwargs: Any) -> dict[str, Any]:
+        return {**_require_dict(input, "assign()"), **self.mapper.invoke(input, config)}
+
+    async def _ainvoke(self, input: Any, config: RunConfig | None = None, **kwargs: Any) -> dict[str, Any]:
+        return {**_require_dict(input, "assign()"), **await self.mapper.ainvoke(input, config)}
+
+    def _stream(self, input: Any, config: RunConfig | None = None, **kwargs: Any) -> Iterator[dict[str, Any]]:
+        yield dict(_require_dict(input, "assign()"))
+        yield from self.mapper.stream(input, config)
+
+    async def _astream(
+        self, input: Any, config: RunConfig | None = None, **kwargs: Any
+    ) -> AsyncIterator[dict[str, Any]]:
+        yield dict(_require_dict(input, "assign()"))
+        async for chunk in self.mapper.astream(input, config):
+            yield chunk
+
+
+class Pick(Runnable[dict[str, Any], Any]):
+    """Select keys from a dict: one key gives its value, several give a smaller dict."""
+
+    def __init__(self, keys: tuple[str, ...]) -> None:
+        if not keys:
+            raise ValueError("pick() needs at least one key")
+        self.keys = keys
+
+    def __repr__(self) -> str:
+        return f"pick({', '.join(map(repr, self.keys))})"
+
+    def _pick(self, input: Any) -> Any:
+        data = _require_dict(input, "pick()")
+        if len(self.keys) == 1:
+            key = self.keys[0]
+            if key not in data:
+                raise KeyError(f"pick({key!r}): the input has no key {key!r}; it has {sorted(data)}")
+            return data[key]
+        return {k: data[k] for k in self.keys if k in data}
+
+    def _invoke(self, input: Any, config: RunConfig | None = None, **kwargs: Any) -> Any:
+        return self._pick(input)
+
+    def _transform(self, input: Iterable[Any], config: RunConfig | None = None, **kwargs: Any) -> Iterator[Any]:
+        if len(self.keys) == 1:  # a single value may not be addable dict-wise: gather it
+            yield self._pick(gather(input))
+            return
+        for chunk in input:
+            picked = {k: v for k, v in _require_dict(chunk, "pick()").items() if k in self.keys}
+            if picked:
+                yield picked
+
+    async def _atransform(
+        self, input: AsyncIterator[Any], config: RunConfig | None = None, **kwargs: Any
+    ) -> AsyncIterator[Any]:
+        if len(self.keys) == 1:
+            yield self._pick(await agather(input))
+            return
+        async for chunk in input:
+            picked = {k: v for k, v in _require_dict(chunk, "pick()").items() if k in self.keys}
+            if picked:
+                yield picked
+
+
+class Branch(Runnable[Any, Any]):
+    """Run the first step whose condition holds for the input, else the default."""
+
+    def __init__(self, cases: list[tuple[Runnable[Any, Any], Runnable[Any, Any]]], default: Runnable[Any, Any]):
+        self.cases = cases
+        self.default = default
+        self.io_bound = default.io_bound or any(c.io_bound or r.io_bound for c, r in cases)
+
+    def _select(self, input: Any, config: RunConfig | None) -> Runnable[Any, Any]:
+        for condition, step in self.cases:
+            if condition.invoke(input, config):
+                return step
+        return self.default
+
+    async def _aselect(self, input: Any, config: RunConfig | None) -> Runnable[Any, Any]:
+        for condition, step in self.cases:
+            if await condition.ainvoke(input, config):
+                return step
+        return self.default
+
+    def _invoke(self, input: Any, config: RunConfig | None = None, **kwargs: Any) -> Any:
+        return self._select(input, config).invoke(input, config)
+
+    async def _ainvoke(self, input: Any, config: RunConfig | None = None, **kwargs: Any) -> Any:
+        return await (await self._aselect(input, config)).ainvoke(input, config)
+
+    def _stream(self, input: Any, config: RunConfig | None = None, **kwargs: Any) -> Iterator[Any]:
+        yield from self._select(input, config).stream(input, config)
+
+    async def _astream(self, input: Any, config: RunConfig | None = None, **kwargs: Any) -> AsyncIterator[Any]:
+        async for chunk in (await self._aselect(input, config)).astream(input, config):
+            yield chunk
+
+
+# --------------------------------------------------------------------------- constructors
+def parallel(steps: Mapping[str, Any] | None = None, /, **named: Any) -> Parallel:
+    """``parallel(summary=a, keywords=b)``: run both on the input, return ``{"summary": …, "keywords": …}``."""
+    return Parallel(steps, **named)
+
+
+def passthrough() -> Passthrough:
+    return Passthrough()
+
+
+def assign(**steps: Any) -> Assign:
+    """``assign(context=retriever)``: pass the input dict through with ``context`` added."""
+    if not steps:
+        raise ValueError("assign() needs at least one key=step")
+    return Assign(Parallel(steps))
+
+
+def pick(*keys: str) -> Pick:
+    return Pick(keys)
+
+
+def branch(*cases_and_default: Any) -> Branch:
+    """``branch((is_question, answer), (is_greeting, greet), fallback)``: the last argument is the
+    default; every other is a ``(condition, step)`` pair."""
+    if not cases_and_default:
+        raise ValueError("branch() needs (condition, step) pairs followed by a default step")
+    *cases, default = cases_and_default
+    pairs = []
+    for case in cases:
+        if not (isinstance(case, tuple) and len(case) == 2):
+            raise TypeError(
+                f"branch() takes (condition, step) pairs and a default last; got {case!r:.80}"
+            )
+        pairs.append((coerce(case[0]), coerce(case[1])))
+    if isinstance(default, tuple):
+        raise TypeError("branch(): the last argument is the default step, not a (condition, step) pair")
+    return Branch(pairs, coerce(default))
+
+
+def route(
+    fn: Callable[[Any], Any],
+    routes: Mapping[Any, Any] | None = None,
+    *,
+    default: Any = None,
+    name: str | None = None,
+) -> Runnable[Any, Any]:
+    """Choose the next step at run time.
+
+    ``route(fn)``: ``fn(input)`` returns the step (or a plain value) to use. ``route(key_fn, {"sql":
+    sql_chain, "chat": chat_chain}, default=chat_chain)``: ``key_fn(input)`` names the step.
+    """
+    if routes is None:
+        return Lambda(fn, name or getattr(fn, "__name__", "route"))
+    table = {key: coerce(step) for key, step in routes.items()}
+    fallback = coerce(default) if default is not None else None
+    key_step = coerce(fn)
+
+    def choose(input: Any, config: RunConfig | None = None) -> Runnable[Any, Any]:
+        key = key_step.invoke(input, config)
+        step = table.get(key, fallback)
+        if step is None:
+            raise KeyError(f"route: no step for key {key!r}; known keys {list(table)}; pass default=")
+        return step
+
+    step = Lambda(choose, name or "route")
+    step.io_bound = any(s.io_bound for s in table.values()) or bool(fallback and fallback.io_bound)
+    return step
