@@ -1,0 +1,38 @@
+"""Every error maru raises on purpose. Each message says what was wrong and what to do about it."""
+
+from __future__ import annotations
+
+
+class MaruError(Exception):
+    """Base class of maru's own errors."""
+
+
+class ConfigurationError(MaruError):
+    """Something needed to run is not configured (an API key, a base URL, a model name)."""
+
+
+class PromptError(MaruError, KeyError):
+    """A prompt template got a missing or unexpected variable, or a template is malformed.
+
+    Also a ``KeyError`` so code written for LangChain's prompt errors still catches it.
+    """
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class OutputParserError(MaruError, ValueError):
+    """A model's output could not be parsed. ``raw`` holds the text that failed."""
+
+    def __init__(self, message: str, raw: str = "") -> None:
+        shown = raw if len(raw) <= 500 else raw[:500] + f"… ({len(raw)} chars)"
+        super().__init__(f"{message}\n--- raw model output ---\n{shown}")
+        self.raw = raw
+
+
+class ProviderError(MaruError):
+    """A model provider answered with an error that retrying will not fix (bad request, auth)."""
+
+
+class ToolCallError(MaruError, ValueError):
+    """A model asked for a tool call that cannot be parsed or run."""
