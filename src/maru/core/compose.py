@@ -390,11 +390,16 @@ def route(
     ``route(fn)``: ``fn(input)`` returns the step (or a plain value) to use. ``route(key_fn, {"sql":
     sql_chain, "chat": chat_chain}, default=chat_chain)``: ``key_fn(input)`` names the step.
     """
+    key_step = coerce(fn)
     if routes is None:
-        return Lambda(fn, name or getattr(fn, "__name__", "route"))
+
+        def choose_step(input: Any, config: RunConfig | None = None) -> Any:
+            chosen = key_step.invoke(input, config)
+            return coerce(chosen) if callable(chosen) else chosen
+
+        return Lambda(choose_step, name or key_step.name)
     table = {key: coerce(step) for key, step in routes.items()}
     fallback = coerce(default) if default is not None else None
-    key_step = coerce(fn)
 
     def choose(input: Any, config: RunConfig | None = None) -> Runnable[Any, Any]:
         key = key_step.invoke(input, config)

@@ -12,8 +12,9 @@ from .runnable import Runnable, coerce
 
 
 class Binding(Runnable[Any, Any]):
-    """A step with fixed keyword arguments and/or config. Transparent: it reports as the step it
-    wraps (same kind and name, unless ``run_name`` was set) and adds no run of its own."""
+    """A step with fixed keyword arguments and/or config. Transparent: calls go straight to the
+    wrapped step with the arguments merged in, so it reports as that step (same kind; its name
+    unless ``run_name`` was set) and adds no run of its own."""
 
     def __init__(
         self,
@@ -21,12 +22,11 @@ class Binding(Runnable[Any, Any]):
         kwargs: dict[str, Any] | None = None,
         config: RunConfig | None = None,
     ) -> None:
-        config = dict(config or {})  # type: ignore[assignment]
-        validate_config(config)  # type: ignore[arg-type]
+        if config:
+            validate_config(config)
         self.bound = bound
         self.kwargs = kwargs or {}
-        self._name = config.pop("run_name", None) or bound._name  # type: ignore[misc]
-        self.config: RunConfig | None = config or None  # type: ignore[assignment]
+        self.config: RunConfig | None = config or None
         self.kind = bound.kind  # type: ignore[misc]
         self.io_bound = bound.io_bound
 
@@ -36,16 +36,13 @@ class Binding(Runnable[Any, Any]):
     ) -> Binding:
         """Bind onto ``runnable``, folding into an existing binding rather than nesting one."""
         if isinstance(runnable, Binding):
-            merged = merge_configs(runnable.config, config) or {}
-            name = (config or {}).get("run_name") or runnable._name
-            folded = cls(runnable.bound, {**runnable.kwargs, **(kwargs or {})}, merged)
-            folded._name = name
-            return folded
+            merged = merge_configs(runnable.config, config)
+            return cls(runnable.bound, {**runnable.kwargs, **(kwargs or {})}, merged)
         return cls(runnable, kwargs, config)
 
     @property
     def name(self) -> str:
-        return self._name or self.bound.name
+        return (self.config or {}).get("run_name") or self.bound.name
 
     def __repr__(self) -> str:
         parts = [f"{k}={v!r}" for k, v in self.kwargs.items()]
@@ -66,6 +63,34 @@ class Binding(Runnable[Any, Any]):
             kwargs = {**self.kwargs, **kwargs}
         return config, kwargs
 
+    # Public calls delegate to the wrapped step's public calls, so its run carries the merged config.
+    def invoke(self, input: Any, config: RunConfig | None = None, **kwargs: Any) -> Any:
+        config, kwargs = self._args(config, kwargs)
+        return self.bound.invoke(input, config, **kwargs)
+
+    async def ainvoke(self, input: Any, config: RunConfig | None = None, **kwargs: Any) -> Any:
+        config, kwargs = self._args(config, kwargs)
+        return await self.bound.ainvoke(input, config, **kwargs)
+
+    def stream(self, input: Any, config: RunConfig | None = None, **kwargs: Any) -> Iterator[Any]:
+        config, kwargs = self._args(config, kwargs)
+        return self.bound.stream(input, config, **kwargs)
+
+    def astream(self, input: Any, config: RunConfig | None = None, **kwargs: Any) -> AsyncIterator[Any]:
+        config, kwargs = self._args(config, kwargs)
+        return self.bound.astream(input, config, **kwargs)
+
+    def transform(self, input: Iterable[Any], config: RunConfig | None = None, **kwargs: Any) -> Iterator[Any]:
+        config, kwargs = self._args(config, kwargs)
+        return self.bound.transform(input, config, **kwargs)
+
+    def atransform(
+        self, input: AsyncIterator[Any], config: RunConfig | None = None, **kwargs: Any
+    ) -> AsyncIterator[Any]:
+        config, kwargs = self._args(config, kwargs)
+        return self.bound.atransform(input, config, **kwargs)
+
+    # Hooks, for composites that call hooks directly when nobody listens.
     def _invoke(self, input: Any, config: RunConfig | None = None, **kwargs: Any) -> Any:
         config, kwargs = self._args(config, kwargs)
         return self.bound._invoke(input, config, **kwargs)
@@ -73,24 +98,6 @@ class Binding(Runnable[Any, Any]):
     async def _ainvoke(self, input: Any, config: RunConfig | None = None, **kwargs: Any) -> Any:
         config, kwargs = self._args(config, kwargs)
         return await self.bound._ainvoke(input, config, **kwargs)
-
-    def _stream(self, input: Any, config: RunConfig | None = None, **kwargs: Any) -> Iterator[Any]:
-        config, kwargs = self._args(config, kwargs)
-        return self.bound._stream(input, config, **kwargs)
-
-    def _astream(self, input: Any, config: RunConfig | None = None, **kwargs: Any) -> AsyncIterator[Any]:
-        config, kwargs = self._args(config, kwargs)
-        return self.bound._astream(input, config, **kwargs)
-
-    def _transform(self, input: Iterable[Any], config: RunConfig | None = None, **kwargs: Any) -> Iterator[Any]:
-        config, kwargs = self._args(config, kwargs)
-        return self.bound._transform(input, config, **kwargs)
-
-    def _atransform(
-        self, input: AsyncIterator[Any], config: RunConfig | None = None, **kwargs: Any
-    ) -> AsyncIterator[Any]:
-        config, kwargs = self._args(config, kwargs)
-        return self.bound._atransform(input, config, **kwargs)
 
     def batch(self, inputs: Sequence[Any], config: Any = None, **kwargs: Any) -> list[Any]:
         if self.config and config is None and "max_concurrency" in self.config:
