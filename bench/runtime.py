@@ -86,9 +86,10 @@ def plain_prompt_model_parser(values: dict[str, str]) -> str:
 
 
 def build_maru() -> dict[str, Any]:
+    from maru.parsers import StrOutputParser
+
     from maru import parallel, runnable
     from maru.models import ScriptedChatModel
-    from maru.parsers import StrOutputParser
     from maru.prompts import ChatPromptTemplate
 
     io_f = [runnable(f, io_bound=True) for f in (f1, f2, f3)]

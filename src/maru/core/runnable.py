@@ -14,7 +14,15 @@ shared executor (or the event loop) and run pure-Python steps inline, where thre
 from __future__ import annotations
 
 import inspect
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from typing import Any, ClassVar, Generic, TypeVar, overload
 
 from .chunks import ChunkRecorder, agather, gather
@@ -420,7 +428,7 @@ class Lambda(Runnable[Input, Output]):
         if self._name == "<lambda>":
             self._name = "lambda"
         func = inspect.unwrap(fn)
-        if not (inspect.isfunction(func) or inspect.ismethod(func)) and hasattr(func, "__call__"):
+        if not (inspect.isfunction(func) or inspect.ismethod(func)) and callable(func):
             func = func.__call__  # callable objects
         self._mode = (
             "agen"
