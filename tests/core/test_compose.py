@@ -212,3 +212,19 @@ def test_subclass_with_no_hooks_fails_clearly():
 def test_repr_reads_like_the_pipe():
     chain = runnable(add1) | runnable(double)
     assert repr(chain) == "runnable(add1) | runnable(double)"
+
+
+def test_partials_and_callable_objects_are_classified():
+    import functools
+
+    async def scale(x, k):
+        return x * k
+
+    class Doubler:
+        async def __call__(self, x):
+            return x * 2
+
+    step = runnable(functools.partial(scale, k=3))
+    assert step.io_bound and step.invoke(2) == 6
+    obj = runnable(Doubler())
+    assert obj.io_bound and obj.name == "Doubler" and asyncio.run(obj.ainvoke(4)) == 8

@@ -405,6 +405,18 @@ def _wants_config(fn: Callable[..., Any]) -> bool:
         return False
 
 
+def _mode_of(fn: Callable[..., Any]) -> str:
+    """sync, async, gen (sync stream transform) or agen (async stream transform)."""
+    for candidate in (fn, getattr(fn, "__call__", None)):  # functions/partials, then callable objects
+        if inspect.isasyncgenfunction(candidate):
+            return "agen"
+        if inspect.isgeneratorfunction(candidate):
+            return "gen"
+        if inspect.iscoroutinefunction(candidate):
+            return "async"
+    return "sync"
+
+
 class Lambda(Runnable[Input, Output]):
     """A plain function as a step.
 
@@ -427,18 +439,7 @@ class Lambda(Runnable[Input, Output]):
         self._name = name or getattr(fn, "__name__", None) or type(fn).__name__
         if self._name == "<lambda>":
             self._name = "lambda"
-        func = inspect.unwrap(fn)
-        if not (inspect.isfunction(func) or inspect.ismethod(func)) and callable(func):
-            func = func.__call__  # callable objects
-        self._mode = (
-            "agen"
-            if inspect.isasyncgenfunction(func)
-            else "gen"
-            if inspect.isgeneratorfunction(func)
-            else "async"
-            if inspect.iscoroutinefunction(func)
-            else "sync"
-        )
+        self._mode = _mode_of(fn)
         self._config_arg = _wants_config(fn)
         self.io_bound = self._mode in ("async", "agen") if io_bound is None else io_bound
 
