@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Create the project's virtualenv and install maru into it, editable, with the extras that the
+# test suite, the demo and the benchmarks need. Idempotent and quick when nothing changed:
+#
+#   - .venv is created with the first Python >= 3.11 found ($PYTHON, python3, python3.13 …);
+#     a .venv whose interpreter is broken or too old is rebuilt.
+#   - `pip install -e ".[EXTRAS]"` runs only when pyproject.toml, the extras or the interpreter
+#     changed since the last successful install. The stamp file .venv/.maru-setup records that.
+#
+# Environment: PYTHON (interpreter to use), VENV (default .venv), MARU_EXTRAS (default
+# dev,openai,bench). torch is deliberately not installed here; the train/rag extras bring it.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+VENV="${VENV:-.venv}"
+EXTRAS="${MARU_EXTRAS:-dev,openai,bench}"
+STAMP="$VENV/.maru-setup"
+PY_OK='import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)'
+
+find_python() {
+    local candidate
+    for candidate in "${PYTHON:-}" python3 python3.13 python3.12 python3.11 python; do
+        [ -n "$candidate" ] || continue
+        command -v "$candidate" >/dev/null 2>&1 || continue
+        # pyenv shims exist for versions that are not installed: ask the interpreter itself.
+        if "$candidate" -c "$PY_OK" >/dev/null 2>&1; then
+            echo "$candidate"
+            return 0
+        fi
+    done
+    return 1
+}
+
+if ! [ -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c "$PY_OK" >/dev/null 2>&1; then
+    if ! python=$(find_python); then
+        echo "setup: maru needs Python 3.11 or newer; none found on PATH." >&2
+        echo "setup: install one (e.g. apt-get install python3.11 python3.11-venv) or set PYTHON=/path/to/python3.11" >&2
+        exit 1
+    fi
+    echo "setup: creating $VENV with $python ($("$python" --version 2>&1))"
+    rm -rf "$VENV"
+    "$python" -m venv "$VENV"
+    rm -f "$STAMP"
+fi
+
+# What the install depends on: the project metadata, the extras asked for and the interpreter.
+want=$("$VENV/bin/python" - "$EXTRAS" <<'PY'
+import hashlib, sys
+h = hashlib.sha256(open("pyproject.toml", "rb").read())
+h.update(sys.argv[1].encode())
+h.update(sys.version.encode())
+print(h.hexdigest())
+PY
+)
+
+if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want" ] && [ -x "$VENV/bin/maru" ]; then
+    exit 0  # up to date
+fi
+
+echo "setup: installing maru[$EXTRAS] into $VENV (pyproject.toml changed or first run)"
+"$VENV/bin/python" -m pip install --disable-pip-version-check --quiet --upgrade pip || echo "setup: could not upgrade pip; going on with $("$VENV/bin/python" -m pip --version)"
+"$VENV/bin/python" -m pip install --disable-pip-version-check --quiet -e ".[$EXTRAS]"
+echo "$want" > "$STAMP"
+echo "setup: done ($("$VENV/bin/python" --version), maru $("$VENV/bin/python" -c 'import maru; print(maru.__version__)'))"
