@@ -1,0 +1,32 @@
+"""``Embeddings``: text in, vectors out — the interface retrievers, semantic caches and filters use.
+
+Providers (local sentence-transformers, OpenAI) implement ``embed_documents``; ``embed_query`` is
+separate because many models embed a query differently from a passage (an instruction prefix).
+The async twins run the sync methods on the shared executor unless a provider has native async.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+from ..core.executor import run_in_thread
+
+__all__ = ["Embeddings"]
+
+
+class Embeddings(ABC):
+    """Turns texts into fixed-length float vectors."""
+
+    @abstractmethod
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        """One vector per text, in order."""
+
+    def embed_query(self, text: str) -> list[float]:
+        """The vector of a search query. Default: embedded like a document."""
+        return self.embed_documents([text])[0]
+
+    async def aembed_documents(self, texts: list[str]) -> list[list[float]]:
+        return await run_in_thread(self.embed_documents, texts)
+
+    async def aembed_query(self, text: str) -> list[float]:
+        return await run_in_thread(self.embed_query, text)
