@@ -1,0 +1,512 @@
+"""The ``maru`` command.
+
+- ``maru demo``: the offline tour. Every section runs without a network or an API key; chat
+  models in it are ``ScriptedChatModel``, a scripted test double, and the output says so.
+- ``maru chat``: a streaming chat REPL against any OpenAI-compatible endpoint.
+- ``maru run module:object --input JSON``: invoke (or stream) any runnable or function.
+
+Importing this module stays light: models, prompts and the ``openai`` SDK are imported inside the
+commands that use them.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import json
+import os
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+
+import typer
+
+from ._version import __version__
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from .core import Runnable
+
+app = typer.Typer(
+    name="maru",
+    help="maru: build LLM applications and train PyTorch models at scale.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+USAGE_ERROR = 2
+"""Exit code for a command that cannot start: bad arguments, missing configuration."""
+
+
+def _console(stderr: bool = False) -> Console:
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False)
+
+
+def _fail(message: str, hint: str | None = None, code: int = USAGE_ERROR) -> NoReturn:
+    """Print an error (and what to do about it) to stderr and exit, without a traceback."""
+    err = _console(stderr=True)
+    err.print(f"[bold red]error:[/] {message}", markup=True, soft_wrap=True)
+    if hint:
+        err.print(hint, markup=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"maru {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", "-V", help="Print the version and exit.", callback=_version_callback, is_eager=True),
+    ] = False,
+) -> None:
+    """maru: build LLM applications and train PyTorch models at scale."""
+
+
+# =============================================================================== maru demo
+@dataclass(frozen=True)
+class DemoSection:
+    """One part of ``maru demo``. ``run`` prints to the console it is given and raises on failure.
+    Later subsystems (retrieval, training …) add their section to :data:`DEMO_SECTIONS`."""
+
+    title: str
+    summary: str
+    run: Callable[[Console], None]
+
+
+def find_examples_dir() -> Path | None:
+    """The ``examples/`` folder of a source checkout: ``$MARU_EXAMPLES_DIR``, else next to ``src/``,
+    else under the current directory."""
+    candidates = []
+    if os.environ.get("MARU_EXAMPLES_DIR"):
+        candidates.append(Path(os.environ["MARU_EXAMPLES_DIR"]))
+    candidates.append(Path(__file__).resolve().parents[2] / "examples")
+    candidates.append(Path.cwd() / "examples")
+    for path in candidates:
+        if path.is_dir():
+            return path
+    return None
+
+
+def load_example(name: str) -> ModuleType:
+    """Import ``examples/<name>.py`` as a module (examples are programs, not part of the package)."""
+    folder = find_examples_dir()
+    path = folder / f"{name}.py" if folder else None
+    if path is None or not path.is_file():
+        raise FileNotFoundError(
+            f"examples/{name}.py not found: the demo runs the programs in examples/ of a source "
+            "checkout; run it from the repository or set MARU_EXAMPLES_DIR to that folder"
+        )
+    module_name = f"_maru_example_{name}"
+    if module_name in sys.modules:
+        return sys.modules[module_name]
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[module_name]
+        raise
+    return module
+
+
+SCRIPTED_NOTICE = """\
+Every chat model call in this demo is answered by [bold]ScriptedChatModel[/]: a
+scripted test double that plays back canned replies. It is [bold]not a real LLM[/];
+it keeps the demo offline and repeatable.
+
+To talk to a real model, configure an endpoint and run [bold]maru chat[/]:
+  export OPENAI_API_KEY=sk-...   then   maru chat --model gpt-4o-mini
+  a local server (Ollama, vLLM, llama.cpp):
+    maru chat --base-url http://localhost:11434/v1 --model llama3.2
+(`maru chat` with nothing configured lists the options, Gemini included.)"""
+
+
+def _demo_chat_chain(console: Console) -> None:
+    from rich.markup import escape
+    from rich.panel import Panel
+    from rich.text import Text
+
+    guide = load_example("chat_travel_guide")
+    model = guide.scripted_model()
+    name = type(model).__name__
+    console.print(f"[dim]model:[/] {name} [yellow](scripted test double, not a real LLM)[/]")
+
+    # 1. Messages straight to the model.
+    messages = guide.conversation()
+    for message in messages:
+        console.print(f"[bold cyan]{message.type:>6}[/] {escape(message.text)}", soft_wrap=True)
+    reply = model.invoke(messages)
+    console.print(f"[bold green]{'ai':>6}[/] {escape(reply.text)}  [dim](scripted)[/]", soft_wrap=True)
+
+    # 2. The same model inside prompt | model | parser, streamed.
+    chain = guide.build_chain(model)
+    inputs = guide.EXAMPLE_INPUTS[0]
+    console.print()
+    console.print(f"[bold]chain:[/] ChatPromptTemplate | {name} | StrOutputParser")
+    console.print(f"[dim]input:[/] {escape(json.dumps(inputs, ensure_ascii=False))}", soft_wrap=True)
+    pieces = list(chain.stream(inputs))
+    console.print(
+        Panel(
+            Text("".join(pieces)),
+            title=f"streamed in {len(pieces)} chunks",
+            subtitle="scripted reply, not a real LLM",
+            expand=False,
+        )
+    )
+
+
+def _demo_composition(console: Console) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
+    tour = load_example("composition_tour")
+    table = Table(show_header=True, header_style="bold", expand=False)
+    table.add_column("primitive", style="cyan", no_wrap=True)
+    table.add_column("what it did")
+    for primitive, outcome in tour.run_tour():
+        table.add_row(Text(primitive), Text(outcome))
+    console.print(table)
+
+
+DEMO_SECTIONS: list[DemoSection] = [
+    DemoSection(
+        "Chat: messages, a prompt template, a model and a parser",
+        "examples/chat_travel_guide.py, offline",
+        _demo_chat_chain,
+    ),
+    DemoSection(
+        "Composition: every primitive of the runtime in one chain",
+        "examples/composition_tour.py",
+        _demo_composition,
+    ),
+]
+
+
+@app.command()
+def demo(
+    section: Annotated[
+        list[int] | None,
+        typer.Option("--section", "-s", help="Run only these sections (1-based); repeatable."),
+    ] = None,
+) -> None:
+    """Run the offline tour of maru: no network, no API key."""
+    from rich.panel import Panel
+    from rich.rule import Rule
+
+    console = _console()
+    chosen = list(enumerate(DEMO_SECTIONS, 1))
+    if section:
+        unknown = [s for s in section if not 1 <= s <= len(DEMO_SECTIONS)]
+        if unknown:
+            _fail(f"no demo section {unknown[0]}; there are {len(DEMO_SECTIONS)}")
+        chosen = [(i, s) for i, s in chosen if i in section]
+
+    console.print(Panel(SCRIPTED_NOTICE, title=f"maru {__version__} demo (offline)", expand=False))
+    failed: list[str] = []
+    for number, part in chosen:
+        console.print()
+        console.print(Rule(f"[bold]{number}. {part.title}[/]", align="left"))
+        console.print(f"[dim]{part.summary}[/]")
+        try:
+            part.run(console)
+        except Exception as exc:  # one broken section must not hide the others
+            failed.append(part.title)
+            console.print(f"[bold red]section failed:[/] {type(exc).__name__}: {exc}", soft_wrap=True)
+    console.print()
+    if failed:
+        console.print(f"[bold red]{len(failed)} of {len(chosen)} demo section(s) failed.[/]")
+        raise typer.Exit(1)
+    console.print(
+        f"[bold green]Demo complete:[/] {len(chosen)} section(s), all offline with the scripted test "
+        "double. Next: [bold]maru chat[/] with a real model, or [bold]maru run module:object[/] on your own chain."
+    )
+
+
+# =============================================================================== maru chat
+CHAT_SETUP_HELP = """\
+maru chat talks to any OpenAI-compatible chat endpoint. Configure one with environment variables
+or flags (flags win):
+
+  OPENAI_API_KEY   API key                         (needed unless --base-url points at a local server)
+  OPENAI_BASE_URL  endpoint, or --base-url URL     (default: https://api.openai.com/v1)
+  MARU_MODEL       model name, or --model NAME
+
+Examples:
+  OpenAI              export OPENAI_API_KEY=sk-...
+                      maru chat --model gpt-4o-mini
+  Gemini              export OPENAI_API_KEY=<your Gemini API key>
+                      export OPENAI_BASE_URL=https://generativelanguage.googleapis.com/v1beta/openai/
+                      maru chat --model gemini-2.0-flash
+  Ollama (local)      maru chat --base-url http://localhost:11434/v1 --model llama3.2
+  vLLM (local)        maru chat --base-url http://localhost:8000/v1 --model <served model name>
+  llama.cpp server    maru chat --base-url http://localhost:8080/v1 --model local   (any name)
+"""
+
+CHAT_COMMANDS_HELP = "/reset clears the conversation, /exit (or Ctrl-D) quits."
+
+
+def _make_chat_model(model: str | None, base_url: str | None) -> Runnable[Any, Any]:
+    from .errors import ConfigurationError
+
+    api_key = os.environ.get("OPENAI_API_KEY") or None
+    if not api_key and not base_url:
+        _fail("no chat model is configured: OPENAI_API_KEY and OPENAI_BASE_URL are not set.", CHAT_SETUP_HELP)
+    try:
+        from .models import OpenAIChat
+
+        return OpenAIChat(model=model, base_url=base_url, api_key=api_key)
+    except ConfigurationError as exc:
+        _fail(str(exc), CHAT_SETUP_HELP)
+    except ImportError as exc:
+        _fail(
+            f"the OpenAI-compatible provider could not be loaded ({exc}).",
+            'Install it with:  pip install "maru[openai]"',
+        )
+
+
+def _chat_repl(chat_model: Runnable[Any, Any], system: str | None) -> None:
+    from .errors import ConfigurationError
+    from .messages import AIMessageChunk, BaseMessage, HumanMessage, SystemMessage
+
+    console = _console()
+    label = getattr(chat_model, "model_name", None) or chat_model.name
+    console.print(f"[bold]maru chat[/] with [cyan]{label}[/]. {CHAT_COMMANDS_HELP}", soft_wrap=True)
+    history: list[BaseMessage] = [SystemMessage(system)] if system else []
+    while True:
+        try:
+            line = console.input("[bold green]you ›[/] ")
+        except (EOFError, KeyboardInterrupt):
+            console.print()
+            return
+        text = line.strip()
+        if not text:
+            continue
+        if text in ("/exit", "/quit"):
+            return
+        if text == "/reset":
+            del history[int(bool(system)) :]
+            console.print("[dim]conversation cleared[/]")
+            continue
+        if text == "/help":
+            console.print(CHAT_COMMANDS_HELP)
+            continue
+
+        history.append(HumanMessage(text))
+        reply: Any = None
+        console.print("[bold blue]ai ›[/] ", end="")
+        try:
+            for chunk in chat_model.stream(history):
+                reply = chunk if reply is None else reply + chunk
+                _write(chunk.text if isinstance(chunk, BaseMessage) else str(chunk))
+        except KeyboardInterrupt:
+            console.print("\n[dim](interrupted)[/]")
+        except ConfigurationError as exc:
+            console.print()
+            _fail(str(exc), CHAT_SETUP_HELP)
+        except Exception as exc:  # network and provider errors: report, forget the turn, go on
+            console.print()
+            console.print(f"[bold red]error:[/] {type(exc).__name__}: {exc}", soft_wrap=True)
+            history.pop()
+            continue
+        _write("\n")
+        if reply is None:
+            history.pop()
+            continue
+        if isinstance(reply, AIMessageChunk):
+            reply = reply.to_message()
+        history.append(reply)
+
+
+def _write(text: str) -> None:
+    sys.stdout.write(text)
+    sys.stdout.flush()
+
+
+@app.command()
+def chat(
+    model: Annotated[
+        str | None, typer.Option("--model", "-m", envvar="MARU_MODEL", help="Model name.", show_envvar=True)
+    ] = None,
+    base_url: Annotated[
+        str | None,
+        typer.Option("--base-url", envvar="OPENAI_BASE_URL", help="OpenAI-compatible endpoint.", show_envvar=True),
+    ] = None,
+    system: Annotated[str | None, typer.Option("--system", "-s", help="System prompt for the conversation.")] = None,
+) -> None:
+    """Chat with a real model (OpenAI, Gemini, Ollama, vLLM, llama.cpp …), streaming its replies.
+
+    The key comes from OPENAI_API_KEY; it is never taken on the command line.
+    """
+    chat_model = _make_chat_model(model or None, base_url or None)
+    _chat_repl(chat_model, system)
+
+
+# =============================================================================== maru run
+def load_target(target: str) -> Runnable[Any, Any]:
+    """Resolve ``module:object`` (``object`` may be dotted) into a runnable; exits 2 when it cannot."""
+    from .core import Runnable, coerce
+
+    module_name, sep, attr_path = target.partition(":")
+    if not sep or not module_name or not attr_path:
+        _fail(
+            f"bad target {target!r}: expected module:object",
+            "e.g.  maru run my_app.chains:summarise --input '\"some text\"'",
+        )
+    # Like `python -m`, let a module in the current directory be found.
+    if os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name and (module_name == exc.name or module_name.startswith(exc.name + ".")):
+            _fail(
+                f"cannot import module {module_name!r} (from target {target!r}): {exc}",
+                "Check the module path; it must be importable from the current directory or the installed packages.",
+            )
+        _fail(f"importing {module_name!r} failed: {exc}")
+    except Exception as exc:
+        _fail(f"importing {module_name!r} failed: {type(exc).__name__}: {exc}")
+
+    obj: Any = module
+    for part in attr_path.split("."):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            public = sorted(n for n in dir(module) if not n.startswith("_"))
+            _fail(
+                f"module {module_name!r} has no attribute {attr_path!r}",
+                f"It defines: {', '.join(public[:30]) or '(nothing public)'}",
+            )
+    if isinstance(obj, type) and issubclass(obj, Runnable):
+        _fail(f"{target!r} is the class {obj.__name__}; point at an instance of it (a chain, a model …)")
+    if isinstance(obj, Runnable):
+        return obj
+    if callable(obj):
+        return coerce(obj)
+    _fail(f"{target!r} is of type {type(obj).__name__}, not a runnable or a callable")
+
+
+def parse_input(raw: str) -> Any:
+    """Parse ``--input``: JSON text, ``@path`` to read a JSON file, or ``-`` to read JSON from stdin."""
+    source = "--input"
+    if raw == "-":
+        raw, source = sys.stdin.read(), "stdin"
+    elif raw.startswith("@"):
+        path = Path(raw[1:])
+        try:
+            raw, source = path.read_text(encoding="utf-8"), str(path)
+        except OSError as exc:
+            _fail(f"cannot read input file {str(path)!r}: {exc.strerror or exc}")
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError as exc:
+        _fail(
+            f"{source} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
+            "Quote it for the shell; a string needs JSON quotes too, e.g. --input '\"hello\"' "
+            "or --input '{\"question\": \"hi\"}'.",
+        )
+
+
+def to_jsonable(value: Any) -> Any:
+    """``json.dumps`` default: messages via ``to_dict()``, pydantic models, dataclasses, sets."""
+    to_dict = getattr(value, "to_dict", None)
+    if callable(to_dict):
+        return to_dict()
+    model_dump = getattr(value, "model_dump", None)
+    if callable(model_dump):
+        return model_dump(mode="json")
+    import dataclasses
+
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    if isinstance(value, set | frozenset | tuple):
+        return list(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def format_result(value: Any, *, raw: bool = False, indent: int | None = 2) -> str:
+    """JSON when the value can be made JSON, else its ``str``. With ``raw`` a string prints as is."""
+    if raw and isinstance(value, str):
+        return value
+    try:
+        return json.dumps(value, default=to_jsonable, ensure_ascii=False, indent=indent)
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def _stream_output(chunks: Iterator[Any], raw: bool) -> None:
+    """Text chunks (strings, message chunks) are written as they arrive; anything else is printed
+    as one JSON value per line."""
+    from .messages import BaseMessage
+
+    def text_of(chunk: Any) -> str | None:
+        if isinstance(chunk, str):
+            return chunk
+        if (
+            isinstance(chunk, BaseMessage)
+            and isinstance(chunk.content, str)
+            and not getattr(chunk, "tool_call_chunks", None)
+        ):
+            return chunk.content
+        return None
+
+    in_text = False
+    for chunk in chunks:
+        text = text_of(chunk)
+        if text is not None:
+            _write(text)
+            in_text = True
+            continue
+        if in_text:
+            _write("\n")
+            in_text = False
+        _write(format_result(chunk, raw=raw, indent=None) + "\n")
+    if in_text:
+        _write("\n")
+
+
+@app.command()
+def run(
+    target: Annotated[str, typer.Argument(help="What to run, as module:object (a runnable or a function).")],
+    input: Annotated[
+        str,
+        typer.Option("--input", "-i", help="The input as JSON; @file.json reads a file, - reads stdin."),
+    ],
+    stream: Annotated[bool, typer.Option("--stream", help="Stream the output as it is produced.")] = False,
+    raw: Annotated[bool, typer.Option("--raw", help="Print a string result without JSON quotes.")] = False,
+) -> None:
+    """Invoke a runnable (or a plain function) on a JSON input and print the result as JSON."""
+    from .errors import ConfigurationError
+
+    step = load_target(target)
+    value = parse_input(input)
+    try:
+        if stream:
+            _stream_output(step.stream(value), raw)
+        else:
+            typer.echo(format_result(step.invoke(value), raw=raw))
+    except ConfigurationError as exc:
+        _fail(str(exc))
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    main()
