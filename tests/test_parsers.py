@@ -395,12 +395,6 @@ def test_every_prefix_of_a_document_parses(document, ensure_ascii):
     assert previous == document == json.loads(text)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core.chunks.add_chunks merges dict chunks key by key, so a step that gathers a stream of "
-    "JSON snapshots (a function after the parser, or the trace of the parser's output) adds the "
-    "snapshots together; needs a snapshot marker in core (see the prompts/parsers report)",
-)
 def test_json_snapshots_gathered_downstream_give_the_final_value():
     chain = fake_model('{"a": "He', 'llo", "b": [1', ", 2]}") | JsonOutputParser() | (lambda d: d)
     assert list(chain.stream("q")) == [{"a": "Hello", "b": [1, 2]}]
@@ -438,3 +432,8 @@ def test_stream_snapshots_are_not_changed_by_later_pieces():
         {"a": [1, {"b": "x"}, 2], "c": {}},
         {"a": [1, {"b": "x"}, 2], "c": {"d": 4}},
     ]
+
+
+def test_json_array_snapshots_gathered_downstream_give_the_final_value():
+    chain = fake_model("[1", ", 2", ", 3]") | JsonOutputParser() | (lambda d: d)
+    assert chain.invoke("q") == [1, 2, 3]

@@ -25,6 +25,7 @@ from collections.abc import AsyncIterator, Iterable, Iterator
 from json.decoder import scanstring
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
+from .core.chunks import SnapshotDict, SnapshotList, as_snapshot
 from .core.config import RunConfig
 from .core.runnable import Runnable
 from .errors import OutputParserError
@@ -463,7 +464,7 @@ class _JsonStream:
         self.pos = i
         if not stack:
             self.done = True
-            return self.root
+            return as_snapshot(self.root)
         return self._snapshot(s, i, n)
 
     @staticmethod
@@ -476,7 +477,9 @@ class _JsonStream:
 
     def _snapshot(self, s: str, i: int, n: int) -> Any:
         stack = self.stack
-        copies = [dict(f.container) if f.is_object else list(f.container) for f in stack]
+        copies = [dict(f.container) if f.is_object else list(f.container) for f in stack[1:]]
+        root = stack[0]  # the top copy is marked: downstream gathering keeps, not adds, snapshots
+        copies.insert(0, SnapshotDict(root.container) if root.is_object else SnapshotList(root.container))
         for k in range(len(stack) - 1):
             parent, copy = stack[k], copies[k]
             if parent.is_object:
@@ -498,7 +501,7 @@ class _JsonStream:
         value = parse_json_text(self.text)
         if self.last is not _NOTHING and value == self.last:
             return _NOTHING
-        return value
+        return as_snapshot(value)
 
 
 def _format_instructions(schema: dict[str, Any] | None) -> str:

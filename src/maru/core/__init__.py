@@ -1,6 +1,6 @@
 """The runtime: steps, composition, config, events and the shared executor."""
 
-from .chunks import add_chunks
+from .chunks import Snapshot, SnapshotDict, SnapshotList, add_chunks, as_snapshot
 from .compose import (
     Assign,
     Branch,
@@ -44,7 +44,11 @@ __all__ = [
     "RunnableSequence",
     "Runnable",
     "Sequence",
+    "Snapshot",
+    "SnapshotDict",
+    "SnapshotList",
     "add_chunks",
+    "as_snapshot",
     "assign",
     "branch",
     "coerce",

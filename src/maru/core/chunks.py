@@ -18,14 +18,40 @@ NOTHING: Any = _Nothing()
 """Marks "no chunk yet" (``None`` is a legitimate chunk)."""
 
 
+class Snapshot:
+    """Marks a stream chunk that is the whole value so far (a JSON parser's growing object), not a
+    part of it: gathering such a stream keeps the latest chunk instead of adding them up."""
+
+    __slots__ = ()
+
+
+class SnapshotDict(Snapshot, dict):  # type: ignore[type-arg]
+    __slots__ = ()
+
+
+class SnapshotList(Snapshot, list):  # type: ignore[type-arg]
+    __slots__ = ()
+
+
+def as_snapshot(value: Any) -> Any:
+    """Mark a dict or list as a snapshot (a shallow copy); other values are returned as they are."""
+    if isinstance(value, Snapshot):
+        return value
+    if isinstance(value, dict):
+        return SnapshotDict(value)
+    if isinstance(value, list):
+        return SnapshotList(value)
+    return value
+
+
 def add_chunks(acc: Any, chunk: Any) -> Any:
     """Combine two stream chunks.
 
-    Dicts merge key by key (values added recursively), text / bytes / lists concatenate, and objects
+    A :class:`Snapshot` chunk replaces what came before. Dicts merge key by key (values added recursively), text / bytes / lists concatenate, and objects
     that define ``+`` (message chunks) add. Numbers and anything else that cannot be added are not
     summed: the latest chunk wins, since a stream of numbers is a sequence of values, not parts.
     """
-    if acc is NOTHING:
+    if acc is NOTHING or isinstance(chunk, Snapshot):
         return chunk
     if isinstance(acc, dict) and isinstance(chunk, dict):
         merged = dict(acc)
