@@ -86,10 +86,9 @@ def plain_prompt_model_parser(values: dict[str, str]) -> str:
 
 
 def build_maru() -> dict[str, Any]:
-    from maru.parsers import StrOutputParser
-
     from maru import parallel, runnable
     from maru.models import ScriptedChatModel
+    from maru.parsers import StrOutputParser
     from maru.prompts import ChatPromptTemplate
 
     io_f = [runnable(f, io_bound=True) for f in (f1, f2, f3)]
@@ -195,7 +194,7 @@ def main() -> None:
                 f"{m / p:.1f}x" if p is not None else "-",
                 goal,
             )
-        Console().print(table)
+        Console(width=130).print(table)
     print(f"import maru: {maru_import * 1000:.1f} ms over bare start-up ({bare * 1000:.1f} ms) — goal <= 100 ms; "
           f"import langchain_core.runnables: {lc_import * 1000:.1f} ms ({lc_import / maru_import:.1f}x)")
     print(f"from maru.models import OpenAIChat: {maru_models * 1000:.1f} ms; "

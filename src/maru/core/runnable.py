@@ -407,7 +407,8 @@ def _wants_config(fn: Callable[..., Any]) -> bool:
 
 def _mode_of(fn: Callable[..., Any]) -> str:
     """sync, async, gen (sync stream transform) or agen (async stream transform)."""
-    for candidate in (fn, getattr(fn, "__call__", None)):  # functions/partials, then callable objects
+    call = None if inspect.isroutine(fn) else fn.__call__  # a callable object's method
+    for candidate in (fn, call):
         if inspect.isasyncgenfunction(candidate):
             return "agen"
         if inspect.isgeneratorfunction(candidate):
