@@ -5,6 +5,10 @@
 # daemons; the tests only connect to the services it started. CI runs the integration tests
 # too, so a service that cannot be started here makes `make test` fail rather than skip.
 #
+# Some tests need only a program, not a running daemon: the Redis cache tests start their own
+# throw-away `redis-server` on a free loopback port, so redis-server is in PACKAGES but not in
+# SERVICES.
+#
 # How to add a service (for the issues that need one):
 #
 #   1. add its Debian package(s) to PACKAGES, e.g.  PACKAGES+=(redis-server)
@@ -27,7 +31,10 @@ set -euo pipefail
 PACKAGES=()   # Debian packages the services need
 SERVICES=()   # names n with a start_n function below
 
-if [ "${MARU_SKIP_SERVICES:-0}" = "1" ] || [ ${#SERVICES[@]} -eq 0 ]; then
+# maru.cache.RedisCache: tests/cache start their own redis-server (see tests/cache/conftest.py).
+PACKAGES+=(redis-server)
+
+if [ "${MARU_SKIP_SERVICES:-0}" = "1" ] || [ $((${#PACKAGES[@]} + ${#SERVICES[@]})) -eq 0 ]; then
     exit 0
 fi
 
@@ -46,3 +53,4 @@ fi
 for service in "${SERVICES[@]}"; do
     "start_$service"
 done
+exit 0
