@@ -21,15 +21,20 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
+from ..cache import base as _cache_base
 from ..core.chunks import NOTHING
 from ..core.config import RunConfig
 from ..core.executor import run_coroutine_sync, run_in_thread
 from ..core.runnable import Runnable
 from ..messages import AIMessage, AIMessageChunk, BaseMessage, to_messages
+from ..usage.scope import current_scope
+from . import accounting
 from .tools_schema import normalize_tool_choice, to_openai_tool, to_openai_tools
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
+
+    from ..cache.base import BaseCache
 
 __all__ = ["ChatModel", "message_to_chunk"]
 
@@ -51,7 +56,9 @@ class ChatModel(Runnable[Any, AIMessage]):
     io_bound: bool = True
     _overrides: ClassVar[frozenset[str]] = frozenset()
 
-    def __init__(self, **defaults: Any) -> None:
+    def __init__(self, cache: BaseCache | bool | None = None, **defaults: Any) -> None:
+        self.cache: BaseCache | bool | None = cache
+        """``None``: use the global cache if one is set; a cache: use it; ``False``: never cache."""
         self.defaults: dict[str, Any] = _normalize(defaults)
         """Default request parameters (``model``, ``temperature`` …); ``None`` values are dropped."""
 
@@ -78,26 +85,51 @@ class ChatModel(Runnable[Any, AIMessage]):
             return dict(self.defaults)
         return _normalize({**self.defaults, **kwargs})
 
+    # ----------------------------------------------------------------- caching
+    def active_cache(self) -> BaseCache | None:
+        """This model's cache: its own (``cache=``), else the global one (``maru.cache.set_cache``);
+        ``cache=False`` opts out of caching altogether."""
+        cache = self.cache
+        if cache is None:
+            return _cache_base._global_cache
+        return cache or None
+
     # ----------------------------------------------------------------- the four choke points
     def _call(self, messages: list[BaseMessage], params: dict[str, Any]) -> AIMessage:
         """Every sync, whole-message request goes through here (see the module docstring)."""
-        return self._generate(messages, params)
+        scope = current_scope.get()
+        cache = self.active_cache()
+        if scope is None and cache is None:
+            return self._generate(messages, params)
+        return accounting.call(self, messages, params, cache, scope)
 
     async def _acall(self, messages: list[BaseMessage], params: dict[str, Any]) -> AIMessage:
         """Every async, whole-message request goes through here."""
-        return await self._agenerate(messages, params)
+        scope = current_scope.get()
+        cache = self.active_cache()
+        if scope is None and cache is None:
+            return await self._agenerate(messages, params)
+        return await accounting.acall(self, messages, params, cache, scope)
 
     def _call_stream(
         self, messages: list[BaseMessage], params: dict[str, Any]
     ) -> Iterator[AIMessageChunk]:
         """Every sync streaming request goes through here."""
-        return self._stream_chunks(messages, params)
+        scope = current_scope.get()
+        cache = self.active_cache()
+        if scope is None and cache is None:
+            return self._stream_chunks(messages, params)
+        return accounting.call_stream(self, messages, params, cache, scope)
 
     def _acall_stream(
         self, messages: list[BaseMessage], params: dict[str, Any]
     ) -> AsyncIterator[AIMessageChunk]:
         """Every async streaming request goes through here."""
-        return self._astream_chunks(messages, params)
+        scope = current_scope.get()
+        cache = self.active_cache()
+        if scope is None and cache is None:
+            return self._astream_chunks(messages, params)
+        return accounting.acall_stream(self, messages, params, cache, scope)
 
     # ----------------------------------------------------------------- Runnable hooks
     def _invoke(self, input: Any, config: RunConfig | None = None, **kwargs: Any) -> AIMessage:

@@ -1,0 +1,1 @@
+"""Token counting, prices, usage tracking and budgets."""
