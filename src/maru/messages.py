@@ -127,6 +127,11 @@ class AIMessage(BaseMessage):
     role: ClassVar[str] = "assistant"
     type: ClassVar[str] = "ai"
 
+    @property
+    def cached(self) -> bool:
+        """Whether this answer was served from a response cache (it cost nothing)."""
+        return bool(self.response_metadata.get("cached", False))
+
     def to_dict(self) -> dict[str, Any]:
         data = BaseMessage.to_dict(self)
         if self.tool_calls:

@@ -100,6 +100,8 @@ class _Request:
 
     # ------------------------------------------------------------------ settlement
     def settle(self, message: AIMessage, *, streamed: bool) -> None:
+        if self.scope is None:
+            return
         usage = message.usage if message.usage is not None else self.estimate(message)
         self.record(usage, cached=False, streamed=streamed)
 

@@ -92,7 +92,7 @@ class ChatModel(Runnable[Any, AIMessage]):
         cache = self.cache
         if cache is None:
             return _cache_base._global_cache
-        return cache or None
+        return None if cache is False else cache  # type: ignore[return-value]  (an empty cache is falsy)
 
     # ----------------------------------------------------------------- the four choke points
     def _call(self, messages: list[BaseMessage], params: dict[str, Any]) -> AIMessage:
