@@ -61,11 +61,16 @@ def cache_key(params: Mapping[str, Any], messages: Sequence[BaseMessage]) -> str
 
 
 def context_key(params: Mapping[str, Any], messages: Sequence[BaseMessage]) -> str:
-    """A digest of everything except the last human message: two requests may share a semantic
-    cache entry only when their parameters, system prompt and earlier turns are identical."""
+    """A digest of everything except the last human message's text: two requests may share a
+    semantic cache entry only when their parameters, system prompt, earlier turns *and later turns*
+    are identical. Turns after the last human message (the model's tool calls and the tool results
+    of an agent loop) are part of the context: without them the second request of a tool loop would
+    look like the first one and be answered with the first tool call again."""
     last = _last_human_index(messages)
-    earlier = messages[:last] if last is not None else messages
-    return _digest(_canonical([normalise_params(params), [_message_identity(m) for m in earlier]]))
+    identity = [_message_identity(m) for m in messages]
+    if last is not None:
+        identity[last][1] = None  # the question itself is compared by the semantic cache
+    return _digest(_canonical([normalise_params(params), identity]))
 
 
 def _last_human_index(messages: Sequence[BaseMessage]) -> int | None:

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Iterator, Sequence
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from ..cache.base import CachedResponse, CacheRequest
@@ -134,8 +133,18 @@ def _open(
 
 
 def _mark_cached(message: AIMessage) -> Any:
-    """A copy marked as served from cache; the stored object is never mutated."""
-    return replace(message, response_metadata={**message.response_metadata, "cached": True})
+    """A copy marked as served from cache; the stored object is never mutated.
+    (Built directly: ``dataclasses.replace`` costs several times more on this hot path.)"""
+    metadata = {**message.response_metadata, "cached": True}
+    if isinstance(message, AIMessageChunk):
+        return AIMessageChunk(
+            message.content, message.name, message.id, message.metadata, list(message.tool_calls),
+            message.usage, metadata, list(message.tool_call_chunks),
+        )
+    return AIMessage(
+        message.content, message.name, message.id, message.metadata, list(message.tool_calls),
+        message.usage, metadata,
+    )
 
 
 def _lookup(request: _Request) -> CachedResponse | None:
