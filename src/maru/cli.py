@@ -4,6 +4,7 @@
   models in it are ``ScriptedChatModel``, a scripted test double, and the output says so.
 - ``maru chat``: a streaming chat REPL against any OpenAI-compatible endpoint.
 - ``maru run module:object --input JSON``: invoke (or stream) any runnable or function.
+- ``maru usage REPORT.json``: the table of a tracked run's usage and cost (``UsageTracker.save``).
 
 Importing this module stays light: models, prompts and the ``openai`` SDK are imported inside the
 commands that use them.
@@ -501,6 +502,37 @@ def run(
             typer.echo(format_result(step.invoke(value), raw=raw))
     except ConfigurationError as exc:
         _fail(str(exc))
+
+
+# =============================================================================== maru usage
+@app.command()
+def usage(
+    report: Annotated[Path, typer.Argument(help="A usage report saved with UsageTracker.save(path).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON instead of a table.")] = False,
+) -> None:
+    """Print the usage report of a tracked run: tokens, cache hits and cost per model, and totals.
+
+    Save one with:  with maru.usage.track() as t: ...;  t.save("usage.json")
+    """
+    from .usage.tracker import UsageTracker
+
+    hint = 'A report is written by a tracker:  with maru.usage.track() as t: ...  then  t.save("usage.json")'
+    try:
+        tracker = UsageTracker.load(report)
+    except FileNotFoundError:
+        _fail(f"usage report {str(report)!r} not found.", hint)
+    except IsADirectoryError:
+        _fail(f"{str(report)!r} is a folder, not a usage report.", hint)
+    except UnicodeDecodeError:
+        _fail(f"{str(report)!r} is not a usage report (not UTF-8 text).", hint)
+    except ValueError as exc:
+        _fail(f"not a usage report: {exc}", hint)
+    except OSError as exc:
+        _fail(f"cannot read {str(report)!r}: {exc.strerror or exc}")
+    if as_json:
+        typer.echo(tracker.to_json())
+        return
+    _console().print(tracker.table(title=f"Usage: {tracker.name or report.name}"))
 
 
 def main() -> None:
