@@ -83,7 +83,7 @@ class _Request:
             return
         from ..usage.tokens import count_message_tokens
 
-        input_tokens = count_message_tokens(self.messages, self.model)
+        input_tokens = count_message_tokens(self.messages, self.model, tools=self.params.get("tools"))
         output_cap = self.params.get("max_tokens") or self.params.get("max_completion_tokens")
         try:
             for budget in self.scope.budgets:
