@@ -36,3 +36,8 @@ class ProviderError(MaruError):
 
 class ToolCallError(MaruError, ValueError):
     """A model asked for a tool call that cannot be parsed or run."""
+
+
+class CacheError(MaruError):
+    """A response cache cannot be used: its SQLite file is corrupt or from another schema, or its
+    server (Redis) is unreachable and the cache was told to raise rather than warn."""

@@ -1,6 +1,58 @@
-"""Response caches for chat models: exact (memory, SQLite, Redis) and semantic."""
+"""Response caches for chat models: exact (memory, SQLite, Redis) and semantic.
+
+The backends are loaded on first use, so ``import maru.cache`` costs only the interface, and
+naming ``RedisCache`` or ``SemanticCache`` imports neither redis nor numpy (building one does).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 from .base import BaseCache, CachedResponse, CacheRequest, get_cache, set_cache
 from .key import cache_key
 
-__all__ = ["BaseCache", "CacheRequest", "CachedResponse", "cache_key", "get_cache", "set_cache"]
+if TYPE_CHECKING:
+    from .guard import compatible
+    from .memory import InMemoryCache
+    from .redis import CacheUnavailableWarning, RedisCache
+    from .semantic import SemanticCache
+    from .sqlite import SQLiteCache
+
+__all__ = [
+    "BaseCache",
+    "CacheRequest",
+    "CacheUnavailableWarning",
+    "CachedResponse",
+    "InMemoryCache",
+    "RedisCache",
+    "SQLiteCache",
+    "SemanticCache",
+    "cache_key",
+    "compatible",
+    "get_cache",
+    "set_cache",
+]
+
+_LAZY = {
+    "InMemoryCache": "memory",
+    "SQLiteCache": "sqlite",
+    "RedisCache": "redis",
+    "CacheUnavailableWarning": "redis",
+    "SemanticCache": "semantic",
+    "compatible": "guard",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'maru.cache' has no attribute {name!r}")
+    from importlib import import_module
+
+    value = getattr(import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,0 +1,212 @@
+"""The semantic cache's guard: refuse to reuse an answer for a question that embeds close to a cached
+one but asks something else.
+
+Sentence embeddings are poor at exactly the differences that change an answer completely: "Is X
+safe?" and "Is X not safe?" embed almost alike, as do "sales in 2023" and "sales in 2024", or
+"the capital of France" and "the capital of Spain". :func:`compatible` compares three cheap features
+of the two questions and refuses the match when any of them differs:
+
+**Negation** — the number of negation markers.
+  English: ``not``, ``no``, ``never``, ``none``, ``nothing``, ``nobody``, ``nowhere``, ``neither``,
+  ``nor``, ``without``, ``cannot`` and any ``n't`` contraction. Korean: ``않`` (…지 않다), ``없``
+  (없다, 없이), ``못`` (standalone, or 못하다), ``아니``/``아닌``/``아닙``/``아냐`` (but not
+  ``아니면``, "or else"), ``모르``/``몰라``/``몰랐`` (not know), ``…지 마/말`` (don't), and ``안`` as a
+  word of its own or in ``안돼``/``안되``/``안됩``. ``안`` glued to a verb (``안가요``) is not
+  recognised: as a prefix it cannot be told from 안전, 안내, 안녕 …; nor are Sino-Korean prefixes
+  (불-, 비-, 무-, 미-), which would misfire on 불 "fire", 비 "rain" ….
+
+**Numbers** — the sequence of numbers, after normalising their spelling: digits with decimal
+  points and thousands separators (``1,000`` = ``1000``), a multiplier glued to or following them
+  (``3만`` = ``30000``, ``2.5 million``, ``5천``), English number words (``zero`` … ``twenty``, tens,
+  ``hundred`` …, ordinals ``first`` … ``tenth``) and Korean native numerals (``하나`` … ``열`` on their
+  own, ``한/두/세/네 …`` before a counter such as 개, 명, 번, 시, 살). Years are numbers: "2023" ≠
+  "2024". The order matters ("from 3 to 10" ≠ "from 10 to 3").
+
+**Named entities** — a heuristic, since there is no tagger here: (a) words with a capital letter
+  (``France``, ``NASA``, ``iPhone``, ``GPT-4o``), except the first word of a sentence when it is a
+  common sentence opener (``What``, ``Is``, ``Tell``, ``Please``, ``I`` …); (b) quoted strings
+  (``"…"``, ``'…'``, ``“…”``, ``「…」``, backticks); (c) in a question that contains Hangul, every Latin
+  word (``python``, ``aws``), since Korean text rarely uses Latin script for anything but names and
+  terms. Entities compare case-insensitively, without a possessive ``'s``, and in order of first
+  appearance. Not caught: lowercase names in English ("capital of spain") and Hangul names (서울 vs
+  부산) — for those the embedding threshold is the only defence.
+
+The guard errs on the side of refusing: a refusal costs one model call, a wrong match returns a
+wrong answer.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+__all__ = ["compatible", "entities", "negations", "numbers"]
+
+# --------------------------------------------------------------------------- negation
+_EN_NEGATION = re.compile(
+    r"\b(?:not|no|never|none|nothing|nobody|nowhere|neither|nor|without|cannot)\b|\w+n['’]t\b",
+    re.IGNORECASE,
+)
+_KO_NEGATION = re.compile(
+    r"않"
+    r"|없"
+    r"|(?<![가-힣])못(?![가-힣])|못(?:하|해|한|할|했|합)"
+    r"|아니(?!면)|아닌|아닙|아냐"
+    r"|모르|몰라|몰랐"
+    r"|지\s*(?:마(?:세요|요|라)?(?![가-힣])|말(?:고|라|자|아|것|도록))"  # 하지 마(세요), 하지 말고; not 말해
+    r"|(?<![가-힣])안(?![가-힣])|안\s*(?:돼|되|됩|됨)"
+)
+
+
+def negations(text: str) -> list[str]:
+    """The negation markers found in ``text``, in order."""
+    found = [m.group(0).lower() for m in _EN_NEGATION.finditer(text)]
+    found += [m.group(0) for m in _KO_NEGATION.finditer(text)]
+    return found
+
+
+# --------------------------------------------------------------------------- numbers
+_WORD_NUMBERS = {
+    "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
+    "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14,
+    "fifteen": 15, "sixteen": 16, "seventeen": 17, "eighteen": 18, "nineteen": 19, "twenty": 20,
+    "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90,
+    "hundred": 100, "thousand": 1000, "million": 10**6, "billion": 10**9, "trillion": 10**12,
+    "first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixth": 6, "seventh": 7,
+    "eighth": 8, "ninth": 9, "tenth": 10, "half": 0.5, "dozen": 12,
+    # Korean native numerals standing alone
+    "하나": 1, "둘": 2, "셋": 3, "넷": 4, "다섯": 5, "여섯": 6, "일곱": 7, "여덟": 8, "아홉": 9,
+    "열": 10, "스물": 20, "서른": 30, "마흔": 40, "쉰": 50,
+}  # fmt: skip
+_KO_ADNOMINAL = {
+    "한": 1,
+    "두": 2,
+    "세": 3,
+    "네": 4,
+    "다섯": 5,
+    "여섯": 6,
+    "일곱": 7,
+    "여덟": 8,
+    "아홉": 9,
+    "열": 10,
+    "스무": 20,
+}
+_KO_COUNTERS = "개|명|번|시|살|마리|권|잔|병|장|대|달|주|군데|가지|사람|송이|켤레|벌|채"
+_MULTIPLIERS = {
+    "천": 10**3, "만": 10**4, "억": 10**8, "조": 10**12,
+    "thousand": 10**3, "million": 10**6, "billion": 10**9, "trillion": 10**12,
+    "k": 10**3,
+}  # fmt: skip
+_NUMBER = re.compile(
+    # a digit run (1,000.5 / 1.000 / 2023 / .5) with an optional multiplier
+    r"(?P<digits>(?<![\w.])\d+(?:[,]\d{3})*(?:\.\d+)?|(?<![\w.])\.\d+)"
+    r"(?:\s?(?P<mult>thousand|million|billion|trillion)\b|(?P<kmult>천|만|억|조)|(?P<k>k)\b)?"
+    # Korean adnominal numeral before a counter: 두 개, 세 시, 한 명
+    rf"|(?<![가-힣])(?P<adn>{'|'.join(_KO_ADNOMINAL)})\s?(?={_KO_COUNTERS})"
+    # a number word
+    rf"|(?<![\w])(?P<word>{'|'.join(sorted(_WORD_NUMBERS, key=len, reverse=True))})(?![\w])",
+    re.IGNORECASE,
+)
+
+
+def _normal(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+def numbers(text: str) -> list[str]:
+    """The numbers in ``text``, normalised (``"1,000"`` and ``"1000"`` both give ``"1000"``,
+    ``"3만"`` gives ``"30000"``), in order."""
+    found: list[str] = []
+    for m in _NUMBER.finditer(text):
+        if m.group("digits") is not None:
+            value = float(m.group("digits").replace(",", ""))
+            mult = m.group("mult") or m.group("kmult") or m.group("k")
+            if mult:
+                value *= _MULTIPLIERS[mult.lower()]
+        elif m.group("adn") is not None:
+            value = _KO_ADNOMINAL[m.group("adn")]
+        else:
+            value = _WORD_NUMBERS[m.group("word").lower()]
+        found.append(_normal(value))
+    return found
+
+
+# --------------------------------------------------------------------------- named entities
+_OPENERS = """
+    a an the this that these those it its i i'm i've i'd i'll my me we our you your he she his her
+    they their there here what what's which who who's whom whose when where where's why how how's
+    is are was were be been am do does did don't doesn't didn't can could should would will shall
+    may might must have has had isn't aren't wasn't weren't can't couldn't shouldn't wouldn't won't
+    please tell give show list explain describe compare summarize summarise write find translate
+    define name let let's help make create calculate convert suggest recommend provide
+    in on at for of to from by with about after before during if and or but so then also now
+    hi hello hey thanks thank ok okay yes no not any some all each every
+"""
+_SENTENCE_OPENERS = frozenset(_OPENERS.split())
+_HANGUL = re.compile(r"[가-힣]")
+_QUOTED = re.compile(
+    r'"([^"\n]+)"|“([^”\n]+)”|‘([^’\n]+)’|「([^」\n]+)」|『([^』\n]+)』|`([^`\n]+)`'
+    r"|(?<!\w)'([^'\n]+)'(?!\w)"
+)
+_LATIN_WORD = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:[-_.+'’][A-Za-z0-9]+)*")
+_SENTENCE_END = re.compile(r"[.!?。！？\n]\s*$")
+
+
+def _strip_possessive(word: str) -> str:
+    for suffix in ("'s", "’s", "'", "’"):
+        if word.endswith(suffix) and len(word) > len(suffix):
+            return word[: -len(suffix)]
+    return word
+
+
+def entities(text: str) -> list[str]:
+    """The named entities the heuristic sees in ``text`` (case-folded, first appearances, in
+    order). See the module docstring for the rules."""
+    found: list[str] = []
+
+    def add(value: str) -> None:
+        value = " ".join(value.split()).casefold()
+        if value and value not in found:
+            found.append(value)
+
+    for m in _QUOTED.finditer(text):
+        add(next(g for g in m.groups() if g is not None))
+    unquoted = _QUOTED.sub(" ", text)
+    hangul = _HANGUL.search(text) is not None
+    for m in _LATIN_WORD.finditer(unquoted):
+        word = _strip_possessive(m.group(0))
+        if hangul:
+            add(word)
+            continue
+        if not any(c.isupper() for c in word):
+            continue
+        before = unquoted[: m.start()]
+        sentence_start = not before.strip() or _SENTENCE_END.search(before) is not None
+        if sentence_start and word.lower() in _SENTENCE_OPENERS:
+            continue
+        if word == "I" or word.lower() in ("i'm", "i've", "i'd", "i'll"):
+            continue
+        add(word)
+    return found
+
+
+# --------------------------------------------------------------------------- the guard
+def _show(items: Sequence[str]) -> str:
+    return "[" + ", ".join(items) + "]" if items else "none"
+
+
+def compatible(question_a: str, question_b: str) -> tuple[bool, str]:
+    """Whether an answer to ``question_a`` may be reused for ``question_b``, as far as negation,
+    numbers and named entities tell. Returns ``(True, "")`` or ``(False, reason)``."""
+    neg_a, neg_b = negations(question_a), negations(question_b)
+    if len(neg_a) != len(neg_b):
+        return False, f"negation differs: {_show(neg_a)} vs {_show(neg_b)}"
+    num_a, num_b = numbers(question_a), numbers(question_b)
+    if num_a != num_b:
+        return False, f"numbers differ: {_show(num_a)} vs {_show(num_b)}"
+    ent_a, ent_b = entities(question_a), entities(question_b)
+    if ent_a != ent_b:
+        if sorted(ent_a) == sorted(ent_b):
+            return False, f"named entities in another order: {_show(ent_a)} vs {_show(ent_b)}"
+        return False, f"named entities differ: {_show(ent_a)} vs {_show(ent_b)}"
+    return True, ""

@@ -1,0 +1,103 @@
+"""The semantic cache's guard: negation, numbers and named entities."""
+
+import pytest
+
+from maru.cache.guard import compatible, entities, negations, numbers
+
+REFUSED = [
+    # negation, English
+    ("Is X safe?", "Is X not safe?", "negation"),
+    ("Can I use it offline?", "Can't I use it offline?", "negation"),
+    ("Why does my build fail?", "Why doesn’t my build fail?", "negation"),
+    ("Is there a way to do it?", "Is there no way to do it?", "negation"),
+    ("Should I ever restart it?", "Should I never restart it?", "negation"),
+    ("How to cook rice with a rice cooker?", "How to cook rice without a rice cooker?", "negation"),
+    # negation, Korean
+    ("이 약은 안전한가요?", "이 약은 안전하지 않은가요?", "negation"),
+    ("회원가입이 필요한가요?", "회원가입이 필요 없나요?", "negation"),
+    ("오늘 갈 수 있나요?", "오늘 못 가나요?", "negation"),
+    ("그는 학생인가요?", "그는 학생이 아닌가요?", "negation"),
+    ("로그인이 돼요", "로그인이 안 돼요", "negation"),
+    ("창문을 열어 두세요", "창문을 열어 두지 마세요", "negation"),
+    ("그 사실을 알았나요?", "그 사실을 몰랐나요?", "negation"),
+    # numbers
+    ("What were the sales in 2023?", "What were the sales in 2024?", "numbers"),
+    ("Convert 1.5 km to miles", "Convert 2.5 km to miles", "numbers"),
+    ("Is a 3-year warranty included?", "Is a 5-year warranty included?", "numbers"),
+    ("What is 10 minus 3?", "What is 3 minus 10?", "numbers"),
+    ("Give me three tips", "Give me five tips", "numbers"),
+    ("Who won the first match?", "Who won the second match?", "numbers"),
+    ("2023년 매출은 얼마인가요?", "2024년 매출은 얼마인가요?", "numbers"),
+    ("사과 두 개는 얼마예요?", "사과 세 개는 얼마예요?", "numbers"),
+    ("3만 원으로 살 수 있나요?", "5만 원으로 살 수 있나요?", "numbers"),
+    ("Top 10 movies", "Top movies", "numbers"),
+    # named entities
+    ("What is the capital of France?", "What is the capital of Spain?", "named entities"),
+    ("How do I install it on Ubuntu?", "How do I install it on Fedora?", "named entities"),
+    ("Is AWS cheaper here?", "Is GCP cheaper here?", "named entities"),
+    ("Does the iPhone support it?", "Does the Pixel support it?", "named entities"),
+    ("Flights from Seoul to Tokyo", "Flights from Tokyo to Seoul", "another order"),
+    ('What does "idempotent" mean?', 'What does "immutable" mean?', "named entities"),
+    ("python 설치 방법 알려줘", "java 설치 방법 알려줘", "named entities"),
+    ("Paris is it nice in May?", "London is it nice in May?", "named entities"),
+]
+
+ACCEPTED = [
+    ("What is the capital of France?", "Tell me France's capital.", set()),
+    ("Is it safe to eat raw eggs?", "Is eating raw eggs safe?", set()),
+    ("What were the sales in 2023?", "How much did we sell in 2023?", set()),
+    ("Convert 1,000 won to dollars", "Convert 1000 won to dollars", set()),
+    ("3만 원이면 충분한가요?", "30,000원이면 충분한가요?", set()),
+    ("Isn't X safe?", "Is X not safe?", set()),  # one negation each
+    ("How do I reset my password?", "how can I reset my password", set()),
+    ("서울 날씨 어때?", "서울 날씨는 어때요?", set()),
+    ("어디 있는지 말해 줘", "어디에 있는지 말해줘", set()),  # 말해 is "tell", not 말라 "don't"
+    ("What's new in Python 3.12?", "What is new in Python 3.12?", set()),
+    ("Please explain GPT-4o pricing", "Explain the pricing of GPT-4o", set()),
+    (
+        "안녕하세요, 안내 데스크는 어디인가요?",
+        "안내 데스크가 어디죠?",
+        set(),
+    ),  # 안녕/안내 are not 안
+]
+
+
+@pytest.mark.parametrize(("a", "b", "why"), REFUSED)
+def test_refused(a, b, why):
+    ok, reason = compatible(a, b)
+    assert not ok
+    assert why in reason
+    assert compatible(b, a)[0] is False  # symmetric
+
+
+@pytest.mark.parametrize(("a", "b", "_"), ACCEPTED)
+def test_accepted(a, b, _):
+    assert compatible(a, b) == (True, "")
+    assert compatible(b, a) == (True, "")
+
+
+def test_features():
+    assert negations("I can't say it isn't true, not at all") == ["can't", "isn't", "not"]
+    assert negations("안 먹었고 먹지 않았고 먹을 수 없었다") == ["안", "않", "없"]
+    assert negations("안전하고 안녕한 안내") == []
+    assert numbers("From 1,000 to 2.5 million, or 3만 and 5k; the first two") == [
+        "1000", "2500000", "30000", "5000", "1", "2",
+    ]  # fmt: skip
+    assert numbers("v2 and GPT-4o") == ["4"]
+    assert entities("What does NASA's 'Artemis' plan mean for the Moon?") == [
+        "artemis", "nasa", "moon",
+    ]  # fmt: skip
+    assert entities("How are you? I am fine. Where is Busan?") == ["busan"]
+    assert entities("aws와 gcp 요금 비교") == ["aws", "gcp"]
+
+
+def test_the_reason_shows_what_differed():
+    assert compatible("sales in 2023", "sales in 2024") == (
+        False,
+        "numbers differ: [2023] vs [2024]",
+    )
+    assert compatible("Is X safe?", "Is X not safe?") == (False, "negation differs: none vs [not]")
+    assert compatible("capital of France", "capital of Spain") == (
+        False,
+        "named entities differ: [france] vs [spain]",
+    )
