@@ -27,6 +27,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+warnings.simplefilter("ignore")  # LangChain's deprecation notices would bury the table
 sys.path.insert(0, str(Path(__file__).parent))
 from runtime import per_call_us  # noqa: E402  (same timing method as the runtime bench)
 
@@ -86,7 +87,6 @@ def start_redis() -> tuple[subprocess.Popen[bytes] | None, str | None]:
 
 
 def main() -> None:
-    warnings.simplefilter("ignore")
     from langchain_community.cache import SQLiteCache as LCSQLiteCache
     from langchain_core.caches import InMemoryCache as LCInMemoryCache
 
