@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import re
+from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Iterable, Iterator
 from json.decoder import scanstring
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
@@ -60,13 +61,13 @@ def _text_of(value: Any, parser: str) -> str:
     )
 
 
-class BaseOutputParser(Runnable[Any, T], Generic[T]):
+class BaseOutputParser(Runnable[Any, T], Generic[T], ABC):
     """A parser: ``parse(text)``; as a step it takes a message or a string."""
 
     kind: ClassVar[str] = "parser"
 
-    def parse(self, text: str) -> T:
-        raise NotImplementedError
+    @abstractmethod
+    def parse(self, text: str) -> T: ...
 
     def get_format_instructions(self) -> str:
         """Text to put in the prompt so the model answers in the shape this parser reads."""

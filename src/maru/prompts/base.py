@@ -14,6 +14,7 @@ message only then).
 from __future__ import annotations
 
 import copy
+from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar
 
@@ -31,7 +32,7 @@ def _quoted(names: Iterable[str]) -> str:
     return ", ".join(repr(n) for n in names) if names else "(none)"
 
 
-class BasePromptTemplate(Runnable[Any, PromptValue]):
+class BasePromptTemplate(Runnable[Any, PromptValue], ABC):
     """A prompt: invoked with a dict of variables, it returns a :class:`PromptValue`.
 
     - ``input_variables``: the variables a caller must give, in order of first appearance;
@@ -162,10 +163,10 @@ class BasePromptTemplate(Runnable[Any, PromptValue]):
             raise
 
     # --------------------------------------------------------------- to implement
+    @abstractmethod
     def _render(self, values: dict[str, Any]) -> PromptValue:
         """Build the prompt value from checked values (partials merged). A missing key may raise
         ``KeyError``."""
-        raise NotImplementedError
 
     # --------------------------------------------------------------- public API
     def _invoke(self, input: Any, config: RunConfig | None = None, **kwargs: Any) -> PromptValue:

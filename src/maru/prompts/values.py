@@ -3,6 +3,7 @@ models). Chat models accept it directly, through ``to_messages()``."""
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Iterable
 
 from ..messages import BaseMessage, HumanMessage
@@ -18,16 +19,16 @@ def messages_to_text(messages: Iterable[BaseMessage]) -> str:
     return "\n".join(f"{_LABELS.get(m.type, m.type.title())}: {m.text}" for m in messages)
 
 
-class PromptValue:
+class PromptValue(ABC):
     """A formatted prompt: ``to_string()`` for text, ``to_messages()`` for chat models."""
 
     __slots__ = ()
 
-    def to_string(self) -> str:
-        raise NotImplementedError
+    @abstractmethod
+    def to_string(self) -> str: ...
 
-    def to_messages(self) -> list[BaseMessage]:
-        raise NotImplementedError
+    @abstractmethod
+    def to_messages(self) -> list[BaseMessage]: ...
 
     def __str__(self) -> str:
         return self.to_string()
