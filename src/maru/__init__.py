@@ -35,3 +35,15 @@ __all__ = [
     "route",
     "runnable",
 ]
+
+
+def _tracing_from_env() -> None:
+    import os
+
+    if os.environ.get("MARU_TRACING"):
+        from .tracing import enable_from_env
+
+        enable_from_env()
+
+
+_tracing_from_env()

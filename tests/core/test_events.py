@@ -17,7 +17,8 @@ def test_no_events_are_built_when_nobody_listens(monkeypatch):
     def explode(*args, **kwargs):
         raise AssertionError("a run was built while nobody listened")
 
-    monkeypatch.setattr(events._Run, "__init__", explode)
+    monkeypatch.setattr(events, "_open", explode)
+    monkeypatch.setattr(events, "_emit", explode)
     chain = runnable(add1) | add1 | {"a": add1}
     assert chain.invoke(1) == {"a": 4}
     assert list(chain.stream(1)) == [{"a": 4}]

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from typing import Any
 
+from . import events as _events
 from .chunks import agather, gather
 from .config import RunConfig
-from .events import current_run
+from .events import current_run, traced_call
 from .executor import run_bounded, submit
 from .runnable import Lambda, Runnable, coerce
 
@@ -27,6 +28,7 @@ class Sequence(Runnable[Any, Any]):
         if len(flat) < 2:
             raise ValueError("a sequence needs at least two steps")
         self.steps: tuple[Runnable[Any, Any], ...] = tuple(flat)
+        self._traced_steps = tuple((s, type(s).invoke is Runnable.invoke) for s in flat)
         self._name = name
         self.io_bound = any(s.io_bound for s in flat)
 
@@ -42,15 +44,20 @@ class Sequence(Runnable[Any, Any]):
         return " | ".join(repr(s) for s in self.steps)
 
     def _invoke(self, input: Any, config: RunConfig | None = None, **kwargs: Any) -> Any:
-        steps = self.steps
-        if current_run.get() is None:  # nobody listens: call the hooks directly
+        state = current_run.get() or _events.global_state
+        if state is None:  # nobody listens: call the hooks directly
+            steps = self.steps
             input = steps[0]._invoke(input, config, **kwargs)
             for step in steps[1:]:
                 input = step._invoke(input, config)
             return input
-        input = steps[0].invoke(input, config, **kwargs)
-        for step in steps[1:]:
-            input = step.invoke(input, config)
+        for step, direct in self._traced_steps:
+            # Steps whose public invoke is the base one are traced directly (one call fewer each).
+            if direct:
+                input = traced_call(step, state, step._invoke, input, config, kwargs)
+            else:
+                input = step.invoke(input, config, **kwargs)
+            kwargs = {}  # call-time kwargs go to the first step only
         return input
 
     async def _ainvoke(self, input: Any, config: RunConfig | None = None, **kwargs: Any) -> Any:

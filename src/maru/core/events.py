@@ -1,30 +1,94 @@
-"""Run events: what a step reports when someone listens, and nothing at all when no one does.
+"""Run events and run records: what a step reports when someone listens, and nothing when no one does.
 
-The listening state lives in one ``contextvars`` variable. Untraced, a step's whole cost for events is a
-single ``ContextVar.get()`` that returns ``None``. Traced, every public call (``invoke``, ``stream`` …)
-becomes a run with an id, a parent and start / end / error / stream events, delivered to every listener
-installed with :func:`listen` (``astream_events`` is one such listener; the tracing subsystem is another).
+The observing state lives in one ``contextvars`` variable (plus a process-wide default that
+``maru.tracing.enable`` sets). Untraced, a step's whole cost for this is a ``ContextVar.get()`` and a
+module-attribute read that both give ``None``.
+
+Traced, every public call (``invoke``, ``stream`` …) becomes a run, and two kinds of observers may
+watch:
+
+- **listeners** (``listen(callback)``, ``astream_events``) get a :class:`RunEvent` at each start,
+  stream chunk, end and error, as it happens;
+- a **collector** (the tracer) gets, when a trace's root run ends, the raw records of every run in
+  it. A record is a plain tuple built on the hot path; names, ids, JSON and redaction are worked out
+  later, off the caller's thread. That keeps tracing within a few times the untraced cost.
+
+The state is a plain tuple (building one is ~20× cheaper than an object):
+``(listeners, collector, run_id, trace_id, parent_ids, records)``. Run ids are process-local
+integers; :func:`run_id_str` turns one into the globally unique string that events and stores show.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
+import os
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .chunks import NOTHING, ChunkRecorder, add_chunks
 
 if TYPE_CHECKING:
-    from .config import RunConfig
     from .runnable import Runnable
 
 log = logging.getLogger("maru.events")
 
 Listener = Callable[["RunEvent"], None]
+
+RunRecord = tuple
+"""``(run_id, parent_id, trace_id, runnable, run_name, config, input, output, error, t_start,
+t_end)`` with ids as ints and times from ``time.perf_counter()`` (see :func:`wall_time`)."""
+
+
+class Collector(Protocol):
+    def submit(self, records: list[RunRecord]) -> None:
+        """Take the records of one finished trace (children before parents, the root last)."""
+
+
+State = tuple
+current_run: ContextVar[State | None] = ContextVar("maru_run_state", default=None)
+global_state: State | None = None
+"""The state every call starts from when its context has none (set by ``maru.tracing.enable``)."""
+
+_ids = itertools.count(1)
+next_run_id = _ids.__next__
+
+_PERF_ZERO = time.perf_counter()
+_WALL_ZERO = time.time()
+perf_counter = time.perf_counter
+
+
+def wall_time(perf: float) -> float:
+    """Epoch seconds of a ``time.perf_counter()`` reading taken in this process."""
+    return _WALL_ZERO + (perf - _PERF_ZERO)
+
+
+_prefix_pid = -1
+_prefix = ""
+
+
+def run_id_str(run_id: int) -> str:
+    """A process-local run id as a string unique across processes (and forks)."""
+    global _prefix_pid, _prefix
+    pid = os.getpid()
+    if pid != _prefix_pid:
+        _prefix_pid, _prefix = pid, f"{pid:x}{os.urandom(4).hex()}-"
+    return f"{_prefix}{run_id:x}"
+
+
+def set_global_collector(collector: Collector | None) -> None:
+    """Trace every call in this process into ``collector`` (``None`` stops)."""
+    global global_state
+    global_state = None if collector is None else ((), collector, None, None, (), None)
+
+
+def active_state() -> State | None:
+    state = current_run.get()
+    return global_state if state is None else state
 
 
 @dataclass(slots=True)
@@ -50,19 +114,6 @@ class RunEvent:
     time: float = field(default_factory=time.time)
 
 
-@dataclass(slots=True, frozen=True)
-class RunState:
-    """Who listens, and which run new runs hang under."""
-
-    listeners: tuple[Listener, ...]
-    run_id: str | None = None
-    trace_id: str | None = None
-    parent_ids: tuple[str, ...] = ()
-
-
-current_run: ContextVar[RunState | None] = ContextVar("maru_run_state", default=None)
-
-
 @contextmanager
 def listen(listener: Listener) -> Iterator[None]:
     """Deliver the events of every run started inside this block to ``listener``.
@@ -70,169 +121,241 @@ def listen(listener: Listener) -> Iterator[None]:
     Listeners are called synchronously on the thread that runs the step; one that raises is logged and
     ignored, so observing a chain can never break it.
     """
-    state = current_run.get()
-    if state is None:
-        new = RunState((listener,))
-    else:
-        new = RunState((*state.listeners, listener), state.run_id, state.trace_id, state.parent_ids)
-    token = current_run.set(new)
+    listeners, collector, run_id, trace_id, parent_ids, records = active_state() or ((), None, None, None, (), None)
+    token = current_run.set((listeners + (listener,), collector, run_id, trace_id, parent_ids, records))
     try:
         yield
     finally:
         current_run.reset(token)
 
 
-def uuid4() -> Any:
-    from uuid import uuid4 as make
+def _emit(
+    listeners: tuple[Listener, ...],
+    phase: str,
+    runnable: Runnable,
+    name: str | None,
+    config: Any,
+    run_id: int,
+    parent_id: int | None,
+    trace_id: int,
+    parent_ids: tuple[int, ...],
+    data: dict[str, Any],
+) -> None:
+    kind = runnable.kind
+    event = RunEvent(
+        event=f"on_{kind}_{phase}",
+        phase=phase,
+        kind=kind,
+        name=name or runnable.name,
+        run_id=run_id_str(run_id),
+        parent_id=None if parent_id is None else run_id_str(parent_id),
+        trace_id=run_id_str(trace_id),
+        parent_ids=tuple(run_id_str(p) for p in parent_ids),
+        tags=list(config.get("tags", ())) if config else [],
+        metadata=dict(config.get("metadata", {})) if config else {},
+        data=data,
+    )
+    for listener in listeners:
+        try:
+            listener(event)
+        except Exception:  # an observer must never break the observed chain
+            log.exception("run event listener %r failed", listener)
 
-    return make()
+
+def _open(state: State, config: Any) -> tuple[State, int, str | None, Any]:
+    """Start a run under ``state``: its child state, id, run name and the config its hook gets."""
+    listeners, collector, parent, trace_id, parent_ids, records = state
+    run_id = next_run_id()
+    if parent is None:  # a root run starts a trace
+        trace_id = run_id
+        records = [] if collector is not None else None
+    name = None
+    if config and "run_name" in config:  # run_name names this run only, not its children
+        name = config["run_name"]
+        config = {k: v for k, v in config.items() if k != "run_name"}
+    child = (listeners, collector, run_id, trace_id, (*parent_ids, run_id) if listeners else (), records)
+    return child, run_id, name, config
 
 
-class _Run:
-    """The bookkeeping of one traced call: its identity and how it reports."""
-
-    __slots__ = ("state", "child", "kind", "name", "run_id", "tags", "metadata", "config")
-
-    def __init__(self, runnable: Runnable, state: RunState, config: RunConfig | None) -> None:
-        self.state = state
-        self.kind = runnable.kind
-        self.run_id = uuid4().hex
-        name = None
-        if config:
-            name = config.get("run_name")
-            if name is not None:  # run_name names this run only, not its children
-                config = {k: v for k, v in config.items() if k != "run_name"}  # type: ignore[assignment]
-            self.tags = list(config.get("tags", ()))
-            self.metadata = dict(config.get("metadata", {}))
+def _close(
+    state: State, child: State, runnable: Runnable, name: str | None, config: Any,
+    input: Any, output: Any, error: BaseException | None, t0: float,
+) -> None:
+    """Finish a run: record it, hand a finished trace to the collector, tell listeners."""
+    t1 = perf_counter()
+    listeners, collector, run_id, trace_id, parent_ids, records = child
+    parent = state[2]
+    if records is not None:
+        records.append((run_id, parent, trace_id, runnable, name, config, input, output, error, t0, t1))
+        if parent is None:
+            _submit(collector, records)
+    if listeners:
+        if error is None:
+            data = {"input": input, "output": output}
         else:
-            self.tags, self.metadata = [], {}
-        self.name = name or runnable.name
-        self.config = config
-        self.child = RunState(
-            state.listeners, self.run_id, state.trace_id or self.run_id, (*state.parent_ids, self.run_id)
-        )
-
-    def emit(self, phase: str, data: dict[str, Any]) -> None:
-        event = RunEvent(
-            event=f"on_{self.kind}_{phase}",
-            phase=phase,
-            kind=self.kind,
-            name=self.name,
-            run_id=self.run_id,
-            parent_id=self.state.run_id,
-            trace_id=self.child.trace_id or self.run_id,
-            parent_ids=self.state.parent_ids,
-            tags=self.tags,
-            metadata=self.metadata,
-            data=data,
-        )
-        for listener in self.state.listeners:
-            try:
-                listener(event)
-            except Exception:  # an observer must never break the observed chain
-                log.exception("run event listener %r failed", listener)
+            data = {"input": input, "error": error}
+        _emit(listeners, "end" if error is None else "error", runnable, name, config,
+              run_id, parent, trace_id, parent_ids[:-1], data)
 
 
 def traced_call(
-    runnable: Runnable, state: RunState, fn: Callable[..., Any], input: Any, config: Any, kwargs: dict
+    runnable: Runnable, state: State, fn: Callable[..., Any], input: Any, config: Any, kwargs: dict
 ) -> Any:
-    run = _Run(runnable, state, config)
-    run.emit("start", {"input": input})
-    token = current_run.set(run.child)
-    try:
-        output = fn(input, run.config, **kwargs)
-    except BaseException as exc:
-        run.emit("error", {"input": input, "error": exc})
-        raise
-    finally:
+    listeners, collector, parent, trace_id, _, records = state
+    if not listeners:  # only a collector: the lean path, no events, one tuple per run
+        run_id = next_run_id()
+        if parent is None:
+            trace_id = run_id
+            records = []
+        name = None
+        if config and "run_name" in config:
+            name = config["run_name"]
+            config = {k: v for k, v in config.items() if k != "run_name"}
+        t0 = perf_counter()
+        token = current_run.set(((), collector, run_id, trace_id, (), records))
+        try:
+            output = fn(input, config, **kwargs) if kwargs else fn(input, config)
+        except BaseException as exc:
+            current_run.reset(token)
+            if records is not None:
+                records.append((run_id, parent, trace_id, runnable, name, config, input, None, exc, t0, perf_counter()))
+                if parent is None:
+                    _submit(collector, records)
+            raise
         current_run.reset(token)
-    run.emit("end", {"input": input, "output": output})
+        if records is not None:
+            records.append((run_id, parent, trace_id, runnable, name, config, input, output, None, t0, perf_counter()))
+            if parent is None:
+                _submit(collector, records)
+        return output
+    return _traced_call_observed(runnable, state, fn, input, config, kwargs)
+
+
+def _submit(collector: Collector | None, records: list[RunRecord]) -> None:
+    try:
+        collector.submit(records)  # type: ignore[union-attr]
+    except Exception:
+        log.exception("trace collector %r failed", collector)
+
+
+def _traced_call_observed(
+    runnable: Runnable, state: State, fn: Callable[..., Any], input: Any, config: Any, kwargs: dict
+) -> Any:
+    child, run_id, name, config = _open(state, config)
+    listeners = child[0]
+    if listeners:
+        _emit(listeners, "start", runnable, name, config, run_id, state[2], child[3], state[4], {"input": input})
+    t0 = perf_counter()
+    token = current_run.set(child)
+    try:
+        output = fn(input, config, **kwargs)
+    except BaseException as exc:
+        current_run.reset(token)
+        _close(state, child, runnable, name, config, input, None, exc, t0)
+        raise
+    current_run.reset(token)
+    _close(state, child, runnable, name, config, input, output, None, t0)
     return output
 
 
 async def traced_acall(
-    runnable: Runnable, state: RunState, fn: Callable[..., Any], input: Any, config: Any, kwargs: dict
+    runnable: Runnable, state: State, fn: Callable[..., Any], input: Any, config: Any, kwargs: dict
 ) -> Any:
-    run = _Run(runnable, state, config)
-    run.emit("start", {"input": input})
-    token = current_run.set(run.child)
+    child, run_id, name, config = _open(state, config)
+    listeners = child[0]
+    if listeners:
+        _emit(listeners, "start", runnable, name, config, run_id, state[2], child[3], state[4], {"input": input})
+    t0 = perf_counter()
+    token = current_run.set(child)
     try:
-        output = await fn(input, run.config, **kwargs)
+        output = await fn(input, config, **kwargs)
     except BaseException as exc:
-        run.emit("error", {"input": input, "error": exc})
-        raise
-    finally:
         current_run.reset(token)
-    run.emit("end", {"input": input, "output": output})
+        _close(state, child, runnable, name, config, input, None, exc, t0)
+        raise
+    current_run.reset(token)
+    _close(state, child, runnable, name, config, input, output, None, t0)
     return output
 
 
 def traced_iter(
-    runnable: Runnable, state: RunState, fn: Callable[..., Iterator[Any]], input: Any, config: Any, kwargs: dict
+    runnable: Runnable, state: State, fn: Callable[..., Iterator[Any]], input: Any, config: Any, kwargs: dict
 ) -> Iterator[Any]:
     """Trace a stream. The child state is set only while the inner generator runs, so it never
     leaks into the consumer's code between chunks."""
-    run = _Run(runnable, state, config)
+    child, run_id, name, config = _open(state, config)
+    listeners = child[0]
     recorder = input if isinstance(input, ChunkRecorder) else None
-    run.emit("start", {"input": None if recorder else input})
+    if listeners:
+        _emit(listeners, "start", runnable, name, config, run_id, state[2], child[3], state[4],
+              {"input": None if recorder else input})
+    t0 = perf_counter()
     output: Any = NOTHING
-    token = current_run.set(run.child)
+    token = current_run.set(child)
     try:
-        iterator = iter(fn(input, run.config, **kwargs))
+        iterator = iter(fn(input, config, **kwargs))
     finally:
         current_run.reset(token)
     try:
         while True:
-            token = current_run.set(run.child)
+            token = current_run.set(child)
             try:
                 chunk = next(iterator)
             except StopIteration:
                 break
             finally:
                 current_run.reset(token)
-            run.emit("stream", {"chunk": chunk})
+            if listeners:
+                _emit(listeners, "stream", runnable, name, config, run_id, state[2], child[3], state[4],
+                      {"chunk": chunk})
             output = add_chunks(output, chunk)
             yield chunk
     except BaseException as exc:
-        run.emit("error", {"input": input, "error": exc})
+        _close(state, child, runnable, name, config, recorder.value if recorder else input,
+               None if output is NOTHING else output, exc, t0)
         raise
-    if recorder is not None:
-        input = recorder.value
-    run.emit("end", {"input": input, "output": None if output is NOTHING else output})
+    _close(state, child, runnable, name, config, recorder.value if recorder else input,
+           None if output is NOTHING else output, None, t0)
 
 
 async def traced_aiter(
     runnable: Runnable,
-    state: RunState,
+    state: State,
     fn: Callable[..., AsyncIterator[Any]],
     input: Any,
     config: Any,
     kwargs: dict,
 ) -> AsyncIterator[Any]:
-    run = _Run(runnable, state, config)
+    child, run_id, name, config = _open(state, config)
+    listeners = child[0]
     recorder = input if isinstance(input, ChunkRecorder) else None
-    run.emit("start", {"input": None if recorder else input})
+    if listeners:
+        _emit(listeners, "start", runnable, name, config, run_id, state[2], child[3], state[4],
+              {"input": None if recorder else input})
+    t0 = perf_counter()
     output: Any = NOTHING
-    token = current_run.set(run.child)
+    token = current_run.set(child)
     try:
-        iterator = fn(input, run.config, **kwargs).__aiter__()
+        iterator = fn(input, config, **kwargs).__aiter__()
     finally:
         current_run.reset(token)
     try:
         while True:
-            token = current_run.set(run.child)
+            token = current_run.set(child)
             try:
                 chunk = await iterator.__anext__()
             except StopAsyncIteration:
                 break
             finally:
                 current_run.reset(token)
-            run.emit("stream", {"chunk": chunk})
+            if listeners:
+                _emit(listeners, "stream", runnable, name, config, run_id, state[2], child[3], state[4],
+                      {"chunk": chunk})
             output = add_chunks(output, chunk)
             yield chunk
     except BaseException as exc:
-        run.emit("error", {"input": input, "error": exc})
+        _close(state, child, runnable, name, config, recorder.value if recorder else input,
+               None if output is NOTHING else output, exc, t0)
         raise
-    if recorder is not None:
-        input = recorder.value
-    run.emit("end", {"input": input, "output": None if output is NOTHING else output})
+    _close(state, child, runnable, name, config, recorder.value if recorder else input,
+           None if output is NOTHING else output, None, t0)

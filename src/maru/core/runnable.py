@@ -25,6 +25,7 @@ from collections.abc import (
 )
 from typing import Any, ClassVar, Generic, TypeVar, overload
 
+from . import events as _events
 from .chunks import ChunkRecorder, agather, gather
 from .config import RunConfig, configs_for_batch
 from .events import (
@@ -83,20 +84,20 @@ class Runnable(Generic[Input, Output]):
     def invoke(self, input: Input, config: RunConfig | None = None, **kwargs: Any) -> Output:
         """Run on one input and return the output."""
         state = current_run.get()
-        if state is None:
+        if state is None and (state := _events.global_state) is None:
             return self._invoke(input, config, **kwargs)
         return traced_call(self, state, self._invoke, input, config, kwargs)
 
     async def ainvoke(self, input: Input, config: RunConfig | None = None, **kwargs: Any) -> Output:
         state = current_run.get()
-        if state is None:
+        if state is None and (state := _events.global_state) is None:
             return await self._ainvoke(input, config, **kwargs)
         return await traced_acall(self, state, self._ainvoke, input, config, kwargs)
 
     def stream(self, input: Input, config: RunConfig | None = None, **kwargs: Any) -> Iterator[Output]:
         """Yield the output in chunks as they are produced (one chunk if the step cannot stream)."""
         state = current_run.get()
-        if state is None:
+        if state is None and (state := _events.global_state) is None:
             return iter(self._stream(input, config, **kwargs))
         return traced_iter(self, state, self._stream, input, config, kwargs)
 
@@ -104,7 +105,7 @@ class Runnable(Generic[Input, Output]):
         self, input: Input, config: RunConfig | None = None, **kwargs: Any
     ) -> AsyncIterator[Output]:
         state = current_run.get()
-        if state is None:
+        if state is None and (state := _events.global_state) is None:
             return self._astream(input, config, **kwargs)
         return traced_aiter(self, state, self._astream, input, config, kwargs)
 
@@ -113,7 +114,7 @@ class Runnable(Generic[Input, Output]):
     ) -> Iterator[Output]:
         """Consume a stream of input chunks and yield output chunks (used between piped steps)."""
         state = current_run.get()
-        if state is None:
+        if state is None and (state := _events.global_state) is None:
             return iter(self._transform(input, config, **kwargs))
         return traced_iter(self, state, self._transform, ChunkRecorder(input), config, kwargs)
 
@@ -121,7 +122,7 @@ class Runnable(Generic[Input, Output]):
         self, input: AsyncIterator[Input], config: RunConfig | None = None, **kwargs: Any
     ) -> AsyncIterator[Output]:
         state = current_run.get()
-        if state is None:
+        if state is None and (state := _events.global_state) is None:
             return self._atransform(input, config, **kwargs)
         return traced_aiter(self, state, self._atransform, ChunkRecorder(input), config, kwargs)
 

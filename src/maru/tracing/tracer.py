@@ -1,0 +1,277 @@
+"""The tracer: takes each finished trace's raw records from the hot path and, on a background
+thread, turns them into :class:`Run` objects (JSON-safe, redacted, with tokens and cost) for the sinks.
+
+The caller's thread only appends a tuple per run and, when the root run ends, puts the trace's list
+on a queue. Everything costly — naming, JSON conversion, redaction, pricing, SQLite — happens here.
+"""
+
+from __future__ import annotations
+
+import atexit
+import dataclasses
+import logging
+import os
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from queue import SimpleQueue
+from typing import Any
+
+from ..core import events
+from ..core.events import RunRecord, current_run, run_id_str, wall_time
+from .redact import Redactor
+from .run import Run
+
+log = logging.getLogger("maru.tracing")
+
+KIND_NAMES = {"chat_model": "llm", "embeddings": "embedding"}
+"""Runnable kinds renamed for runs (a chat model's run is an ``llm`` run)."""
+
+
+class Tracer:
+    """Collects traces and writes them to ``sinks`` (objects with ``write(runs)``, ``flush()``,
+    ``close()``) on one background thread.
+
+    ``max_value_chars`` caps each stored string (a 10 MB document in a prompt stays out of the
+    store); ``redact_patterns`` adds regular expressions to mask on top of the built-in secret
+    patterns.
+    """
+
+    def __init__(
+        self,
+        sinks: Sequence[Any],
+        *,
+        redact_patterns: Iterable[str] = (),
+        max_value_chars: int = 20_000,
+    ) -> None:
+        self.sinks = list(sinks)
+        self.redact = Redactor(redact_patterns)
+        self.max_value_chars = max_value_chars
+        self._queue: SimpleQueue[Any] = SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._closed = False
+
+    # ------------------------------------------------------------------ hot path
+    def submit(self, records: list[RunRecord]) -> None:
+        """Called by the runtime when a trace's root run ends (one queue put)."""
+        if self._thread is None:
+            self._start()
+        self._queue.put(records)
+
+    def _start(self) -> None:
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._work, name="maru-tracer", daemon=True)
+                self._thread.start()
+
+    # ------------------------------------------------------------------ background
+    def _work(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            if isinstance(item, threading.Event):
+                for sink in self.sinks:
+                    _safely(sink.flush)
+                item.set()
+                continue
+            try:
+                runs = self.to_runs(item)
+            except Exception:
+                log.exception("could not convert a trace to runs")
+                continue
+            for sink in self.sinks:
+                _safely(lambda sink=sink, runs=runs: sink.write(runs))
+
+    def to_runs(self, records: list[RunRecord]) -> list[Run]:
+        """Raw records of one trace → runs, children before parents, the root last; the root carries
+        the trace's total tokens and cost."""
+        runs = [self._to_run(r) for r in records]
+        root = runs[-1] if runs else None
+        if root is not None and root.kind != "llm":
+            llm = [r for r in runs if r.kind == "llm"]
+            if llm:
+                root.input_tokens = sum(r.input_tokens or 0 for r in llm)
+                root.output_tokens = sum(r.output_tokens or 0 for r in llm)
+                root.cached_tokens = sum(r.cached_tokens or 0 for r in llm)
+                costs = [r.cost for r in llm]
+                root.cost = None if any(c is None for c in costs) else sum(costs)  # type: ignore[arg-type]
+        return runs
+
+    def _to_run(self, record: RunRecord) -> Run:
+        run_id, parent, trace_id, runnable, name, config, input, output, error, t0, t1 = record
+        kind = KIND_NAMES.get(runnable.kind, runnable.kind)
+        config = config or {}
+        run = Run(
+            id=run_id_str(run_id),
+            trace_id=run_id_str(trace_id),
+            parent_id=None if parent is None else run_id_str(parent),
+            name=name or runnable.name,
+            kind=kind,
+            start_time=wall_time(t0),
+            end_time=wall_time(t1),
+            inputs=self._value(input),
+            outputs=None if error is not None else self._value(output),
+            error=None if error is None else self.redact.text(f"{type(error).__name__}: {error}"),
+            tags=[str(t) for t in config.get("tags", ())],
+            metadata=self.redact(self._value(dict(config.get("metadata", {})))),
+        )
+        if kind == "llm":
+            self._add_usage(run, runnable, output)
+        return run
+
+    def _add_usage(self, run: Run, runnable: Any, output: Any) -> None:
+        run.model = str(getattr(runnable, "model_name", "") or "") or None
+        usage = getattr(output, "usage", None)
+        if usage is None:
+            return
+        run.input_tokens = usage.input_tokens
+        run.output_tokens = usage.output_tokens
+        run.cached_tokens = usage.cached_tokens
+        if getattr(output, "cached", False):
+            run.cost = 0.0
+        elif run.model:
+            import warnings
+
+            from ..usage.prices import cost_of
+
+            with warnings.catch_warnings():  # the tracker warns about unknown prices; traces don't repeat it
+                warnings.simplefilter("ignore")
+                run.cost = cost_of(run.model, usage)
+
+    def _value(self, value: Any) -> Any:
+        return self.redact(to_jsonable(value, self.max_value_chars))
+
+    # ------------------------------------------------------------------ control
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Wait until every trace submitted so far is written; False on timeout."""
+        if self._thread is None:
+            for sink in self.sinks:
+                _safely(sink.flush)
+            return True
+        done = threading.Event()
+        self._queue.put(done)
+        return done.wait(timeout)
+
+    def close(self, timeout: float = 10.0) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self.flush(timeout)
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join(timeout)
+        for sink in self.sinks:
+            _safely(sink.close)
+
+
+def _safely(fn: Callable[[], Any]) -> None:
+    try:
+        fn()
+    except Exception:  # a broken sink must not take the application (or other sinks) down
+        log.exception("trace sink failed")
+
+
+def to_jsonable(value: Any, max_chars: int = 20_000, _depth: int = 0) -> Any:
+    """A JSON-safe copy of ``value``: messages as their dicts, pydantic models dumped, dataclasses
+    as dicts, prompt values as messages, long strings cut with a note of their length."""
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    if isinstance(value, str):
+        return value if len(value) <= max_chars else value[:max_chars] + f"… [{len(value)} chars]"
+    if _depth > 20:
+        return repr(value)[:200]
+    to_dict = getattr(value, "to_dict", None)
+    if callable(to_dict) and not isinstance(value, type):
+        try:
+            return to_jsonable(to_dict(), max_chars, _depth + 1)
+        except Exception:  # a to_dict that fails is not ours to fix here
+            pass
+    to_messages = getattr(value, "to_messages", None)
+    if callable(to_messages) and not isinstance(value, type):
+        return [to_jsonable(m, max_chars, _depth + 1) for m in to_messages()]
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v, max_chars, _depth + 1) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [to_jsonable(v, max_chars, _depth + 1) for v in value]
+    if isinstance(value, BaseException):
+        return f"{type(value).__name__}: {value}"
+    dump = getattr(value, "model_dump", None)
+    if callable(dump):
+        return to_jsonable(dump(mode="json"), max_chars, _depth + 1)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return to_jsonable(
+            {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}, max_chars, _depth + 1
+        )
+    text = repr(value)
+    return text if len(text) <= 500 else text[:500] + "…"
+
+
+# --------------------------------------------------------------------------- switching it on
+_active: Tracer | None = None
+
+
+def _default_sinks(path: str | Path | None) -> list[Any]:
+    from .store import RunStore
+
+    return [RunStore(path or os.environ.get("MARU_TRACE_DB") or ".maru/traces.sqlite")]
+
+
+def enable(
+    sinks: Sequence[Any] | None = None,
+    *,
+    path: str | Path | None = None,
+    redact_patterns: Iterable[str] = (),
+    max_value_chars: int = 20_000,
+) -> Tracer:
+    """Trace every call in this process. Default sink: the SQLite run store at ``path`` (else
+    ``$MARU_TRACE_DB``, else ``.maru/traces.sqlite``), which ``maru trace`` reads. Returns the
+    tracer (``flush()`` it to wait for writes); :func:`disable` turns tracing off."""
+    global _active
+    disable()
+    tracer = Tracer(
+        _default_sinks(path) if sinks is None else sinks,
+        redact_patterns=redact_patterns,
+        max_value_chars=max_value_chars,
+    )
+    _active = tracer
+    events.set_global_collector(tracer)
+    return tracer
+
+
+def disable() -> None:
+    """Stop tracing; traces already submitted are written first."""
+    global _active
+    events.set_global_collector(None)
+    if _active is not None:
+        _active.close()
+        _active = None
+
+
+@atexit.register
+def _close_at_exit() -> None:
+    if _active is not None:
+        _active.close(timeout=5.0)
+
+
+def enable_from_env() -> Tracer | None:
+    """``MARU_TRACING=1`` (or true/yes/on) turns tracing on at ``import maru``."""
+    if os.environ.get("MARU_TRACING", "").strip().lower() in ("1", "true", "yes", "on"):
+        return enable()
+    return None
+
+
+@contextmanager
+def tracing(sinks: Sequence[Any], **options: Any) -> Iterator[Tracer]:
+    """Trace only the calls made inside this block (this context, and threads/tasks it starts)."""
+    tracer = Tracer(sinks, **options)
+    state = current_run.get() or events.global_state
+    listeners = state[0] if state else ()
+    token = current_run.set((listeners, tracer, None, None, (), None))
+    try:
+        yield tracer
+    finally:
+        current_run.reset(token)
+        tracer.close()
