@@ -34,6 +34,10 @@ SERVICES=()   # names n with a start_n function below
 # maru.cache.RedisCache: tests/cache start their own redis-server (see tests/cache/conftest.py).
 PACKAGES+=(redis-server)
 
+# maru trace ui: tests/tracing/test_browser.py drives Debian's chromium with Playwright (the Python
+# package brings its driver; browsers are never downloaded).
+PACKAGES+=(chromium)
+
 if [ "${MARU_SKIP_SERVICES:-0}" = "1" ] || [ $((${#PACKAGES[@]} + ${#SERVICES[@]})) -eq 0 ]; then
     exit 0
 fi

@@ -41,3 +41,8 @@ class ToolCallError(MaruError, ValueError):
 class CacheError(MaruError):
     """A response cache cannot be used: its SQLite file is corrupt or from another schema, or its
     server (Redis) is unreachable and the cache was told to raise rather than warn."""
+
+
+class TraceStoreError(MaruError):
+    """The trace store cannot be used: its SQLite file is missing (when only reading), corrupt, from
+    another schema, or stayed locked by another writer for too long."""

@@ -21,12 +21,11 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
-import threading
 import time
-import weakref
 from collections.abc import Callable
 from pathlib import Path
 
+from .. import _sqlite
 from ..errors import CacheError
 from .base import BaseCache, CachedResponse, CacheRequest
 
@@ -43,8 +42,6 @@ _UPSERT = (
 _DELETE_EXPIRED_KEY = "DELETE FROM maru_cache WHERE key = ? AND expires_at <= ?"
 _PURGE = "DELETE FROM maru_cache WHERE expires_at IS NOT NULL AND expires_at <= ?"
 _SCHEMA = (
-    "CREATE TABLE maru_cache_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
-    f"INSERT INTO maru_cache_meta (name, value) VALUES ('schema_version', '{SCHEMA_VERSION}')",
     "CREATE TABLE maru_cache ("
     " key TEXT PRIMARY KEY,"
     " value TEXT NOT NULL,"
@@ -52,27 +49,6 @@ _SCHEMA = (
     " expires_at REAL)",
     "CREATE INDEX maru_cache_expires ON maru_cache (expires_at) WHERE expires_at IS NOT NULL",
 )
-
-
-class _Connection(sqlite3.Connection):
-    """A connection that can be weakly referenced (the C type cannot)."""
-
-
-# Every connection any SQLiteCache opened in this process, and how many forks deep we are. After a
-# fork the child must not use or close what it inherited: it keeps them referenced forever instead.
-_connections: weakref.WeakSet[_Connection] = weakref.WeakSet()
-_inherited: list[_Connection] = []
-_fork_generation = 0
-
-
-def _after_fork_in_child() -> None:
-    global _fork_generation
-    _fork_generation += 1
-    _inherited.extend(_connections)
-    _connections.clear()
-
-
-os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class SQLiteCache(BaseCache):
@@ -94,7 +70,7 @@ class SQLiteCache(BaseCache):
         timeout: float = 30.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        if str(path) == ":memory:" or str(path).startswith("file::memory:"):
+        if _sqlite.is_memory_path(path):
             raise ValueError(
                 "SQLiteCache needs a file (every thread opens its own connection, and in-memory "
                 "databases are private to one connection); use InMemoryCache for a cache in memory"
@@ -107,8 +83,6 @@ class SQLiteCache(BaseCache):
         self.ttl = ttl
         self.timeout = timeout
         self._clock = clock
-        self._local = threading.local()
-        self._opened: weakref.WeakSet[_Connection] = weakref.WeakSet()
         self._next_purge = 0.0
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -117,143 +91,54 @@ class SQLiteCache(BaseCache):
                 f"cannot create the folder of the SQLite cache {self.path}: {exc}; "
                 "choose a writable path"
             ) from exc
-        self._connect()
+        self._connections = _sqlite.ThreadConnections(
+            self.path, timeout=timeout, setup=self._check_schema, on_error=self._error
+        )
+        self._connections.open()
 
     # ----------------------------------------------------------------- connections
     def _conn(self) -> sqlite3.Connection:
-        held = getattr(self._local, "held", None)
-        if held is not None and held[1] == _fork_generation:
-            return held[0]
-        return self._connect()
-
-    def _connect(self) -> sqlite3.Connection:
-        try:
-            conn = sqlite3.connect(
-                self.path,
-                timeout=self.timeout,
-                isolation_level=None,  # autocommit: each statement is its own transaction
-                check_same_thread=False,  # used by one thread only; close() may come from another
-                factory=_Connection,
-            )
-        except sqlite3.Error as exc:
-            raise self._error(exc) from exc
-        try:
-            conn.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
-            self._retry_busy(lambda: self._set_wal(conn))
-            conn.execute("PRAGMA synchronous = NORMAL")  # durable enough for a cache, much faster
-            self._retry_busy(lambda: self._check_schema(conn))
-        except BaseException as exc:
-            conn.close()
-            if isinstance(exc, sqlite3.Error):
-                raise self._error(exc) from exc
-            raise
-        assert isinstance(conn, _Connection)
-        _connections.add(conn)
-        self._opened.add(conn)
-        self._local.held = (conn, _fork_generation)
-        return conn
-
-    def _retry_busy(self, step: Callable[[], object]) -> None:
-        """Run ``step``, retrying for up to ``timeout`` seconds while the database is busy.
-
-        SQLite answers some requests with SQLITE_BUSY at once instead of calling the busy handler
-        (switching the journal mode while another process opens the file, upgrading a read to a
-        write), so opening a new file from several processes at once needs this loop."""
-        deadline = time.monotonic() + self.timeout
-        delay = 0.001
-        while True:
-            try:
-                step()
-                return
-            except sqlite3.OperationalError as exc:
-                text = str(exc)
-                if ("locked" not in text and "busy" not in text) or time.monotonic() >= deadline:
-                    raise
-            time.sleep(delay)
-            delay = min(delay * 2, 0.05)
-
-    @staticmethod
-    def _set_wal(conn: sqlite3.Connection) -> None:
-        if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
-            conn.execute("PRAGMA journal_mode = WAL")
+        return self._connections.get()
 
     def _check_schema(self, conn: sqlite3.Connection) -> None:
-        version = self._schema_version(conn)
-        if version is None:
-            # One process creates the schema; the others wait for its lock, then see it.
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                version = self._schema_version(conn)
-                if version is None:
-                    tables = conn.execute(
-                        "SELECT count(*) FROM sqlite_master WHERE type = 'table'"
-                    ).fetchone()[0]
-                    if tables:
-                        raise CacheError(
-                            f"{self.path} is a SQLite database of something else (it has tables but "
-                            "no maru cache schema); point SQLiteCache at another file, or delete or "
-                            "move this one if it is expendable"
-                        )
-                    for statement in _SCHEMA:
-                        conn.execute(statement)
-                    version = SCHEMA_VERSION
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
+        try:
+            version = _sqlite.ensure_schema(
+                conn, meta_table="maru_cache_meta", version=SCHEMA_VERSION, statements=_SCHEMA
+            )
+        except _sqlite.ForeignDatabase:
+            raise CacheError(
+                f"{self.path} is a SQLite database of something else (it has tables but "
+                "no maru cache schema); point SQLiteCache at another file, or delete or "
+                "move this one if it is expendable"
+            ) from None
         if version != SCHEMA_VERSION:
             raise CacheError(
                 f"the SQLite cache {self.path} has schema version {version}, this maru uses "
                 f"{SCHEMA_VERSION}; delete or move the file and maru will create a new cache there"
             )
 
-    @staticmethod
-    def _schema_version(conn: sqlite3.Connection) -> int | None:
-        try:
-            row = conn.execute(
-                "SELECT value FROM maru_cache_meta WHERE name = 'schema_version'"
-            ).fetchone()
-        except sqlite3.OperationalError as exc:
-            if "no such table" in str(exc):
-                return None
-            raise
-        try:
-            return int(row[0]) if row is not None else -1
-        except ValueError:
-            return -1
-
     def _error(self, exc: sqlite3.Error) -> CacheError:
-        text = str(exc)
-        if (
-            not isinstance(exc, sqlite3.OperationalError)
-            or "malformed" in text
-            or "not a database" in text
-        ):
+        kind = _sqlite.describe(exc)
+        if kind == "corrupt":
             return CacheError(
-                f"the SQLite cache file {self.path} is corrupt or not a SQLite database ({text}); "
+                f"the SQLite cache file {self.path} is corrupt or not a SQLite database ({exc}); "
                 "delete or move it and maru will create a new, empty cache there"
             )
-        if "locked" in text or "busy" in text:
+        if kind == "locked":
             return CacheError(
                 f"the SQLite cache {self.path} stayed locked by another writer for more than "
-                f"{self.timeout:g} s ({text}); raise SQLiteCache(timeout=...) or find the process "
+                f"{self.timeout:g} s ({exc}); raise SQLiteCache(timeout=...) or find the process "
                 "holding it"
             )
         return CacheError(
-            f"cannot use the SQLite cache file {self.path} ({text}); check that the path is a "
+            f"cannot use the SQLite cache file {self.path} ({exc}); check that the path is a "
             "writable file, or delete or move it"
         )
 
     def close(self) -> None:
         """Close the connections this cache opened in this process (in any thread). The cache
         stays usable: the next call opens a new connection."""
-        self._local = threading.local()
-        for conn in list(self._opened):
-            self._opened.discard(conn)
-            if conn in _connections:  # not inherited over a fork
-                _connections.discard(conn)
-                conn.close()
+        self._connections.close()
 
     def __enter__(self) -> SQLiteCache:
         return self

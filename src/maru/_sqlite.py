@@ -1,0 +1,216 @@
+"""What maru's SQLite files (response cache, trace store) share: connections and schema checks.
+
+- **One connection per thread** (:class:`ThreadConnections`): a SQLite connection must not be used
+  by two threads at once, and a lock around one shared connection would serialise every read.
+- **WAL mode** lets readers run while one writer writes, across processes; ``busy_timeout`` makes a
+  writer wait for the lock instead of failing.
+- **Fork safety**: a process forked after a file was opened gets fresh connections; the inherited
+  ones are left alone (never used or closed in the child), as SQLite's documentation requires.
+- **Schema**: each file has a ``<prefix>_meta`` table holding ``schema_version``; an empty file gets
+  the schema, a file with other tables is someone else's (:class:`ForeignDatabase`).
+
+Callers turn ``sqlite3`` errors into their own :class:`~maru.errors.MaruError` with
+:func:`describe`, which says whether the file is corrupt, locked or otherwise unusable.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+import time
+import weakref
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Literal
+
+__all__ = [
+    "ForeignDatabase",
+    "ThreadConnections",
+    "describe",
+    "ensure_schema",
+    "is_memory_path",
+    "retry_busy",
+]
+
+
+class _Connection(sqlite3.Connection):
+    """A connection that can be weakly referenced (the C type cannot)."""
+
+
+# Every connection opened through this module in this process, and how many forks deep we are.
+# After a fork the child must not use or close what it inherited: it keeps them referenced forever.
+_connections: weakref.WeakSet[_Connection] = weakref.WeakSet()
+_inherited: list[_Connection] = []
+_fork_generation = 0
+
+
+def _after_fork_in_child() -> None:
+    global _fork_generation
+    _fork_generation += 1
+    _inherited.extend(_connections)
+    _connections.clear()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def is_memory_path(path: str | os.PathLike[str]) -> bool:
+    text = str(path)
+    return text == ":memory:" or text.startswith("file::memory:")
+
+
+def retry_busy(step: Callable[[], object], timeout: float) -> None:
+    """Run ``step``, retrying for up to ``timeout`` seconds while the database is busy.
+
+    SQLite answers some requests with SQLITE_BUSY at once instead of calling the busy handler
+    (switching the journal mode while another process opens the file, upgrading a read to a
+    write), so opening a new file from several processes at once needs this loop."""
+    deadline = time.monotonic() + timeout
+    delay = 0.001
+    while True:
+        try:
+            step()
+            return
+        except sqlite3.OperationalError as exc:
+            text = str(exc)
+            if ("locked" not in text and "busy" not in text) or time.monotonic() >= deadline:
+                raise
+        time.sleep(delay)
+        delay = min(delay * 2, 0.05)
+
+
+def describe(exc: sqlite3.Error) -> Literal["corrupt", "locked", "other"]:
+    """What a ``sqlite3`` error says about the file: damaged / not a database, held by another
+    writer for too long, or something else (permissions, a folder, a full disk …)."""
+    text = str(exc)
+    if not isinstance(exc, sqlite3.OperationalError) or "malformed" in text or "not a database" in text:
+        return "corrupt"
+    if "locked" in text or "busy" in text:
+        return "locked"
+    return "other"
+
+
+class ForeignDatabase(Exception):
+    """The file is a SQLite database with tables but without this schema's meta table."""
+
+
+def _schema_version(conn: sqlite3.Connection, meta_table: str) -> int | None:
+    try:
+        row = conn.execute(f"SELECT value FROM {meta_table} WHERE name = 'schema_version'").fetchone()
+    except sqlite3.OperationalError as exc:
+        if "no such table" in str(exc):
+            return None
+        raise
+    try:
+        return int(row[0]) if row is not None else -1
+    except ValueError:
+        return -1
+
+
+def ensure_schema(
+    conn: sqlite3.Connection, *, meta_table: str, version: int, statements: Sequence[str]
+) -> int:
+    """The schema version stored in the file, creating the schema (``statements`` plus the meta
+    table at ``version``) when the file is empty. ``-1`` means a meta table without a readable
+    version. Raises :class:`ForeignDatabase` for a file that holds other tables."""
+    found = _schema_version(conn, meta_table)
+    if found is not None:
+        return found
+    # One process creates the schema; the others wait for its lock, then see it.
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        found = _schema_version(conn, meta_table)
+        if found is None:
+            tables = conn.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table'").fetchone()[0]
+            if tables:
+                raise ForeignDatabase(meta_table)
+            conn.execute(f"CREATE TABLE {meta_table} (name TEXT PRIMARY KEY, value TEXT NOT NULL)")
+            conn.execute(
+                f"INSERT INTO {meta_table} (name, value) VALUES ('schema_version', ?)", (str(version),)
+            )
+            for statement in statements:
+                conn.execute(statement)
+            found = version
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    return found
+
+
+class ThreadConnections:
+    """Connections to one SQLite file: one per thread, fresh after a fork, WAL mode.
+
+    ``setup(conn)`` runs on every new connection after the pragmas (a schema check; it is retried
+    while the file is busy). ``on_error`` turns a ``sqlite3.Error`` met while opening into the
+    caller's exception. ``uri`` passes the path to ``sqlite3.connect`` as a URI (``file:...?mode=rw``).
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        timeout: float,
+        setup: Callable[[sqlite3.Connection], None],
+        on_error: Callable[[sqlite3.Error], Exception],
+        uri: bool = False,
+    ) -> None:
+        self.path = path if uri else Path(path)
+        self.timeout = timeout
+        self._setup = setup
+        self._on_error = on_error
+        self._uri = uri
+        self._local = threading.local()
+        self._opened: weakref.WeakSet[_Connection] = weakref.WeakSet()
+
+    def get(self) -> sqlite3.Connection:
+        """This thread's connection, opened on first use (and again in a forked child)."""
+        held = getattr(self._local, "held", None)
+        if held is not None and held[1] == _fork_generation:
+            return held[0]
+        return self.open()
+
+    def open(self) -> sqlite3.Connection:
+        try:
+            conn = sqlite3.connect(
+                self.path,
+                timeout=self.timeout,
+                isolation_level=None,  # autocommit; transactions are explicit BEGIN … COMMIT
+                check_same_thread=False,  # used by one thread only; close() may come from another
+                factory=_Connection,
+                uri=self._uri,
+            )
+        except sqlite3.Error as exc:
+            raise self._on_error(exc) from exc
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
+            retry_busy(lambda: _set_wal(conn), self.timeout)
+            conn.execute("PRAGMA synchronous = NORMAL")  # WAL + NORMAL: safe against app crashes
+            retry_busy(lambda: self._setup(conn), self.timeout)
+        except BaseException as exc:
+            conn.close()
+            if isinstance(exc, sqlite3.Error):
+                raise self._on_error(exc) from exc
+            raise
+        assert isinstance(conn, _Connection)
+        _connections.add(conn)
+        self._opened.add(conn)
+        self._local.held = (conn, _fork_generation)
+        return conn
+
+    def close(self) -> None:
+        """Close the connections opened in this process (in any thread). The next :meth:`get`
+        opens a new one."""
+        self._local = threading.local()
+        for conn in list(self._opened):
+            self._opened.discard(conn)
+            if conn in _connections:  # not inherited over a fork
+                _connections.discard(conn)
+                conn.close()
+
+
+def _set_wal(conn: sqlite3.Connection) -> None:
+    if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+        conn.execute("PRAGMA journal_mode = WAL")

@@ -1,0 +1,144 @@
+"""The web viewer of a :class:`~maru.tracing.store.RunStore`: a JSON API and one page (``maru trace ui``).
+
+- ``GET /api/traces?name=&tag=&since=&until=&errors=&limit=&offset=`` — a page of traces, newest
+  first: each root run (without inputs/outputs) with ``latency``, ``run_count``, ``error_count`` and
+  ``status`` (``"error"`` when the root failed, else ``"ok"``), plus ``total``. ``since`` / ``until``
+  take a duration back from now (``1h``), an ISO date-time or epoch seconds.
+- ``GET /api/traces/{trace_id}`` — every run of a trace (inputs, outputs, errors) by start time; a
+  unique prefix of the id is enough (404 when none matches, 409 when several do).
+- ``GET /`` and ``/static/*`` — the page: plain HTML, CSS and JavaScript shipped in the package
+  (``tracing/static``), nothing loaded from anywhere else (the Content-Security-Policy says so too).
+
+The app only reads; it is meant for loopback (``maru trace ui`` binds 127.0.0.1 unless told otherwise),
+since traces hold prompts and outputs.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..errors import TraceStoreError
+from .run import Run
+from .store import RunStore, parse_time
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+__all__ = ["STATIC_DIR", "create_viewer_app", "run_to_json"]
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+
+_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+)
+
+
+def _clean(value: Any) -> Any:
+    """JSON that browsers can parse: NaN and infinities (allowed in Python's JSON) become strings."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    return value
+
+
+def run_to_json(run: Run, *, content: bool = True) -> dict[str, Any]:
+    """A run as the API sends it: its fields plus ``latency``; ``content=False`` leaves out the
+    (possibly large) inputs and outputs."""
+    data = run.to_dict()
+    if not content:
+        del data["inputs"], data["outputs"]
+    data["latency"] = run.latency
+    return _clean(data)
+
+
+def create_viewer_app(store: RunStore) -> FastAPI:
+    """A FastAPI app serving the viewer of ``store`` (needs ``pip install "maru[trace]"``)."""
+    from fastapi import FastAPI, HTTPException, Query, Request
+    from fastapi.responses import FileResponse, JSONResponse
+    from fastapi.staticfiles import StaticFiles
+
+    from .._version import __version__
+
+    app = FastAPI(
+        title="maru trace viewer",
+        version=__version__,
+        docs_url=None,  # the Swagger page loads its assets from a CDN; the viewer loads nothing external
+        redoc_url=None,
+    )
+
+    @app.middleware("http")
+    async def _security_headers(request: Request, call_next: Any) -> Any:
+        response = await call_next(request)
+        response.headers["Content-Security-Policy"] = _CSP
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Referrer-Policy"] = "no-referrer"
+        return response
+
+    @app.exception_handler(TraceStoreError)
+    async def _store_error(request: Request, exc: TraceStoreError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=500)
+
+    def _time(value: str | None, name: str) -> float | None:
+        try:
+            return parse_time(value)
+        except ValueError as exc:
+            raise HTTPException(422, f"{name}: {exc}") from None
+
+    @app.get("/api/traces", response_model=None)
+    def list_traces(
+        name: str | None = None,
+        tag: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
+        errors: bool = False,
+        limit: int = Query(50, ge=1, le=1000),
+        offset: int = Query(0, ge=0),
+    ) -> Any:
+        filters: dict[str, Any] = {
+            "name": name or None,
+            "tag": tag or None,
+            "since": _time(since, "since"),
+            "until": _time(until, "until"),
+            "errors_only": errors,
+        }
+        roots = store.list_traces(**filters, limit=limit, offset=offset)
+        total = store.count_traces(**filters)
+        stats = store.trace_stats(r.trace_id for r in roots)
+        traces = []
+        for root in roots:
+            item = run_to_json(root, content=False)
+            counted = stats.get(root.trace_id)
+            item["run_count"] = counted.runs if counted else 1
+            item["error_count"] = counted.errors if counted else int(root.error is not None)
+            item["status"] = "error" if root.error else "ok"
+            traces.append(item)
+        return JSONResponse({"traces": traces, "total": total, "limit": limit, "offset": offset})
+
+    @app.get("/api/traces/{trace_id}", response_model=None)
+    def get_trace(trace_id: str) -> Any:
+        matches = store.match_trace_ids(trace_id, limit=5)
+        if not matches:
+            raise HTTPException(404, f"no trace {trace_id!r} in {store.path}")
+        if len(matches) > 1:
+            raise HTTPException(
+                409, f"{trace_id!r} is the start of several trace ids ({', '.join(matches)} …); give more of it"
+            )
+        runs = store.get_trace(matches[0])
+        return JSONResponse({"trace_id": matches[0], "runs": [run_to_json(r) for r in runs]})
+
+    @app.get("/api/info", response_model=None)
+    def info() -> Any:
+        return {"store": str(store.path), "version": __version__}
+
+    @app.get("/", include_in_schema=False, response_model=None)
+    def index() -> Any:
+        return FileResponse(STATIC_DIR / "index.html", media_type="text/html")
+
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    return app
