@@ -6,6 +6,7 @@
 - ``maru run module:object --input JSON``: invoke (or stream) any runnable or function.
 - ``maru usage REPORT.json``: the table of a tracked run's usage and cost (``UsageTracker.save``).
 - ``maru trace ls / show ID / ui``: browse recorded traces in the terminal or a local web page.
+- ``maru serve module:object``: serve a runnable over HTTP (invoke, batch, SSE streams).
 
 Importing this module stays light: models, prompts and the ``openai`` SDK are imported inside the
 commands that use them.
@@ -535,6 +536,45 @@ def usage(
         typer.echo(tracker.to_json())
         return
     _console().print(tracker.table(title=f"Usage: {tracker.name or report.name}"))
+
+
+# =============================================================================== maru serve
+@app.command("serve")
+def serve_command(
+    target: Annotated[str, typer.Argument(help="What to serve, as module:object (a runnable or a function).")],
+    host: Annotated[str, typer.Option("--host", help="Interface to listen on (0.0.0.0 for every one).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", "-p", min=0, max=65535, help="TCP port (0: any free one).")] = 8000,
+    max_body_bytes: Annotated[
+        int, typer.Option("--max-body-bytes", min=1, help="Largest request body accepted; larger ones get 413.")
+    ] = 1_000_000,
+    graceful_timeout: Annotated[
+        float,
+        typer.Option(
+            "--graceful-timeout",
+            min=0,
+            help="On SIGTERM/Ctrl-C, seconds to let requests and streams in flight finish.",
+        ),
+    ] = 30.0,
+    log_level: Annotated[str, typer.Option("--log-level", help="uvicorn log level.")] = "info",
+) -> None:
+    """Serve a runnable over HTTP: POST /invoke, /batch, /stream, /stream_events (server-sent
+    events); GET /health; the OpenAPI document at /openapi.json and /docs."""
+    try:
+        import fastapi  # noqa: F401
+        import uvicorn  # noqa: F401
+    except ImportError as exc:
+        _fail(f"serving needs FastAPI and uvicorn ({exc}).", 'Install them with:  pip install "maru[serve]"')
+    from .serve import serve as run_server
+
+    step = load_target(target)
+    run_server(
+        step,
+        host=host,
+        port=port,
+        max_body_bytes=max_body_bytes,
+        timeout_graceful_shutdown=graceful_timeout,
+        log_level=log_level,
+    )
 
 
 # =============================================================================== maru trace

@@ -1,0 +1,36 @@
+"""Serving any runnable over HTTP: ``create_app`` (FastAPI) and ``serve`` (uvicorn).
+
+FastAPI and uvicorn are imported when these are first used (``pip install "maru[serve]"``);
+``import maru`` never loads them.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .errors import redact
+from .schema import infer_types
+
+if TYPE_CHECKING:
+    from .app import create_app
+    from .server import serve
+
+__all__ = ["create_app", "infer_types", "redact", "serve"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("create_app", "serve"):
+        try:
+            if name == "create_app":
+                from .app import create_app as found
+            else:
+                from .server import serve as found
+            import fastapi  # noqa: F401
+            import uvicorn  # noqa: F401
+        except ImportError as exc:
+            raise ImportError(
+                f"maru.serve.{name} needs FastAPI and uvicorn ({exc}); install them with: "
+                'pip install "maru[serve]"'
+            ) from exc
+        return found
+    raise AttributeError(f"module 'maru.serve' has no attribute {name!r}")

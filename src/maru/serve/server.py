@@ -1,0 +1,71 @@
+"""Run a served runnable with uvicorn, shutting down gracefully."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+__all__ = ["serve"]
+
+
+def serve(
+    runnable_or_target: Any,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    *,
+    max_body_bytes: int = 1_000_000,
+    title: str | None = None,
+    timeout_graceful_shutdown: float | None = 30.0,
+    **uvicorn_options: Any,
+) -> None:
+    """Serve a runnable (or ``"module:object"``) over HTTP until SIGTERM or SIGINT (Ctrl-C).
+
+    On either signal the server stops accepting connections, lets requests and streams in flight
+    finish — for at most ``timeout_graceful_shutdown`` seconds, after which they are cancelled — and
+    returns normally (a second Ctrl-C forces the exit). ``uvicorn_options`` go to
+    ``uvicorn.Config`` (``log_level``, ``access_log``, ``ssl_certfile`` …).
+    """
+    import uvicorn
+
+    from .app import create_app
+
+    if isinstance(runnable_or_target, str):
+        from ..cli import load_target
+
+        runnable_or_target = load_target(runnable_or_target)
+    app = create_app(runnable_or_target, max_body_bytes=max_body_bytes, title=title)
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        timeout_graceful_shutdown=timeout_graceful_shutdown,  # type: ignore[arg-type]
+        **uvicorn_options,
+    )
+    server = uvicorn.Server(config)
+    with _signals_end_normally():
+        server.run()
+
+
+@contextmanager
+def _signals_end_normally() -> Iterator[None]:
+    """Once uvicorn has shut down gracefully it raises the signal that stopped it again, so that
+    the default action (death by SIGTERM, KeyboardInterrupt) follows. A graceful stop is a normal
+    end here: while the server runs, SIGTERM and SIGINT are recorded and ignored by the handlers
+    uvicorn falls back to, and the process exits 0."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # uvicorn installs no handlers off the main thread either
+        return
+    signals = [signal.SIGINT, signal.SIGTERM]
+    previous = {sig: signal.signal(sig, _ignore) for sig in signals}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _ignore(signum: int, frame: Any) -> None:
+    pass
