@@ -88,7 +88,7 @@ def test_errors_are_recorded_and_redacted():
         (runnable(lambda x: x, name="prep") | runnable(leaky)).invoke("q")
     runs = sink.traces[0]
     failing = next(r for r in runs if r.name == "leaky")
-    assert failing.error == "ConnectionError: auth failed for key [REDACTED]"
+    assert failing.error == "ConnectionError: auth failed for key sk-***"
     assert failing.outputs is None
     assert runs[-1].error is not None  # the chain failed too
     assert next(r for r in runs if r.name == "prep").error is None

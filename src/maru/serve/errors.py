@@ -15,39 +15,14 @@ through :func:`redact`, which masks strings that look like credentials.
 
 from __future__ import annotations
 
-import re
 from typing import Any
+
+from ..redact import redact_text
 
 __all__ = ["error_payload", "redact", "status_for"]
 
-_SECRETS: tuple[tuple[re.Pattern[str], str], ...] = (
-    # OpenAI-style keys: sk-..., sk-proj-..., sk-ant-... (Anthropic) …
-    (re.compile(r"\bsk-[A-Za-z0-9_\-]{6,}"), "sk-***"),
-    # Authorization header values
-    (re.compile(r"(?i)\b(bearer|basic)(\s+)[A-Za-z0-9._~+/=\-]{8,}"), r"\1\2***"),
-    # Google API keys, GitHub tokens, Slack tokens, AWS access key ids
-    (re.compile(r"\bAIza[0-9A-Za-z_\-]{20,}"), "AIza***"),
-    (re.compile(r"\bgh[pousr]_[A-Za-z0-9]{20,}"), "gh*_***"),
-    (re.compile(r"\bxox[abposr]-[A-Za-z0-9\-]{10,}"), "xox*-***"),
-    (re.compile(r"\bAKIA[0-9A-Z]{16}\b"), "AKIA***"),
-    # key=value / "key": "value" forms of things named like secrets
-    (
-        re.compile(
-            r"(?i)\b([\w\-]*(?:api[_\-]?key|secret|password|passwd|access[_\-]?token|auth[_\-]?token)"
-            r"['\"]?\s*[:=]\s*['\"]?)[^\s'\",;&}]{4,}"
-        ),
-        r"\1***",
-    ),
-)
-
-
-def redact(text: str) -> str:
-    """``text`` with API-key-looking strings masked (``sk-…``, ``Bearer …``, ``api_key=…`` and a
-    few well-known token formats). Meant for error messages sent to clients: it errs on the side of
-    masking."""
-    for pattern, replacement in _SECRETS:
-        text = pattern.sub(replacement, text)
-    return text
+redact = redact_text
+"""Mask API-key-looking strings in text (see :mod:`maru.redact`); used on error messages sent to clients."""
 
 
 def status_for(exc: BaseException) -> int:

@@ -7,7 +7,7 @@ first use.
 
 from typing import Any
 
-from .redact import Redactor
+from ..redact import Redactor
 from .run import Run
 from .tracer import Tracer, disable, enable, enable_from_env, to_jsonable, tracing
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from ..core import events
 from ..core.events import RunRecord, current_run, run_id_str, wall_time
-from .redact import Redactor
+from ..redact import Redactor
 from .run import Run
 
 log = logging.getLogger("maru.tracing")
