@@ -68,16 +68,22 @@ def wall_time(perf: float) -> float:
 
 
 _prefix_pid = -1
-_prefix = ""
+_prefix = ""  # "-<pid><random>": unique per process, fork included
 
 
-def run_id_str(run_id: int) -> str:
-    """A process-local run id as a string unique across processes (and forks)."""
+def run_id_suffix() -> str:
+    """What makes this process's run ids unique across processes (and forks): ``-<pid><random>``."""
     global _prefix_pid, _prefix
     pid = os.getpid()
     if pid != _prefix_pid:
-        _prefix_pid, _prefix = pid, f"{pid:x}{os.urandom(4).hex()}-"
-    return f"{_prefix}{run_id:x}"
+        _prefix_pid, _prefix = pid, f"-{pid:x}{os.urandom(4).hex()}"
+    return _prefix
+
+
+def run_id_str(run_id: int) -> str:
+    """A process-local run id as a string unique across processes. The counter comes first, so a
+    short prefix picks a run out."""
+    return f"{run_id:x}{run_id_suffix()}"
 
 
 def set_global_collector(collector: Collector | None) -> None:

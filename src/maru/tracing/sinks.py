@@ -20,7 +20,8 @@ class RunSink(Protocol):
     """Anything with these three methods is a sink; no base class is needed."""
 
     def write(self, runs: list[Run]) -> None:
-        """Store or export one complete trace: its runs, children before parents, the root last."""
+        """Store or export complete traces: one or more, each with its runs children before parents
+        and its root last."""
         ...
 
     def flush(self) -> None:

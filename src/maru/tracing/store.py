@@ -178,7 +178,7 @@ class RunStore:
 
     # ----------------------------------------------------------------- the sink
     def write(self, runs: list[Run]) -> None:
-        """Store one trace's runs in one transaction."""
+        """Store the runs of one or more traces in one transaction."""
         if not runs:
             return
         rows = [_row(run) for run in runs]

@@ -12,18 +12,20 @@ import dataclasses
 import logging
 import os
 import threading
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from queue import SimpleQueue
 from typing import Any
 
 from ..core import events
-from ..core.events import RunRecord, current_run, run_id_str, wall_time
+from ..core.events import RunRecord, current_run, run_id_suffix, wall_time
 from ..redact import Redactor
 from .run import Run
 
 log = logging.getLogger("maru.tracing")
+
+_PLAIN = frozenset({int, float, bool})
 
 KIND_NAMES = {"chat_model": "llm", "embeddings": "embedding"}
 """Runnable kinds renamed for runs (a chat model's run is an ``llm`` run)."""
@@ -31,7 +33,7 @@ KIND_NAMES = {"chat_model": "llm", "embeddings": "embedding"}
 
 class Tracer:
     """Collects traces and writes them to ``sinks`` (objects with ``write(runs)``, ``flush()``,
-    ``close()``) on one background thread.
+    ``close()``) on one background thread, in batches (see :meth:`_work`).
 
     ``max_value_chars`` caps each stored string (a 10 MB document in a prompt stays out of the
     store); ``redact_patterns`` adds regular expressions to mask on top of the built-in secret
@@ -44,21 +46,26 @@ class Tracer:
         *,
         redact_patterns: Iterable[str] = (),
         max_value_chars: int = 20_000,
+        max_batch_runs: int = 5_000,
+        batch_interval: float = 0.05,
     ) -> None:
         self.sinks = list(sinks)
+        self.max_batch_runs = max_batch_runs
+        self.batch_interval = batch_interval
+        self._wake = threading.Event()  # cuts the pause short for flush() and close()
         self.redact = Redactor(redact_patterns)
         self.max_value_chars = max_value_chars
-        self._queue: SimpleQueue[Any] = SimpleQueue()
+        self._pending: deque[Any] = deque()  # append/popleft are atomic: no lock, no wake-up per trace
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._closed = False
 
     # ------------------------------------------------------------------ hot path
     def submit(self, records: list[RunRecord]) -> None:
-        """Called by the runtime when a trace's root run ends (one queue put)."""
+        """Called by the runtime when a trace's root run ends: one ``deque.append``."""
         if self._thread is None:
             self._start()
-        self._queue.put(records)
+        self._pending.append(records)
 
     def _start(self) -> None:
         with self._lock:
@@ -68,27 +75,44 @@ class Tracer:
 
     # ------------------------------------------------------------------ background
     def _work(self) -> None:
+        """Every ``batch_interval`` (or at once for ``flush`` / ``close``), convert whatever traces
+        have queued up and write them in batches of up to ``max_batch_runs`` runs: one SQLite
+        transaction for many traces, and no wake-up of this thread per trace."""
+        pending = self._pending
         while True:
-            item = self._queue.get()
-            if item is None:
-                return
-            if isinstance(item, threading.Event):
+            self._wake.wait(self.batch_interval)
+            self._wake.clear()
+            batch: list[Run] = []
+            while pending:
+                item = pending.popleft()
+                if isinstance(item, list):
+                    try:
+                        batch.extend(self.to_runs(item))
+                    except Exception:
+                        log.exception("could not convert a trace to runs")
+                    if len(batch) >= self.max_batch_runs:
+                        self._write(batch)
+                        batch = []
+                    continue
+                self._write(batch)  # a flush marker or the stop signal: write what came before it
+                batch = []
+                if item is None:
+                    return
                 for sink in self.sinks:
                     _safely(sink.flush)
                 item.set()
-                continue
-            try:
-                runs = self.to_runs(item)
-            except Exception:
-                log.exception("could not convert a trace to runs")
-                continue
+            self._write(batch)
+
+    def _write(self, runs: list[Run]) -> None:
+        if runs:
             for sink in self.sinks:
-                _safely(lambda sink=sink, runs=runs: sink.write(runs))
+                _safely(lambda sink=sink: sink.write(runs))
 
     def to_runs(self, records: list[RunRecord]) -> list[Run]:
         """Raw records of one trace → runs, children before parents, the root last; the root carries
         the trace's total tokens and cost."""
-        runs = [self._to_run(r) for r in records]
+        suffix = run_id_suffix()
+        runs = [self._to_run(r, suffix) for r in records]
         root = runs[-1] if runs else None
         if root is not None and root.kind != "llm":
             llm = [r for r in runs if r.kind == "llm"]
@@ -100,23 +124,29 @@ class Tracer:
                 root.cost = None if any(c is None for c in costs) else sum(costs)  # type: ignore[arg-type]
         return runs
 
-    def _to_run(self, record: RunRecord) -> Run:
+    def _to_run(self, record: RunRecord, suffix: str) -> Run:
         run_id, parent, trace_id, runnable, name, config, input, output, error, t0, t1 = record
-        kind = KIND_NAMES.get(runnable.kind, runnable.kind)
-        config = config or {}
+        kind = runnable.kind
+        kind = KIND_NAMES.get(kind, kind)
+        if config:
+            tags = [str(t) for t in config.get("tags", ())]
+            metadata = config.get("metadata")
+            metadata = self._value(dict(metadata)) if metadata else {}
+        else:
+            tags, metadata = [], {}
         run = Run(
-            id=run_id_str(run_id),
-            trace_id=run_id_str(trace_id),
-            parent_id=None if parent is None else run_id_str(parent),
-            name=name or runnable.name,
-            kind=kind,
-            start_time=wall_time(t0),
-            end_time=wall_time(t1),
-            inputs=self._value(input),
-            outputs=None if error is not None else self._value(output),
-            error=None if error is None else self.redact.text(f"{type(error).__name__}: {error}"),
-            tags=[str(t) for t in config.get("tags", ())],
-            metadata=self.redact(self._value(dict(config.get("metadata", {})))),
+            f"{run_id:x}{suffix}",
+            f"{trace_id:x}{suffix}",
+            None if parent is None else f"{parent:x}{suffix}",
+            name or runnable.name,
+            kind,
+            wall_time(t0),
+            wall_time(t1),
+            self._value(input),
+            None if error is not None else self._value(output),
+            None if error is None else self.redact.text(f"{type(error).__name__}: {error}"),
+            tags,
+            metadata,
         )
         if kind == "llm":
             self._add_usage(run, runnable, output)
@@ -142,6 +172,8 @@ class Tracer:
                 run.cost = cost_of(run.model, usage)
 
     def _value(self, value: Any) -> Any:
+        if value is None or type(value) in _PLAIN:  # numbers need neither conversion nor redaction
+            return value
         return self.redact(to_jsonable(value, self.max_value_chars))
 
     # ------------------------------------------------------------------ control
@@ -152,7 +184,8 @@ class Tracer:
                 _safely(sink.flush)
             return True
         done = threading.Event()
-        self._queue.put(done)
+        self._pending.append(done)
+        self._wake.set()
         return done.wait(timeout)
 
     def close(self, timeout: float = 10.0) -> None:
@@ -161,7 +194,8 @@ class Tracer:
         self._closed = True
         self.flush(timeout)
         if self._thread is not None:
-            self._queue.put(None)
+            self._pending.append(None)
+            self._wake.set()
             self._thread.join(timeout)
         for sink in self.sinks:
             _safely(sink.close)
