@@ -155,10 +155,18 @@ def test_nothing_is_recorded_outside_a_tracing_block(monkeypatch):
     sink = MemorySink()
     with tracing([sink]):
         pass
-    appended = []
-    monkeypatch.setattr(events, "next_run_id", lambda: appended.append(1) or 1)
-    chat_chain().invoke({"q": "x"})
-    assert appended == [] and sink.traces == []
+    traced = []
+
+    def spy(*args, **kwargs):
+        traced.append(args)
+        raise AssertionError("traced while nobody traces")
+
+    import sys
+
+    monkeypatch.setattr(sys.modules["maru.core.runnable"], "traced_call", spy)
+    monkeypatch.setattr(sys.modules["maru.core.compose"], "traced_call", spy)
+    assert chat_chain().invoke({"q": "x"}) == "Seoul."
+    assert traced == [] and sink.traces == [] and events.active_state() is None
 
 
 def test_global_enable_and_disable():

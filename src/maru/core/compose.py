@@ -12,6 +12,8 @@ from .events import current_run, traced_call
 from .executor import run_bounded, submit
 from .runnable import Lambda, Runnable, coerce
 
+_NO_KWARGS: dict[str, Any] = {}
+
 
 class Sequence(Runnable[Any, Any]):
     """``a | b | c``: each step's output is the next step's input. Streams flow through every step
@@ -28,7 +30,8 @@ class Sequence(Runnable[Any, Any]):
         if len(flat) < 2:
             raise ValueError("a sequence needs at least two steps")
         self.steps: tuple[Runnable[Any, Any], ...] = tuple(flat)
-        self._traced_steps = tuple((s, type(s).invoke is Runnable.invoke) for s in flat)
+        traced = [(s, s._invoke, type(s).invoke is Runnable.invoke) for s in flat]  # hooks bound once
+        self._traced_first, self._traced_rest = traced[0], tuple(traced[1:])
         self._name = name
         self.io_bound = any(s.io_bound for s in flat)
 
@@ -51,13 +54,15 @@ class Sequence(Runnable[Any, Any]):
             for step in steps[1:]:
                 input = step._invoke(input, config)
             return input
-        for step, direct in self._traced_steps:
-            # Steps whose public invoke is the base one are traced directly (one call fewer each).
-            if direct:
-                input = traced_call(step, state, step._invoke, input, config, kwargs)
-            else:
-                input = step.invoke(input, config, **kwargs)
-            kwargs = {}  # call-time kwargs go to the first step only
+        # Steps whose public invoke is the base one are traced directly (one call fewer each).
+        # Call-time kwargs go to the first step only.
+        first, hook, direct = self._traced_first
+        if direct:
+            input = traced_call(first, state, hook, input, config, kwargs)
+        else:
+            input = first.invoke(input, config, **kwargs)
+        for step, hook, direct in self._traced_rest:
+            input = traced_call(step, state, hook, input, config, _NO_KWARGS) if direct else step.invoke(input, config)
         return input
 
     async def _ainvoke(self, input: Any, config: RunConfig | None = None, **kwargs: Any) -> Any:

@@ -205,11 +205,20 @@ def _close(
 
 
 def traced_call(
-    runnable: Runnable, state: State, fn: Callable[..., Any], input: Any, config: Any, kwargs: dict
+    runnable: Runnable,
+    state: State,
+    fn: Callable[..., Any],
+    input: Any,
+    config: Any,
+    kwargs: dict,
+    _next_id: Callable[[], int] = next_run_id,  # bound once: locals are cheaper than globals here
+    _clock: Callable[[], float] = perf_counter,
+    _set: Callable[..., Any] = current_run.set,
+    _reset: Callable[..., Any] = current_run.reset,
 ) -> Any:
     listeners, collector, parent, trace_id, _, records = state
     if not listeners:  # only a collector: the lean path, no events, one tuple per run
-        run_id = next_run_id()
+        run_id = _next_id()
         if parent is None:
             trace_id = run_id
             records = []
@@ -217,20 +226,20 @@ def traced_call(
         if config and "run_name" in config:
             name = config["run_name"]
             config = {k: v for k, v in config.items() if k != "run_name"}
-        t0 = perf_counter()
-        token = current_run.set(((), collector, run_id, trace_id, (), records))
+        t0 = _clock()
+        token = _set(((), collector, run_id, trace_id, (), records))
         try:
             output = fn(input, config, **kwargs) if kwargs else fn(input, config)
         except BaseException as exc:
-            current_run.reset(token)
+            _reset(token)
             if records is not None:
-                records.append((run_id, parent, trace_id, runnable, name, config, input, None, exc, t0, perf_counter()))
+                records.append((run_id, parent, trace_id, runnable, name, config, input, None, exc, t0, _clock()))
                 if parent is None:
                     _submit(collector, records)
             raise
-        current_run.reset(token)
+        _reset(token)
         if records is not None:
-            records.append((run_id, parent, trace_id, runnable, name, config, input, output, None, t0, perf_counter()))
+            records.append((run_id, parent, trace_id, runnable, name, config, input, output, None, t0, _clock()))
             if parent is None:
                 _submit(collector, records)
         return output
