@@ -103,3 +103,19 @@ def test_composition_tour_rows_cover_every_primitive() -> None:
         assert primitive in named
     assert re.search(r"at most [12] in flight", rows["batch(max_concurrency=2)"])
     assert "weather (TimeoutError), live_rate (ConnectionError)" in rows["astream_events, with_config"]
+
+
+def test_cost_cache_trace_example_counts_caches_and_traces(tmp_path: Path) -> None:
+    out = run_example("cost_cache_trace.py")
+    assert "requests sent: 2, cache hits: 3" in out
+    assert "budget: 2 requests charged of 10 allowed" in out
+    assert "traces recorded: 5" in out
+    sys.path.insert(0, str(EXAMPLES))
+    try:
+        import cost_cache_trace as example
+    finally:
+        sys.path.remove(str(EXAMPLES))
+    result = example.run_demo(tmp_path)
+    assert result["answers"][:2] == result["answers"][2:] == example.REPLIES
+    assert result["usage"].total_cost > 0 and result["usage"].cache_hits == 3
+    assert [r.kind for r in result["last_trace"]] == ["chain", "prompt", "llm", "parser"]

@@ -186,6 +186,25 @@ def _demo_composition(console: Console) -> None:
     console.print(table)
 
 
+def _demo_cost_cache_trace(console: Console) -> None:
+    import tempfile
+
+    from .tracing.render import trace_tree
+
+    example = load_example("cost_cache_trace")
+    with tempfile.TemporaryDirectory() as tmp:
+        result = example.run_demo(Path(tmp))
+    usage, budget = result["usage"], result["budget"]
+    console.print(
+        f"{len(result['answers'])} answers and one stream: {usage.requests} requests reached the model, "
+        f"{usage.cache_hits} were served by the SQLite cache (free); budget charged "
+        f"{budget.requests} of 10 requests, ${budget.spent_cost:.6f} of $0.10"
+    )
+    console.print(usage)  # the tracker renders as its usage table
+    console.print(f"{len(result['traces'])} traces recorded; the first one:")
+    console.print(trace_tree(result["last_trace"]))
+
+
 DEMO_SECTIONS: list[DemoSection] = [
     DemoSection(
         "Chat: messages, a prompt template, a model and a parser",
@@ -196,6 +215,11 @@ DEMO_SECTIONS: list[DemoSection] = [
         "Composition: every primitive of the runtime in one chain",
         "examples/composition_tour.py",
         _demo_composition,
+    ),
+    DemoSection(
+        "Cost, budget, cache and traces around one chain",
+        "examples/cost_cache_trace.py",
+        _demo_cost_cache_trace,
     ),
 ]
 
