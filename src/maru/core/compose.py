@@ -147,9 +147,10 @@ class Parallel(Runnable[Any, dict[str, Any]]):
                 for chunk in step.stream(input, config):
                     yield {key: chunk}
             return
-        yield from _merge_streams_threaded(
-            {key: (lambda s=step: s.stream(input, config)) for key, step in self._items}
-        )
+        factories: dict[str, Callable[[], Iterator[Any]]] = {
+            key: (lambda s=step: s.stream(input, config)) for key, step in self._items  # type: ignore[misc]
+        }
+        yield from _merge_streams_threaded(factories)
 
     async def _astream(
         self, input: Any, config: RunConfig | None = None, **kwargs: Any
@@ -415,11 +416,11 @@ def route(
 
     def choose(input: Any, config: RunConfig | None = None) -> Runnable[Any, Any]:
         key = key_step.invoke(input, config)
-        step = table.get(key, fallback)
-        if step is None:
+        chosen = table.get(key, fallback)
+        if chosen is None:
             raise KeyError(f"route: no step for key {key!r}; known keys {list(table)}; pass default=")
-        return step
+        return chosen
 
-    step = Lambda(choose, name or "route")
-    step.io_bound = any(s.io_bound for s in table.values()) or bool(fallback and fallback.io_bound)
-    return step
+    router: Lambda[Any, Any] = Lambda(choose, name or "route")
+    router.io_bound = any(s.io_bound for s in table.values()) or bool(fallback and fallback.io_bound)
+    return router

@@ -62,7 +62,7 @@ class Runnable(Generic[Input, Output]):
         for public, hook in _PUBLIC_TO_HOOK.items():
             if public in cls.__dict__ and hook not in cls.__dict__:
                 setattr(cls, hook, _hook_from_public(cls.__dict__[public]))
-        native = set()
+        native: set[str] = set()
         for klass in cls.__mro__:
             if klass is Runnable:
                 break
@@ -342,7 +342,8 @@ class Runnable(Generic[Input, Output]):
         """Fix config for every call: ``run_name``, ``tags``, ``metadata``, ``max_concurrency`` …"""
         from .wrappers import Binding
 
-        return Binding.wrap(self, config={**(config or {}), **options})  # type: ignore[typeddict-item]
+        merged: RunConfig = {**(config or {}), **options}  # type: ignore[typeddict-item]
+        return Binding.wrap(self, config=merged)
 
     def with_retry(
         self,
@@ -408,7 +409,7 @@ def _wants_config(fn: Callable[..., Any]) -> bool:
 
 def _mode_of(fn: Callable[..., Any]) -> str:
     """sync, async, gen (sync stream transform) or agen (async stream transform)."""
-    call = None if inspect.isroutine(fn) else fn.__call__  # a callable object's method
+    call = None if inspect.isroutine(fn) else type(fn).__call__  # a callable object's method
     for candidate in (fn, call):
         if inspect.isasyncgenfunction(candidate):
             return "agen"
