@@ -3,7 +3,7 @@
 #   make demo    the offline tour (no API key, no network)
 #   make test    the whole test suite, integration and slow tests included
 #   make bench   every benchmark in bench/
-#   make lint    ruff
+#   make lint    ruff, then mypy
 #
 # Shell logic longer than a line lives in scripts/.
 
@@ -35,6 +35,7 @@ bench: setup
 
 lint: setup
 	@$(BIN)/ruff check .
+	@$(BIN)/mypy
 
 # Build outputs and caches; `make distclean` also removes the virtualenv.
 clean:

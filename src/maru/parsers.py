@@ -22,8 +22,8 @@ from __future__ import annotations
 import json
 import re
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Iterable, Iterator
-from json.decoder import scanstring
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from json.decoder import scanstring  # type: ignore[attr-defined]  # real in CPython, absent from typeshed
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 from .core.chunks import SnapshotDict, SnapshotList, as_snapshot
@@ -478,7 +478,7 @@ class _JsonStream:
 
     def _snapshot(self, s: str, i: int, n: int) -> Any:
         stack = self.stack
-        copies = [dict(f.container) if f.is_object else list(f.container) for f in stack[1:]]
+        copies: list[Any] = [dict(f.container) if f.is_object else list(f.container) for f in stack[1:]]
         root = stack[0]  # the top copy is marked: downstream gathering keeps, not adds, snapshots
         copies.insert(0, SnapshotDict(root.container) if root.is_object else SnapshotList(root.container))
         for k in range(len(stack) - 1):
@@ -607,6 +607,7 @@ class PydanticOutputParser(BaseOutputParser[Any]):
         from pydantic import BaseModel, TypeAdapter
 
         self.pydantic_object = pydantic_object
+        self._validate: Callable[[Any], Any]
         if isinstance(pydantic_object, type) and issubclass(pydantic_object, BaseModel):
             self._validate = pydantic_object.model_validate
         else:

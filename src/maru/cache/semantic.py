@@ -307,7 +307,7 @@ class SemanticCache(BaseCache):
                 if group is None:
                     group = store.groups[group_key] = _Group(group_key, vector.shape[0], self._np)
             entry = _Entry(exact_key, group, request.prompt_text, response, expires_at)
-            if group is not None:
+            if group is not None and vector is not None:  # a group is only made with a vector
                 group.add(entry, vector, self._np)
             store.entries[exact_key] = entry
             while len(store.entries) > store.maxsize:

@@ -19,7 +19,7 @@ override these four, never the provider hooks, and every call path is covered.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, cast
 
 from ..cache import base as _cache_base
 from ..core.chunks import NOTHING
@@ -92,7 +92,9 @@ class ChatModel(Runnable[Any, AIMessage]):
         cache = self.cache
         if cache is None:
             return _cache_base._global_cache
-        return None if cache is False else cache  # type: ignore[return-value]  (an empty cache is falsy)
+        if cache is False:  # ``is False``, not falsiness: an empty cache is falsy
+            return None
+        return cast("BaseCache", cache)
 
     # ----------------------------------------------------------------- the four choke points
     def _call(self, messages: list[BaseMessage], params: dict[str, Any]) -> AIMessage:

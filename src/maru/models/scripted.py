@@ -11,7 +11,7 @@ import itertools
 import json
 import re
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 from ..errors import ConfigurationError
 from ..messages import AIMessage, AIMessageChunk, BaseMessage, ToolCallChunk, Usage
@@ -135,7 +135,8 @@ class ScriptedChatModel(ChatModel):
         if isinstance(reply, type) and issubclass(reply, BaseException):
             raise reply()
         if callable(reply) and not isinstance(reply, AIMessage):
-            reply = reply(messages)
+            # ``callable`` cannot narrow the union to the function member: the cast says what is left
+            reply = cast("Callable[[list[BaseMessage]], str | AIMessage]", reply)(messages)
             if isinstance(reply, str):
                 reply = AIMessage(reply)
         if not isinstance(reply, AIMessage):

@@ -8,8 +8,8 @@ selectors) builds on the same classes.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, cast
 
 from ..errors import PromptError
 from ..messages import BaseMessage
@@ -33,7 +33,10 @@ def _example_values(prompt: Any, example: Mapping[str, Any], index: int) -> dict
             f"example {index} is missing variable(s) {_quoted(missing)} of the example prompt, which "
             f"expects {_quoted(needed)}; the example has {_quoted(example)}"
         )
-    optional = getattr(prompt, "optional_variables", None) or getattr(prompt, "_optional", ())
+    optional = cast(
+        "Iterable[str]",
+        getattr(prompt, "optional_variables", None) or getattr(prompt, "_optional", ()),
+    )
     return {k: example[k] for k in [*needed, *optional] if k in example}
 
 

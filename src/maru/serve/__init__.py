@@ -6,6 +6,7 @@ FastAPI and uvicorn are imported when these are first used (``pip install "maru[
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .errors import redact
@@ -20,6 +21,7 @@ __all__ = ["create_app", "infer_types", "redact", "serve"]
 
 def __getattr__(name: str) -> Any:
     if name in ("create_app", "serve"):
+        found: Callable[..., Any]
         try:
             if name == "create_app":
                 from .app import create_app as found

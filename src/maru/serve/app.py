@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
+from ..core.config import RunConfig
 from .encoding import dumps, event_to_dict, sse
 from .errors import error_payload, redact, status_for
 from .schema import decode_input, infer_types
@@ -193,7 +194,7 @@ def create_app(
     app.add_exception_handler(StarletteHTTPException, on_http_error)
 
     # ------------------------------------------------------------------ helpers
-    def call_args(request: Request, body: Any) -> tuple[dict[str, Any], dict[str, Any]] | Response:
+    def call_args(request: Request, body: Any) -> tuple[RunConfig, dict[str, Any]] | Response:
         kwargs = dict(body.kwargs or {})
         bad = sorted(k for k in kwargs if k in RESERVED_KWARGS or not k.isidentifier())
         if bad:
@@ -337,10 +338,10 @@ def json_error(
     return json_response({"error": error}, status, headers)
 
 
-def run_config(request: Any, body: Any) -> dict[str, Any]:
+def run_config(request: Any, body: Any) -> RunConfig:
     """The config one call runs with: the request's tags, metadata and run name, the request id in
     the metadata, the session id under ``configurable``."""
-    config: dict[str, Any] = {}
+    config: RunConfig = {}
     requested = body.config
     metadata: dict[str, Any] = {}
     if requested is not None:

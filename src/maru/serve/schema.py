@@ -341,7 +341,7 @@ def _wire(tp: Any, *, out: bool) -> Any:
     if origin is tuple:
         return tuple[tuple(a if a is Ellipsis else _wire(a, out=out) for a in args)]  # type: ignore[misc]
     if origin in _MAPPINGS and len(args) == 2:
-        return dict[args[0], _wire(args[1], out=out)]  # type: ignore[misc]
+        return dict[args[0], _wire(args[1], out=out)]  # type: ignore[misc,valid-type]  # built at runtime
     return tp
 
 

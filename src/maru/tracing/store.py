@@ -325,7 +325,7 @@ def _dumps(value: Any) -> str:
 
 
 def _row(run: Run) -> tuple[Any, ...]:
-    values = []
+    values: list[Any] = []
     for column in _COLUMNS:
         value = getattr(run, column)
         if column in _JSON_COLUMNS:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import atexit
 import dataclasses
+import functools
 import logging
 import os
 import threading
@@ -106,7 +107,7 @@ class Tracer:
     def _write(self, runs: list[Run]) -> None:
         if runs:
             for sink in self.sinks:
-                _safely(lambda sink=sink: sink.write(runs))
+                _safely(functools.partial(sink.write, runs))
 
     def to_runs(self, records: list[RunRecord]) -> list[Run]:
         """Raw records of one trace → runs, children before parents, the root last; the root carries

@@ -599,7 +599,7 @@ def _resolve(model: str | None) -> Tokenizer:
             except ImportError:
                 pass
             else:
-                key = ("tiktoken-file", (path.resolve(), encoding))
+                key: tuple[str, Any] = ("tiktoken-file", (path.resolve(), encoding))
                 tokenizer = _loaded.get(key)
                 if tokenizer is None:
                     tokenizer = TiktokenTokenizer(_encoding_from_file(path, encoding))
