@@ -20,7 +20,8 @@ import sqlite3
 import threading
 import time
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal
 
@@ -31,6 +32,7 @@ __all__ = [
     "ensure_schema",
     "is_memory_path",
     "retry_busy",
+    "write_transaction",
 ]
 
 
@@ -108,6 +110,20 @@ def _schema_version(conn: sqlite3.Connection, meta_table: str) -> int | None:
         return -1
 
 
+@contextmanager
+def write_transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """``BEGIN IMMEDIATE`` … ``COMMIT``; on any error (or interrupt) roll back, so a crash mid-write
+    leaves the file as it was."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+
+
 def ensure_schema(
     conn: sqlite3.Connection, *, meta_table: str, version: int, statements: Sequence[str]
 ) -> int:
@@ -118,8 +134,7 @@ def ensure_schema(
     if found is not None:
         return found
     # One process creates the schema; the others wait for its lock, then see it.
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with write_transaction(conn):
         found = _schema_version(conn, meta_table)
         if found is None:
             tables = conn.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table'").fetchone()[0]
@@ -132,11 +147,6 @@ def ensure_schema(
             for statement in statements:
                 conn.execute(statement)
             found = version
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
     return found
 
 

@@ -185,14 +185,8 @@ class RunStore:
         conn = self._conn()
 
         def transaction() -> None:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
+            with _sqlite.write_transaction(conn):
                 conn.executemany(_INSERT, rows)
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
 
         try:
             _sqlite.retry_busy(transaction, self.timeout)
@@ -293,8 +287,7 @@ class RunStore:
 
         def transaction() -> None:
             nonlocal deleted
-            conn.execute("BEGIN IMMEDIATE")
-            try:
+            with _sqlite.write_transaction(conn):
                 deleted = conn.execute(
                     "SELECT count(*) FROM runs WHERE parent_id IS NULL AND start_time < ?", (ts,)
                 ).fetchone()[0]
@@ -303,11 +296,6 @@ class RunStore:
                     "(SELECT trace_id FROM runs WHERE parent_id IS NULL AND start_time < ?)",
                     (ts,),
                 )
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
 
         try:
             _sqlite.retry_busy(transaction, self.timeout)
