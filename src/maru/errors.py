@@ -46,3 +46,36 @@ class CacheError(MaruError):
 class TraceStoreError(MaruError):
     """The trace store cannot be used: its SQLite file is missing (when only reading), corrupt, from
     another schema, or stayed locked by another writer for too long."""
+
+
+class BlockedAddressError(MaruError, PermissionError):
+    """A network request was refused by the guard: its host resolves to a private, loopback,
+    link-local, multicast or reserved address and is not on the allow-list."""
+
+
+class FetchError(MaruError):
+    """A URL could not be fetched within the guard's limits (size, time, content type, redirects)."""
+
+
+class LoaderError(MaruError, ValueError):
+    """A document source could not be read: a missing path, an unsupported format, a broken file."""
+
+
+class FilterError(MaruError, ValueError):
+    """A metadata filter names a field the store does not know, or compares it with the wrong type."""
+
+
+class VectorStoreError(MaruError):
+    """A vector store cannot be used as asked: dimension mismatch, a missing extra, a broken folder."""
+
+
+class IndexingError(MaruError):
+    """Indexing cannot proceed: the record manager and the store disagree in a way it cannot repair."""
+
+
+class TrainError(MaruError):
+    """The trainer was configured or used wrongly (a task without ``training_step``, a bad strategy)."""
+
+
+class CheckpointError(MaruError):
+    """No checkpoint could be read, or one could not be written, under the checkpoint directory."""

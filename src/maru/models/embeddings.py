@@ -8,6 +8,10 @@ The async twins run the sync methods on the shared executor unless a provider ha
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy as np
 
 from ..core.executor import run_in_thread
 
@@ -20,6 +24,13 @@ class Embeddings(ABC):
     @abstractmethod
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         """One vector per text, in order."""
+
+    def embed_array(self, texts: list[str]) -> np.ndarray:
+        """The vectors of ``texts`` as one float32 array (n × dim): what vector stores ingest.
+        Providers that compute arrays natively override this to skip the list round trip."""
+        import numpy as np
+
+        return np.asarray(self.embed_documents(texts), dtype=np.float32).reshape(len(texts), -1)
 
     def embed_query(self, text: str) -> list[float]:
         """The vector of a search query. Default: embedded like a document."""

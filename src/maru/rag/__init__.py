@@ -1,0 +1,33 @@
+"""Retrieval-augmented generation: documents, loaders, splitters, embeddings, vector stores, typed
+filters, indexing with a record manager, and retrievers.
+
+Names are imported lazily (``from maru.rag import LocalEmbeddings`` loads sentence-transformers only
+then), so ``import maru.rag`` stays cheap.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from .documents import Document, content_hash
+from .filters import F, Filter
+
+# name -> module (relative to maru.rag) that defines it. Subsystems add their public names here.
+_LAZY: dict[str, str] = {
+    "VectorStore": ".stores.base",
+    "InMemoryStore": ".stores.memory",
+    "Retriever": ".retrievers.base",
+    "VectorRetriever": ".retrievers.vector",
+}
+
+__all__ = ["Document", "F", "Filter", "content_hash", *_LAZY]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'maru.rag' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
