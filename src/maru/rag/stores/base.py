@@ -66,7 +66,7 @@ class VectorStore(ABC):
         """Every stored id (for audits and tests). Stores override with something cheaper."""
         raise NotImplementedError(f"{type(self).__name__} cannot list its ids")
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional hook, most stores hold nothing to release
         """Release files and connections."""
 
     # ------------------------------------------------------------------ public API
@@ -78,7 +78,8 @@ class VectorStore(ABC):
     def add_texts(self, texts: Sequence[str], metadatas: Sequence[dict[str, Any]] | None = None,
                   ids: Sequence[str] | None = None) -> list[str]:
         metas = metadatas or [{} for _ in texts]
-        docs = [Document(t, dict(m), i) for t, m, i in zip(texts, metas, ids or [None] * len(texts), strict=True)]
+        id_list: Sequence[str | None] = ids if ids is not None else [None] * len(texts)
+        docs = [Document(t, dict(m), i) for t, m, i in zip(texts, metas, id_list, strict=True)]
         return self.upsert(docs)
 
     def upsert(self, docs: Sequence[Document], vectors: Any = None) -> list[str]:

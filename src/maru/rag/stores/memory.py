@@ -38,7 +38,7 @@ class InMemoryStore(VectorStore):
             raise VectorStoreError(
                 f"vectors have dimension {unit.shape[1]} but the store holds dimension {self._matrix.shape[1]}"
             )
-        new_rows = []
+        new_rows: list[Any] = []
         for doc, vec in zip(docs, unit, strict=True):
             assert doc.id is not None
             for key, value in doc.metadata.items():
