@@ -79,3 +79,16 @@ class TrainError(MaruError):
 
 class CheckpointError(MaruError):
     """No checkpoint could be read, or one could not be written, under the checkpoint directory."""
+
+
+class UnsafeSQLError(MaruError, ValueError):
+    """Generated SQL was refused by the validator: not exactly one read-only query, or it uses a
+    statement or function that can write, read files or change the session."""
+
+
+class SQLExecutionError(MaruError):
+    """A validated query failed on the database (unknown column, timeout …). ``sql`` holds the query."""
+
+    def __init__(self, message: str, sql: str = "") -> None:
+        super().__init__(message)
+        self.sql = sql

@@ -1,0 +1,288 @@
+"""``SQLDatabase``: a schema description for prompts and read-only, time-limited query execution.
+
+Two locks stand between a model and the data: :func:`~maru.sql.validate.validate_sql` refuses
+anything but one reading query, and the connection itself cannot write — SQLite is opened with
+``mode=ro`` and ``PRAGMA query_only``, PostgreSQL runs each query in a ``READ ONLY`` transaction with a
+``statement_timeout``. SQLite's timeout is a progress handler that interrupts the query.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ..errors import ConfigurationError, SQLExecutionError
+from .validate import ValidatedSQL, validate_sql
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+__all__ = ["QueryResult", "SQLDatabase"]
+
+
+@dataclass(slots=True)
+class QueryResult:
+    """Rows of one query. ``truncated`` is true when the row limit cut the result."""
+
+    sql: str
+    columns: list[str]
+    rows: list[tuple[Any, ...]]
+    truncated: bool = False
+    elapsed_s: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def as_markdown(self, max_rows: int = 20) -> str:
+        """The result as a small markdown table — what the answer prompt shows the model."""
+        if not self.columns:
+            return "(no columns)"
+        lines = ["| " + " | ".join(self.columns) + " |", "|" + "---|" * len(self.columns)]
+        for row in self.rows[:max_rows]:
+            lines.append("| " + " | ".join("" if v is None else str(v) for v in row) + " |")
+        if len(self.rows) > max_rows:
+            lines.append(f"… {len(self.rows) - max_rows} more rows")
+        if not self.rows:
+            lines.append("(no rows)")
+        return "\n".join(lines)
+
+
+_WORD = re.compile(r"[A-Za-z0-9]+")
+
+
+class SQLDatabase:
+    """A database at a SQLAlchemy URL, described for prompts and queried read-only."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        sample_rows: int = 3,
+        include_tables: Sequence[str] | None = None,
+        max_rows: int = 1000,
+        timeout_s: float = 10.0,
+    ) -> None:
+        self.url = url
+        self.sample_rows = sample_rows
+        self.max_rows = max_rows
+        self.timeout_s = timeout_s
+        self._include = list(include_tables) if include_tables else None
+        self._engine: Engine | None = None
+        self._descriptions: dict[str, str] = {}
+
+    # ------------------------------------------------------------------ connection
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            self._engine = _read_only_engine(self.url)
+        return self._engine
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
+
+    # ------------------------------------------------------------------ schema
+    def table_names(self) -> list[str]:
+        from sqlalchemy import inspect
+
+        names = sorted(inspect(self.engine).get_table_names())
+        if self._include is not None:
+            missing = set(self._include) - set(names)
+            if missing:
+                raise ConfigurationError(
+                    f"include_tables names unknown tables {sorted(missing)}; the database has {names}"
+                )
+            names = [n for n in names if n in self._include]
+        return names
+
+    def describe(self, tables: Sequence[str] | None = None) -> str:
+        """``CREATE TABLE`` text for each table (columns, types, keys) followed by sample rows."""
+        chosen = list(tables) if tables is not None else self.table_names()
+        return "\n\n".join(self._describe_table(t) for t in chosen)
+
+    def _describe_table(self, table: str) -> str:
+        cached = self._descriptions.get(table)
+        if cached is not None:
+            return cached
+        from sqlalchemy import inspect
+
+        insp = inspect(self.engine)
+        columns = insp.get_columns(table)
+        pk = set((insp.get_pk_constraint(table) or {}).get("constrained_columns") or [])
+        lines = []
+        for col in columns:
+            line = f"  {_quote(col['name'])} {col['type']}"
+            if col["name"] in pk and len(pk) == 1:
+                line += " PRIMARY KEY"
+            if not col.get("nullable", True) and col["name"] not in pk:
+                line += " NOT NULL"
+            lines.append(line)
+        if len(pk) > 1:
+            lines.append(f"  PRIMARY KEY ({', '.join(_quote(c) for c in sorted(pk))})")
+        for fk in insp.get_foreign_keys(table):
+            if fk.get("referred_table"):
+                lines.append(
+                    f"  FOREIGN KEY ({', '.join(_quote(c) for c in fk['constrained_columns'])}) "
+                    f"REFERENCES {_quote(fk['referred_table'])}"
+                    f"({', '.join(_quote(c) for c in fk['referred_columns'])})"
+                )
+        text = f"CREATE TABLE {_quote(table)} (\n" + ",\n".join(lines) + "\n)"
+        if self.sample_rows > 0:
+            names = [c["name"] for c in columns]
+            sample = self._sample(table, names)
+            text += f"\n/* {len(sample)} sample rows of {table}:\n" + "\t".join(names)
+            for row in sample:
+                text += "\n" + "\t".join(_short(v) for v in row)
+            text += "\n*/"
+        self._descriptions[table] = text
+        return text
+
+    def _sample(self, table: str, columns: list[str]) -> list[tuple[Any, ...]]:
+        from sqlalchemy import column, select
+        from sqlalchemy import table as sa_table
+
+        query: Any = select(*[column(c) for c in columns]).select_from(sa_table(table)).limit(self.sample_rows)
+        with self.engine.connect() as conn:
+            return [tuple(r) for r in conn.execute(query)]
+
+    def relevant_tables(self, question: str, k: int = 5) -> list[str]:
+        """Tables worth showing the model for ``question``: all of them when there are at most ``k``,
+        else the ``k`` whose table and column names share the most words with the question, plus the
+        tables their foreign keys point to."""
+        names = self.table_names()
+        if len(names) <= k:
+            return names
+        from sqlalchemy import inspect
+
+        insp = inspect(self.engine)
+        words = {_stem(w) for w in _WORD.findall(question.lower())}
+        scored = []
+        for name in names:
+            table_words = {_stem(w) for w in _split_name(name)}
+            column_words = {_stem(w) for c in insp.get_columns(name) for w in _split_name(c["name"])}
+            score = 3 * len(words & table_words) + len(words & column_words)
+            scored.append((score, name))
+        scored.sort(key=lambda pair: (-pair[0], pair[1]))
+        chosen = [n for s, n in scored[:k] if s > 0] or [n for _, n in scored[:k]]
+        for name in list(chosen):
+            for fk in insp.get_foreign_keys(name):
+                ref = fk.get("referred_table")
+                if ref and ref in names and ref not in chosen:
+                    chosen.append(ref)
+        return chosen
+
+    # ------------------------------------------------------------------ queries
+    def validate(self, sql: str) -> ValidatedSQL:
+        return validate_sql(sql, dialect=self.dialect, max_rows=self.max_rows)
+
+    def run(self, sql: str) -> QueryResult:
+        """Validate ``sql``, then run it read-only under the timeout. Refusals raise
+        :class:`~maru.errors.UnsafeSQLError`; database errors :class:`~maru.errors.SQLExecutionError`."""
+        checked = self.validate(sql)
+        return self._execute(checked.sql)
+
+    def _execute(self, sql: str) -> QueryResult:
+        from sqlalchemy import text
+        from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+
+        start = time.perf_counter()
+        try:
+            with self.engine.connect() as conn:
+                if self.dialect == "postgresql":
+                    conn.exec_driver_sql("SET TRANSACTION READ ONLY")
+                    conn.exec_driver_sql(f"SET LOCAL statement_timeout = {int(self.timeout_s * 1000)}")
+                with _sqlite_deadline(conn, self.timeout_s):
+                    result = conn.execute(text(sql).execution_options(no_parameters=True))
+                    columns = list(result.keys())
+                    rows = [tuple(r) for r in result.fetchmany(self.max_rows + 1)]
+                conn.rollback()
+        except DBAPIError as exc:
+            message = str(exc.orig) if exc.orig is not None else str(exc)
+            if "interrupted" in message.lower():
+                message = f"the query ran longer than {self.timeout_s:g} s and was stopped"
+            raise SQLExecutionError(f"the database refused the query: {message}", sql) from exc
+        except SQLAlchemyError as exc:
+            raise SQLExecutionError(f"the query failed: {exc}", sql) from exc
+        truncated = len(rows) > self.max_rows
+        return QueryResult(sql, columns, rows[: self.max_rows], truncated, time.perf_counter() - start)
+
+
+# ---------------------------------------------------------------------------- helpers
+def _read_only_engine(url: str) -> Engine:
+    from sqlalchemy import create_engine, event
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        import sqlite3
+        from pathlib import Path
+
+        path = parsed.database
+        if not path or path == ":memory:":
+            raise ConfigurationError("an in-memory SQLite database has nothing to query; give a file path")
+        if not Path(path).is_file():
+            raise ConfigurationError(f"SQLite database {path!r} does not exist; check the URL {url!r}")
+        uri = Path(path).resolve().as_uri() + "?mode=ro"
+
+        def connect() -> sqlite3.Connection:
+            conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
+            conn.execute("PRAGMA query_only = ON")
+            return conn
+
+        return create_engine("sqlite://", creator=connect)
+    engine = create_engine(url, pool_pre_ping=True)
+    if parsed.get_backend_name() == "postgresql":
+
+        @event.listens_for(engine, "connect")
+        def _read_only(dbapi_conn: Any, _record: Any) -> None:
+            cur = dbapi_conn.cursor()
+            cur.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+            cur.close()
+
+    return engine
+
+
+class _sqlite_deadline:
+    """Interrupt a SQLite query that runs past the deadline (a progress handler)."""
+
+    def __init__(self, conn: Any, timeout_s: float) -> None:
+        self._raw = None
+        if conn.dialect.name == "sqlite":
+            self._raw = conn.connection.dbapi_connection
+        self._timeout = timeout_s
+
+    def __enter__(self) -> None:
+        if self._raw is not None:
+            deadline = time.monotonic() + self._timeout
+            self._raw.set_progress_handler(lambda: int(time.monotonic() > deadline), 10_000)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._raw is not None:
+            self._raw.set_progress_handler(None, 0)
+
+
+def _quote(name: str) -> str:
+    return name if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name) else '"' + name.replace('"', '""') + '"'
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = "NULL" if value is None else str(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _split_name(name: str) -> list[str]:
+    spaced = re.sub(r"([a-z])([A-Z])", r"\1 \2", name)
+    return [w.lower() for w in _WORD.findall(spaced)]
+
+
+def _stem(word: str) -> str:
+    for suffix in ("ies", "es", "s"):
+        if word.endswith(suffix) and len(word) > len(suffix) + 2:
+            return word[: -len(suffix)] + ("y" if suffix == "ies" else "")
+    return word
