@@ -1,0 +1,75 @@
+"""Numeric precision of a training step: ``"32"``, ``"bf16-mixed"`` or ``"16-mixed"``.
+
+Mixed precision runs the forward pass under ``torch.autocast`` (weights stay float32) and, for
+float16, scales the loss with a ``GradScaler`` so small gradients do not underflow. Under FSDP2 the
+cast is FSDP's ``MixedPrecisionPolicy`` instead (parameters gathered in low precision, gradients
+reduced in float32), as torchtitan does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import warnings
+from typing import TYPE_CHECKING, Any
+
+from ..errors import TrainError
+
+if TYPE_CHECKING:
+    import torch
+
+_NULL_CONTEXT = contextlib.nullcontext()  # reusable: entering it twice in a row is fine
+PRECISIONS = ("32", "bf16-mixed", "16-mixed")
+_ALIASES = {"32-true": "32", "fp32": "32", "bf16": "bf16-mixed", "16": "16-mixed", "fp16": "16-mixed"}
+
+
+class Precision:
+    """What the trainer needs from a precision setting: the forward context and a loss scaler."""
+
+    def __init__(self, name: str, device: torch.device, *, fsdp: bool = False) -> None:
+        import torch
+
+        name = _ALIASES.get(str(name), str(name))
+        if name not in PRECISIONS:
+            raise TrainError(f"precision {name!r} is not one of {', '.join(PRECISIONS)}")
+        if name == "16-mixed" and device.type == "cpu":
+            warnings.warn(
+                "precision='16-mixed' needs a GPU: float16 autocast on CPU is slow and unscaled; "
+                "falling back to 'bf16-mixed'",
+                stacklevel=3,
+            )
+            name = "bf16-mixed"
+        self.name = name
+        self.device_type = device.type
+        self.dtype: torch.dtype | None = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}.get(
+            name
+        )
+        self.fsdp = fsdp
+        self.scaler: Any = None
+        if name == "16-mixed":
+            if fsdp:
+                from torch.distributed.fsdp.sharded_grad_scaler import ShardedGradScaler
+
+                self.scaler = ShardedGradScaler()
+            else:
+                self.scaler = torch.amp.GradScaler(device.type)
+
+    @property
+    def uses_autocast(self) -> bool:
+        """Autocast is for DDP / single / TP; FSDP2 casts through its policy instead."""
+        return self.dtype is not None and not self.fsdp
+
+    def forward_context(self) -> contextlib.AbstractContextManager[Any]:
+        import torch
+
+        if self.uses_autocast:
+            return torch.autocast(self.device_type, dtype=self.dtype)
+        return _NULL_CONTEXT
+
+    def fsdp_policy(self) -> Any:
+        """FSDP2's ``MixedPrecisionPolicy`` for this precision (``None`` for float32)."""
+        import torch
+        from torch.distributed.fsdp import MixedPrecisionPolicy
+
+        if self.dtype is None:
+            return None
+        return MixedPrecisionPolicy(param_dtype=self.dtype, reduce_dtype=torch.float32)
