@@ -8,10 +8,11 @@ import warnings
 
 import pytest
 
+from conftest import free_port, redis_server
 from maru.cache import CacheUnavailableWarning, RedisCache
 from maru.errors import CacheError
 
-from .conftest import free_port, redis_server, request, response, streamed_response
+from .conftest import request, response, streamed_response
 
 
 def _recorded() -> warnings.catch_warnings:
