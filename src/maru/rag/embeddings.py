@@ -154,9 +154,7 @@ class LocalEmbeddings(Embeddings):
     def dim(self) -> int:
         """Length of the vectors this model returns."""
         model = self.model
-        getter = getattr(model, "get_embedding_dimension", None) or getattr(
-            model, "get_sentence_embedding_dimension"
-        )
+        getter = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
         dim = getter()
         if dim is None:
             dim = int(self._encode(["x"]).shape[1])
