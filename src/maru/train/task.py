@@ -75,6 +75,10 @@ class Task(_Module):  # type: ignore[misc]
         """Tokens in ``batch``, for tokens/s. ``None`` leaves tokens/s out."""
         return None
 
+    def on_fit_end(self) -> None:
+        """Called on every rank when ``fit`` ends, while the process group is still up: the place
+        for collective work such as gathering or exporting full weights."""
+
     def log(self, name: str, value: Any) -> None:
         """Report a metric (tensor or number). Read only at logging steps, so a tensor value costs
         no device sync on other steps."""

@@ -440,6 +440,7 @@ class _Run:
                 self.save(train_data, resumable)
             self.manager.wait()
         self._close_logging()
+        self.task.on_fit_end()
         last = float(loss.detach().float().item()) * accum if loss is not None else None
         return FitResult(
             step=t.step,
