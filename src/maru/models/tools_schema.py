@@ -15,7 +15,14 @@ import typing
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-__all__ = ["normalize_tool_choice", "to_openai_tool", "to_openai_tools", "tool_name"]
+__all__ = [
+    "args_model",
+    "function_description",
+    "normalize_tool_choice",
+    "to_openai_tool",
+    "to_openai_tools",
+    "tool_name",
+]
 
 _SECTION = re.compile(
     r"^\s*(Args|Arguments|Parameters|Params|Returns?|Yields?|Raises?|Examples?|Notes?|Attributes)\s*:\s*$"
@@ -174,10 +181,24 @@ def _parse_docstring(doc: str) -> tuple[str, dict[str, str]]:
 
 
 def _from_function(fn: Callable[..., Any]) -> dict[str, Any]:
-    from pydantic import Field, create_model
+    name = getattr(fn, "__name__", type(fn).__name__)
+    description, _ = _parse_docstring(inspect.getdoc(fn) or "")
+    model = args_model(fn)
+    return _function(name, description, _clean_schema(model.model_json_schema(by_alias=True)))
+
+
+def function_description(fn: Callable[..., Any]) -> str:
+    """The summary part of a function's docstring (argument sections removed)."""
+    return _parse_docstring(inspect.getdoc(fn) or "")[0]
+
+
+def args_model(fn: Callable[..., Any]) -> type[Any]:
+    """A pydantic model of ``fn``'s parameters (types, defaults, docstring descriptions), validating
+    by parameter name. Tools use it to check a model's arguments before calling the function."""
+    from pydantic import ConfigDict, Field, create_model
 
     name = getattr(fn, "__name__", type(fn).__name__)
-    description, arg_docs = _parse_docstring(inspect.getdoc(fn) or "")
+    _, arg_docs = _parse_docstring(inspect.getdoc(fn) or "")
     try:
         hints = typing.get_type_hints(fn, include_extras=True)
     except Exception:  # unresolvable forward references: fall back to the raw annotations
@@ -192,8 +213,8 @@ def _from_function(fn: Callable[..., Any]) -> dict[str, Any]:
         # Fields are keyed by position and carry the real name as alias, so a parameter called
         # ``json`` or ``schema`` cannot clash with BaseModel's own attributes.
         fields[f"p{i}"] = (annotation, Field(default, alias=pname, description=field_description))
-    model = create_model(f"{name}_args", **fields)  # type: ignore[call-overload]
-    return _function(name, description, _clean_schema(model.model_json_schema(by_alias=True)))
+    config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+    return create_model(f"{name}_args", __config__=config, **fields)  # type: ignore[call-overload, no-any-return]
 
 
 def _annotated_description(annotation: Any) -> str | None:

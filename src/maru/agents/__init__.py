@@ -1,0 +1,39 @@
+"""Agents with tools: typed tools, a tool-calling agent, a ReAct text agent, and guarded web tools."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from .agent import AgentResult, AgentStep, ToolCallingAgent
+from .react import ReActAgent, parse_react
+from .tools import Tool, ToolTimeout, tool
+
+_LAZY = {
+    "web_search": ".web",
+    "web_fetch": ".web",
+    "crawl": ".web",
+    "WebPage": ".web",
+    "SearchResult": ".web",
+}
+
+__all__ = [
+    "AgentResult",
+    "AgentStep",
+    "ReActAgent",
+    "Tool",
+    "ToolCallingAgent",
+    "ToolTimeout",
+    "parse_react",
+    "tool",
+    *_LAZY,
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'maru.agents' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value

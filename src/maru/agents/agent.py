@@ -1,0 +1,174 @@
+"""The tool-calling agent: model → tools (concurrently when several are asked for) → model … until
+the model answers without tool calls or ``max_steps`` model turns have run.
+
+It is a runnable. ``invoke`` returns an :class:`AgentResult` (final text, the whole transcript, the
+steps); ``stream`` yields one :class:`AgentStep` per model turn and per tool result as they happen,
+then the result — the "view of the agent's internals" without a hosted service. With tracing on,
+every model and tool call is also a child run of the agent's run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from ..core.config import RunConfig
+from ..core.runnable import Runnable
+from ..messages import AIMessage, BaseMessage, SystemMessage, ToolCall, ToolMessage, to_messages
+from .tools import Tool
+
+__all__ = ["AgentResult", "AgentStep", "ToolCallingAgent", "agent_input_messages"]
+
+
+@dataclass(slots=True)
+class AgentStep:
+    """One thing the agent did: a model turn (``kind="model"``, with its message) or a tool result
+    (``kind="tool"``, with the call and the tool message)."""
+
+    kind: Literal["model", "tool"]
+    step: int
+    message: BaseMessage
+    call: ToolCall | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not (isinstance(self.message, ToolMessage) and self.message.status == "error")
+
+
+@dataclass(slots=True)
+class AgentResult:
+    """The final answer, why the loop stopped, and everything said on the way."""
+
+    output: str
+    messages: list[BaseMessage]
+    steps: list[AgentStep] = field(default_factory=list)
+    stopped: Literal["answer", "max_steps"] = "answer"
+
+    def __str__(self) -> str:
+        return self.output
+
+
+def agent_input_messages(input: Any, system: str | None) -> list[BaseMessage]:
+    """A string, messages, or ``{"input": ..., "history": [...]}`` as the opening messages."""
+    if isinstance(input, dict):
+        history = to_messages(input.get("history") or [])
+        messages = [*history, *to_messages(input["input"] if "input" in input else input["question"])]
+    else:
+        messages = to_messages(input)
+    if system and not (messages and isinstance(messages[0], SystemMessage)):
+        messages.insert(0, SystemMessage(system))
+    return messages
+
+
+def _tools_by_name(tools: Sequence[Any]) -> dict[str, Tool]:
+    named: dict[str, Tool] = {}
+    for t in tools:
+        t = t if isinstance(t, Tool) else Tool(t)
+        if t.name in named:
+            raise ValueError(f"two tools are named {t.name!r}; tool names must be unique")
+        named[t.name] = t
+    return named
+
+
+class ToolCallingAgent(Runnable[Any, AgentResult]):
+    """An agent for models with native tool calling (``bind_tools``)."""
+
+    io_bound = True
+
+    def __init__(
+        self,
+        model: Any,
+        tools: Sequence[Any],
+        *,
+        system: str | None = None,
+        max_steps: int = 10,
+        parallel: bool = True,
+    ) -> None:
+        if max_steps < 1:
+            raise ValueError("max_steps must be at least 1")
+        self.tools = _tools_by_name(tools)
+        self.model = model.bind_tools(list(self.tools.values())) if self.tools else model
+        self.system, self.max_steps, self.parallel = system, max_steps, parallel
+
+    # ------------------------------------------------------------------ sync
+    def _stream(self, input: Any, config: RunConfig | None = None, **kwargs: Any) -> Iterator[Any]:
+        messages = agent_input_messages(input, self.system)
+        steps: list[AgentStep] = []
+        for step in range(1, self.max_steps + 1):
+            reply: AIMessage = self.model.invoke(messages, config)
+            messages.append(reply)
+            steps.append(AgentStep("model", step, reply))
+            yield steps[-1]
+            if not reply.tool_calls:
+                yield AgentResult(reply.text, messages, steps, "answer")
+                return
+            for call, result in zip(reply.tool_calls, self._run_calls(reply.tool_calls, config), strict=True):
+                messages.append(result)
+                steps.append(AgentStep("tool", step, result, call))
+                yield steps[-1]
+        yield AgentResult("", messages, steps, "max_steps")
+
+    def _invoke(self, input: Any, config: RunConfig | None = None, **kwargs: Any) -> AgentResult:
+        result = None
+        for item in self._stream(input, config):
+            result = item
+        assert isinstance(result, AgentResult)
+        return result
+
+    def _run_calls(self, calls: list[ToolCall], config: RunConfig | None) -> list[ToolMessage]:
+        if len(calls) == 1 or not self.parallel:
+            return [self._run_one(c, config) for c in calls]
+        from ..core.executor import run_bounded
+
+        outcomes = run_bounded(lambda i: self._run_one(calls[i], config), len(calls), None)
+        return [value for _, value in outcomes]
+
+    def _run_one(self, call: ToolCall, config: RunConfig | None) -> ToolMessage:
+        chosen = self.tools.get(call.name)
+        if chosen is None:
+            return _unknown_tool(call, self.tools)
+        return chosen.run_call(call, config)
+
+    # ------------------------------------------------------------------ async
+    async def _astream(self, input: Any, config: RunConfig | None = None, **kwargs: Any) -> AsyncIterator[Any]:
+        import asyncio
+
+        messages = agent_input_messages(input, self.system)
+        steps: list[AgentStep] = []
+        for step in range(1, self.max_steps + 1):
+            reply: AIMessage = await self.model.ainvoke(messages, config)
+            messages.append(reply)
+            steps.append(AgentStep("model", step, reply))
+            yield steps[-1]
+            if not reply.tool_calls:
+                yield AgentResult(reply.text, messages, steps, "answer")
+                return
+            results = await asyncio.gather(*(self._arun_one(c, config) for c in reply.tool_calls))
+            for call, result in zip(reply.tool_calls, results, strict=True):
+                messages.append(result)
+                steps.append(AgentStep("tool", step, result, call))
+                yield steps[-1]
+        yield AgentResult("", messages, steps, "max_steps")
+
+    async def _ainvoke(self, input: Any, config: RunConfig | None = None, **kwargs: Any) -> AgentResult:
+        result = None
+        async for item in self._astream(input, config):
+            result = item
+        assert isinstance(result, AgentResult)
+        return result
+
+    async def _arun_one(self, call: ToolCall, config: RunConfig | None) -> ToolMessage:
+        chosen = self.tools.get(call.name)
+        if chosen is None:
+            return _unknown_tool(call, self.tools)
+        return await chosen.arun_call(call, config)
+
+
+def _unknown_tool(call: ToolCall, tools: dict[str, Tool]) -> ToolMessage:
+    return ToolMessage(
+        f"Error: there is no tool named {call.name!r}. Available tools: {', '.join(sorted(tools))}.",
+        tool_call_id=call.id,
+        name=call.name,
+        status="error",
+    )
