@@ -26,7 +26,9 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # keep test output quiet
         pass
 
-    def _send(self, status: int, body: bytes, content_type: str, length: bool = True, **headers: str) -> None:
+    def _send(
+        self, status: int, body: bytes, content_type: str, length: bool = True, **headers: str
+    ) -> None:
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         if length:
@@ -176,7 +178,9 @@ def test_allow_list_by_host_address_and_network(fake_dns: dict[str, list[str]]) 
     assert len(check_url("http://[::ffff:127.0.0.1]/", LOOPBACK)) == 1
 
 
-@pytest.mark.parametrize("url", ["ftp://example.com/", "file:///etc/passwd", "gopher://x/", "http:///nohost"])
+@pytest.mark.parametrize(
+    "url", ["ftp://example.com/", "file:///etc/passwd", "gopher://x/", "http:///nohost"]
+)
 def test_only_http_urls_with_a_host(url: str) -> None:
     with pytest.raises(BlockedAddressError):
         check_url(url)
@@ -244,7 +248,9 @@ def test_oversize_body(server: str, path: str) -> None:
 def test_content_type_not_allowed(server: str) -> None:
     with pytest.raises(FetchError, match="application/octet-stream"):
         fetch(f"{server}/binary", LOOPBACK)
-    policy = NetworkPolicy(allow=("127.0.0.1",), allowed_content_types=("application/octet-stream",))
+    policy = NetworkPolicy(
+        allow=("127.0.0.1",), allowed_content_types=("application/octet-stream",)
+    )
     assert fetch(f"{server}/binary", policy).content == b"\x00\x01"
 
 

@@ -67,7 +67,10 @@ def make_pdf(pages: list[str]) -> bytes:
     out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
     for offset in offsets:
         out += b"%010d 00000 n \n" % offset
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
+        len(objects) + 1,
+        xref,
+    )
     return bytes(out)
 
 
@@ -82,7 +85,10 @@ def corpus(tmp_path: Path) -> Path:
     (root / "sub" / "doc.pdf").write_bytes(make_pdf(["First page text", "Second page text"]))
     (root / "rows.csv").write_text("title,body,year\nA,alpha text,2020\nB,beta text,2021\n")
     (root / "items.jsonl").write_text(
-        json.dumps({"text": "one", "lang": "en"}) + "\n\n" + json.dumps({"text": "둘", "lang": "ko"}) + "\n",
+        json.dumps({"text": "one", "lang": "en"})
+        + "\n\n"
+        + json.dumps({"text": "둘", "lang": "ko"})
+        + "\n",
         encoding="utf-8",
     )
     (root / "image.png").write_bytes(b"\x89PNG\r\n")
@@ -131,7 +137,9 @@ def test_html_loader_keeps_main_text_and_title(tmp_path: Path) -> None:
 
 def test_html_loader_falls_back_to_visible_text(tmp_path: Path) -> None:
     path = tmp_path / "tiny.html"
-    path.write_text("<html><head><title>T</title><style>p{}</style></head><body><div>Just a label</div></body></html>")
+    path.write_text(
+        "<html><head><title>T</title><style>p{}</style></head><body><div>Just a label</div></body></html>"
+    )
     [doc] = HTMLLoader(path).load()
     assert "Just a label" in doc.text
     assert "p{}" not in doc.text
@@ -169,7 +177,9 @@ def test_csv_loader_rows(tmp_path: Path) -> None:
 def test_jsonl_loader(tmp_path: Path) -> None:
     path = tmp_path / "items.jsonl"
     lines = [{"body": "첫째", "lang": "ko", "n": 1}, {"body": "second", "lang": "en", "n": 2}]
-    path.write_text("\n".join(json.dumps(x, ensure_ascii=False) for x in lines) + "\n\n", encoding="utf-8")
+    path.write_text(
+        "\n".join(json.dumps(x, ensure_ascii=False) for x in lines) + "\n\n", encoding="utf-8"
+    )
     docs = JSONLLoader(path, text_key="body").load()
     assert [d.text for d in docs] == ["첫째", "second"]
     assert docs[0].metadata == {"source": str(path), "line": 1, "lang": "ko", "n": 1}
@@ -189,7 +199,14 @@ def test_jsonl_loader(tmp_path: Path) -> None:
 def test_directory_loader_order_filters_and_types(corpus: Path) -> None:
     loader = DirectoryLoader(corpus, exclude=["*.log.txt"])
     rel = [p.relative_to(corpus).as_posix() for p in loader.files()]
-    assert rel == ["items.jsonl", "notes.md", "rows.csv", "sub/doc.pdf", "sub/korean.txt", "sub/page.html"]
+    assert rel == [
+        "items.jsonl",
+        "notes.md",
+        "rows.csv",
+        "sub/doc.pdf",
+        "sub/korean.txt",
+        "sub/page.html",
+    ]
     docs = loader.load()
     sources = [Path(d.metadata["source"]).name for d in docs]
     assert sources == ["items.jsonl"] * 2 + ["notes.md"] + ["rows.csv"] * 2 + ["doc.pdf"] * 2 + [
@@ -198,7 +215,11 @@ def test_directory_loader_order_filters_and_types(corpus: Path) -> None:
     ]
     assert docs == DirectoryLoader(corpus, exclude=["*.log.txt"]).load()  # deterministic
     only_text = DirectoryLoader(corpus, glob="**/*.txt", include_hidden=True).load()
-    assert sorted(Path(d.metadata["source"]).name for d in only_text) == ["korean.txt", "secret.txt", "skip.log.txt"]
+    assert sorted(Path(d.metadata["source"]).name for d in only_text) == [
+        "korean.txt",
+        "secret.txt",
+        "skip.log.txt",
+    ]
     md_only = DirectoryLoader(corpus, loader_for_suffix={".MD": TextLoader}).load()
     assert [d.text for d in md_only] == ["# Notes\n\nMarkdown body."]
 

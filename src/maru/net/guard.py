@@ -100,7 +100,9 @@ class NetworkPolicy:
 
     def allows_address(self, address: IPAddress) -> bool:
         candidates = [address, *_embedded_ipv4(address)]
-        return any(a in net for a in candidates for net in self._networks if a.version == net.version)
+        return any(
+            a in net for a in candidates for net in self._networks if a.version == net.version
+        )
 
     def allows_content_type(self, content_type: str) -> bool:
         main = content_type.split(";", 1)[0].strip().lower()
@@ -166,7 +168,9 @@ def _split_url(url: str) -> tuple[str, str, int]:
         parts = urlsplit(url)
         port = parts.port
     except ValueError as exc:
-        raise BlockedAddressError(f"{url!r} is not a valid URL ({exc}); give an http(s) URL") from exc
+        raise BlockedAddressError(
+            f"{url!r} is not a valid URL ({exc}); give an http(s) URL"
+        ) from exc
     scheme = parts.scheme.lower()
     if scheme not in ("http", "https"):
         raise BlockedAddressError(
@@ -175,7 +179,9 @@ def _split_url(url: str) -> tuple[str, str, int]:
         )
     host = parts.hostname
     if not host:
-        raise BlockedAddressError(f"{url!r} has no host name; give a full URL like https://example.com/")
+        raise BlockedAddressError(
+            f"{url!r} has no host name; give a full URL like https://example.com/"
+        )
     try:
         ascii_host = host.encode("idna").decode("ascii") if not host.isascii() else host
     except UnicodeError as exc:
@@ -212,7 +218,9 @@ def check_url(url: str, policy: NetworkPolicy | None = None) -> list[str]:
         return [str(a) for a in addresses]
     for address in addresses:
         if is_blocked_address(address) and not policy.allows_address(address):
-            shown = host if str(address) == _normal_host(host) else f"{host} (resolves to {address})"
+            shown = (
+                host if str(address) == _normal_host(host) else f"{host} (resolves to {address})"
+            )
             raise BlockedAddressError(
                 f"refused to fetch {url!r}: {shown} is a private, loopback, link-local, multicast "
                 f"or reserved address. If this host is meant to be reached, allow it: "
@@ -244,7 +252,9 @@ class FetchResult:
         if match is not None:
             return match.group(1)
         if self.media_type in ("text/html", "application/xhtml+xml"):
-            meta = re.search(rb"<meta[^>]+charset\s*=\s*[\"']?([\w.:-]+)", self.content[:2048], re.I)
+            meta = re.search(
+                rb"<meta[^>]+charset\s*=\s*[\"']?([\w.:-]+)", self.content[:2048], re.I
+            )
             return meta.group(1).decode("ascii", "replace") if meta else None
         return None
 
@@ -272,7 +282,9 @@ class _Pins:
     def get(self, host: str) -> list[str]:
         addresses = self._by_host.get(_normal_host(host))
         if not addresses:
-            raise BlockedAddressError(f"refused to connect to {host!r}: it was not vetted by the guard")
+            raise BlockedAddressError(
+                f"refused to connect to {host!r}: it was not vetted by the guard"
+            )
         return addresses
 
 
@@ -297,13 +309,17 @@ class _PinnedBackend:
         error: Exception | None = None
         for address in self._pins.get(host):
             try:
-                return self._inner.connect_tcp(address, port, timeout, local_address, socket_options)
+                return self._inner.connect_tcp(
+                    address, port, timeout, local_address, socket_options
+                )
             except Exception as exc:  # try the next vetted address, like create_connection does
                 error = exc
         assert error is not None
         raise error
 
-    def connect_unix_socket(self, path: str, timeout: float | None = None, socket_options: Any = None) -> Any:
+    def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Any = None
+    ) -> Any:
         raise BlockedAddressError("the network guard does not connect to Unix sockets")
 
     def sleep(self, seconds: float) -> None:
@@ -330,7 +346,9 @@ class _AsyncPinnedBackend:
         error: Exception | None = None
         for address in self._pins.get(host):
             try:
-                return await self._inner.connect_tcp(address, port, timeout, local_address, socket_options)
+                return await self._inner.connect_tcp(
+                    address, port, timeout, local_address, socket_options
+                )
             except Exception as exc:
                 error = exc
         assert error is not None
@@ -471,7 +489,9 @@ class _Hop:
         return FetchError(f"fetching {self.url!r} failed: {exc}")
 
 
-def fetch(url: str, policy: NetworkPolicy | None = None, *, raise_for_status: bool = True) -> FetchResult:
+def fetch(
+    url: str, policy: NetworkPolicy | None = None, *, raise_for_status: bool = True
+) -> FetchResult:
     """GET ``url`` through the guard (see the module docstring) and return the body.
 
     Raises :class:`BlockedAddressError` when the URL or any redirect hop is refused and
@@ -485,7 +505,9 @@ def fetch(url: str, policy: NetworkPolicy | None = None, *, raise_for_status: bo
     with _client(hop.pins, hop.policy) as client:
         while True:
             try:
-                request = client.build_request("GET", hop.url, timeout=httpx.Timeout(hop.remaining()))
+                request = client.build_request(
+                    "GET", hop.url, timeout=httpx.Timeout(hop.remaining())
+                )
                 response = client.send(request, stream=True)
                 try:
                     if hop.next_url(response) is not None:
@@ -514,7 +536,9 @@ async def afetch(
     async with _async_client(hop.pins, hop.policy) as client:
         while True:
             try:
-                request = client.build_request("GET", hop.url, timeout=httpx.Timeout(hop.remaining()))
+                request = client.build_request(
+                    "GET", hop.url, timeout=httpx.Timeout(hop.remaining())
+                )
                 response = await client.send(request, stream=True)
                 try:
                     if hop.next_url(response) is not None:

@@ -62,7 +62,9 @@ class Loader:
 def _existing_file(path: PathLike) -> Path:
     p = Path(path)
     if not p.exists():
-        raise LoaderError(f"{str(p)!r} does not exist; check the path (relative paths start at {Path.cwd()})")
+        raise LoaderError(
+            f"{str(p)!r} does not exist; check the path (relative paths start at {Path.cwd()})"
+        )
     if not p.is_file():
         raise LoaderError(f"{str(p)!r} is not a file; use DirectoryLoader for a folder")
     return p
@@ -85,7 +87,9 @@ def decode_text(data: bytes, encoding: str | None = None) -> tuple[str, str]:
         try:
             return data.decode(encoding), encoding
         except (UnicodeDecodeError, LookupError) as exc:
-            raise LoaderError(f"the data is not valid {encoding}: {exc}; pass the right encoding") from exc
+            raise LoaderError(
+                f"the data is not valid {encoding}: {exc}; pass the right encoding"
+            ) from exc
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         return data.decode("utf-16"), "utf-16"
     for candidate in ("utf-8-sig", *FALLBACK_ENCODINGS):
@@ -152,7 +156,9 @@ def pdf_to_documents(
         try:
             text = page.extract_text() or ""
         except Exception as exc:  # pypdf raises many kinds on broken content streams
-            raise LoaderError(f"{source!r}: cannot extract the text of page {number}: {exc}") from exc
+            raise LoaderError(
+                f"{source!r}: cannot extract the text of page {number}: {exc}"
+            ) from exc
         if not text.strip() and not include_empty:
             continue
         out = {"source": source, **(metadata or {}), "page": number, "total_pages": total}
@@ -200,7 +206,9 @@ class HTMLLoader(Loader):
 class PDFLoader(Loader):
     """A PDF file, one document per page (see :func:`pdf_to_documents`)."""
 
-    def __init__(self, path: PathLike, password: str | None = None, include_empty: bool = False) -> None:
+    def __init__(
+        self, path: PathLike, password: str | None = None, include_empty: bool = False
+    ) -> None:
         self.path = Path(path)
         self.password = password
         self.include_empty = include_empty
@@ -238,7 +246,9 @@ class CSVLoader(Loader):
         wanted = [*(self.content_columns or []), *self.metadata_columns]
         missing = [c for c in wanted if c not in columns]
         if missing:
-            raise LoaderError(f"{str(path)!r} has no column(s) {missing}; its columns are {columns}")
+            raise LoaderError(
+                f"{str(path)!r} has no column(s) {missing}; its columns are {columns}"
+            )
         content = self.content_columns or [c for c in columns if c not in self.metadata_columns]
         for row_number, row in enumerate(reader):
             body = "\n".join(f"{c}: {(row.get(c) or '').strip()}" for c in content)
@@ -280,7 +290,9 @@ class JSONLLoader(Loader):
         try:
             record = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise LoaderError(f"{where} is not valid JSON ({exc}); fix or remove that line") from exc
+            raise LoaderError(
+                f"{where} is not valid JSON ({exc}); fix or remove that line"
+            ) from exc
         if not isinstance(record, dict) or self.text_key not in record:
             raise LoaderError(
                 f"{where} has no {self.text_key!r} field; pass text_key= naming the field with the text"
@@ -288,9 +300,11 @@ class JSONLLoader(Loader):
         text = record[self.text_key]
         if not isinstance(text, str):
             text = json.dumps(text, ensure_ascii=False)
-        keys = self.metadata_keys if self.metadata_keys is not None else [
-            k for k in record if k != self.text_key
-        ]
+        keys = (
+            self.metadata_keys
+            if self.metadata_keys is not None
+            else [k for k in record if k != self.text_key]
+        )
         meta: dict[str, Any] = {"source": str(path), "line": number}
         meta.update({k: record[k] for k in keys if k in record})
         return Document(text=text, metadata=meta)
@@ -369,7 +383,10 @@ class DirectoryLoader(Loader):
             rel = p.relative_to(self.path)
             if not self.include_hidden and any(part.startswith(".") for part in rel.parts):
                 continue
-            if any(fnmatch.fnmatch(rel.as_posix(), pat) or fnmatch.fnmatch(p.name, pat) for pat in self.exclude):
+            if any(
+                fnmatch.fnmatch(rel.as_posix(), pat) or fnmatch.fnmatch(p.name, pat)
+                for pat in self.exclude
+            ):
                 continue
             if p.is_file() and p.suffix.lower() in self.loaders:
                 found.append(p)
