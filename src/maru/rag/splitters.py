@@ -80,8 +80,8 @@ def _period_ends_sentence(text: str, start: int, end: int, quoted: bool) -> bool
     after = text[end]
     if not after.isspace():
         # No space: only Korean writes a new sentence straight after the period ("했다.그리고").
-        # "...했다."고 (a quote followed by a particle) continues the sentence; 3.14 and a.b are no ends.
-        return _is_hangul(prev) and not quoted and not after.isdigit() and after not in ".,;:"
+        # "...했다."고 (a quote followed by a particle) continues the sentence; 3.14 and a.b are not ends.
+        return _is_hangul(prev) and not quoted and after not in ".,;:"
     rest = text[end:].lstrip()
     if not rest:
         return True
