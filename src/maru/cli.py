@@ -306,7 +306,11 @@ def _make_chat_model(model: str | None, base_url: str | None) -> Runnable[Any, A
         )
 
 
-def _chat_repl(chat_model: Runnable[Any, Any], system: str | None) -> None:
+def _chat_repl(
+    chat_model: Runnable[Any, Any], system: str | None, store: Any = None, session: str | None = None
+) -> None:
+    """The chat loop. With a history ``store`` and ``session``, earlier turns are loaded first and
+    every completed turn is appended, so the conversation resumes on the next run."""
     from .errors import ConfigurationError
     from .messages import AIMessageChunk, BaseMessage, HumanMessage, SystemMessage
 
@@ -314,6 +318,11 @@ def _chat_repl(chat_model: Runnable[Any, Any], system: str | None) -> None:
     label = getattr(chat_model, "model_name", None) or chat_model.name
     console.print(f"[bold]maru chat[/] with [cyan]{label}[/]. {CHAT_COMMANDS_HELP}", soft_wrap=True)
     history: list[BaseMessage] = [SystemMessage(system)] if system else []
+    if store is not None and session:
+        past = [m for m in store.get(session) if not isinstance(m, SystemMessage)]
+        history.extend(past)
+        if past:
+            console.print(f"[dim]session {session}: resumed {len(past)} earlier messages[/]")
     while True:
         try:
             line = console.input("[bold green]you ›[/] ")
@@ -327,6 +336,8 @@ def _chat_repl(chat_model: Runnable[Any, Any], system: str | None) -> None:
             return
         if text == "/reset":
             del history[int(bool(system)) :]
+            if store is not None and session:
+                store.clear(session)
             console.print("[dim]conversation cleared[/]")
             continue
         if text == "/help":
@@ -357,6 +368,8 @@ def _chat_repl(chat_model: Runnable[Any, Any], system: str | None) -> None:
         if isinstance(reply, AIMessageChunk):
             reply = reply.to_message()
         history.append(reply)
+        if store is not None and session:
+            store.append(session, history[-2:])
 
 
 def _write(text: str) -> None:
@@ -374,13 +387,88 @@ def chat(
         typer.Option("--base-url", envvar="OPENAI_BASE_URL", help="OpenAI-compatible endpoint.", show_envvar=True),
     ] = None,
     system: Annotated[str | None, typer.Option("--system", "-s", help="System prompt for the conversation.")] = None,
+    session: Annotated[
+        str | None,
+        typer.Option("--session", help="Keep this conversation under a session id; it resumes on the next run."),
+    ] = None,
+    history_db: Annotated[
+        str,
+        typer.Option("--history", envvar="MARU_HISTORY", help="Where sessions are kept: a SQLite path or a SQLAlchemy/redis URL.", show_envvar=True),
+    ] = ".maru/history.sqlite",
 ) -> None:
     """Chat with a real model (OpenAI, Gemini, Ollama, vLLM, llama.cpp …), streaming its replies.
 
     The key comes from OPENAI_API_KEY; it is never taken on the command line.
     """
     chat_model = _make_chat_model(model or None, base_url or None)
-    _chat_repl(chat_model, system)
+    store = None
+    if session:
+        from .history import history_store
+
+        if "://" not in history_db:
+            Path(history_db).parent.mkdir(parents=True, exist_ok=True)
+        store = history_store(history_db)
+    _chat_repl(chat_model, system, store, session)
+
+
+# =============================================================================== maru sql
+@app.command("sql")
+def sql_command(
+    question: Annotated[str | None, typer.Argument(help="A question about the data, in any language.")] = None,
+    db: Annotated[str, typer.Option("--db", envvar="MARU_SQL_DB", help="SQLAlchemy URL, e.g. sqlite:///chinook.db", show_envvar=True)] = "",
+    query: Annotated[str | None, typer.Option("--query", "-q", help="Run this SQL (validated, read-only) instead of asking a model.")] = None,
+    schema: Annotated[bool, typer.Option("--schema", help="Print the schema description the model sees, then exit.")] = False,
+    model: Annotated[str | None, typer.Option("--model", "-m", envvar="MARU_MODEL", help="Model name.")] = None,
+    base_url: Annotated[str | None, typer.Option("--base-url", envvar="OPENAI_BASE_URL", help="OpenAI-compatible endpoint.")] = None,
+    max_rows: Annotated[int, typer.Option("--max-rows", help="Row limit enforced on every query.")] = 1000,
+) -> None:
+    """Ask a database a question: the SQL that ran is shown, then the answer. Read-only, always."""
+    from rich.syntax import Syntax
+
+    from .errors import ConfigurationError, SQLExecutionError, UnsafeSQLError
+    from .sql import SQLDatabase, SQLQueryChain
+
+    if not db:
+        _fail("no database given", "Pass --db URL (e.g. --db sqlite:///chinook.db) or set MARU_SQL_DB.")
+    console = _console()
+    database = SQLDatabase(db, max_rows=max_rows)
+    try:
+        if schema:
+            console.print(Syntax(database.describe(database.relevant_tables(question, 8) if question else None), "sql", word_wrap=True))
+            return
+        if query:
+            result = database.run(query)
+            console.print(Syntax(result.sql, "sql", word_wrap=True))
+            console.print(_rows_table(result))
+            return
+        if not question:
+            _fail("nothing to do", "Give a question, or --query SQL, or --schema.")
+        chain = SQLQueryChain(_make_chat_model(model or None, base_url or None), database)  # type: ignore[arg-type]
+        answer = chain.invoke(question)
+        console.print(Syntax(answer.sql, "sql", word_wrap=True))
+        if answer.repaired:
+            console.print("[dim](the first query failed; this is the repaired one)[/]")
+        console.print(_rows_table(answer.result))
+        console.print(f"[bold]answer:[/] {answer.answer}")
+    except UnsafeSQLError as exc:
+        _fail(f"refused: {exc}")
+    except (SQLExecutionError, ConfigurationError) as exc:
+        _fail(str(exc))
+    finally:
+        database.close()
+
+
+def _rows_table(result: Any, limit: int = 20) -> Any:
+    from rich.table import Table
+
+    table = Table(*result.columns, show_header=True, header_style="bold")
+    for row in result.rows[:limit]:
+        table.add_row(*("NULL" if v is None else str(v) for v in row))
+    if len(result.rows) > limit:
+        table.caption = f"{len(result.rows)} rows, first {limit} shown"
+    elif not result.rows:
+        table.caption = "no rows"
+    return table
 
 
 # =============================================================================== maru run
