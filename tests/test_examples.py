@@ -119,3 +119,12 @@ def test_cost_cache_trace_example_counts_caches_and_traces(tmp_path: Path) -> No
     assert result["answers"][:2] == result["answers"][2:] == example.REPLIES
     assert result["usage"].total_cost > 0 and result["usage"].cache_hits == 3
     assert [r.kind for r in result["last_trace"]] == ["chain", "prompt", "llm", "parser"]
+
+
+def test_web_summary_offline_fetches_through_the_guard_and_cites_the_page() -> None:
+    out = run_example("web_summary.py")
+    assert "ScriptedChatModel (a scripted test double, not a real LLM)" in out
+    assert "main royal palace of the Joseon dynasty" in out
+    assert "(source: http://127.0.0.1:" in out
+    assert "Home | Attractions" not in out  # navigation boilerplate was stripped
+    assert "the guard refuses it: BlockedAddressError" in out
