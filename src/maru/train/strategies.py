@@ -290,14 +290,15 @@ def clip_grad_norm(params: Iterable[nn.Parameter], max_norm: float) -> torch.Ten
     import torch
     from torch.distributed.tensor import DTensor
 
-    grads = [p.grad for p in params if p.grad is not None]
-    if not grads:
+    with_grad = [p for p in params if p.grad is not None]
+    if not with_grad:
         return torch.zeros(())
+    grads = [p.grad for p in with_grad if p.grad is not None]
     groups: dict[Any, list[torch.Tensor]] = {}
     for g in grads:
         groups.setdefault(g.device_mesh if isinstance(g, DTensor) else None, []).append(g)
     if len(groups) == 1:
-        return torch.nn.utils.clip_grad_norm_(grads, max_norm)
+        return torch.nn.utils.clip_grad_norm_(with_grad, max_norm)
     norms = []
     for group in groups.values():
         norm = torch.nn.utils.get_total_norm(group, 2.0)

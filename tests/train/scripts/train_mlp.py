@@ -81,9 +81,9 @@ class Recorder:
 
 
 def make_data(n: int = 256, seed: int = 123) -> dict[str, torch.Tensor]:
+    w = torch.randn(8, generator=torch.Generator().manual_seed(0))
     g = torch.Generator().manual_seed(seed)
     x = torch.randn(n, 8, generator=g)
-    w = torch.randn(8, generator=g)
     y = x @ w + 0.1 * torch.randn(n, generator=g)
     return {"x": x, "y": y, "idx": torch.arange(n)}
 
@@ -112,7 +112,7 @@ def main() -> None:
     ap.add_argument("--dropout", type=float, default=0.0)
     ap.add_argument("--lr", type=float, default=0.03)
     ap.add_argument("--val", action="store_true")
-    ap.add_argument("--sigterm-at", type=int, default=0, help="send SIGTERM to self at this call")
+    ap.add_argument("--sigterm-at", type=int, default=0, help="rank 0 sends itself SIGTERM in this call")
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -134,11 +134,13 @@ def main() -> None:
     )
     task = MLP(args.dropout, args.lr)
     task.marker = out / "killed.marker"
-    if args.sigterm_at:
+    if args.sigterm_at and int(os.environ.get("RANK", "0")) == 0:
         original = task.training_step
 
         def step_then_term(batch):  # type: ignore[no-untyped-def]
-            if task.calls + 1 == args.sigterm_at:
+            term_marker = out / "term.marker"
+            if task.calls + 1 == args.sigterm_at and not term_marker.exists():
+                term_marker.write_text("sent")
                 os.kill(os.getpid(), signal.SIGTERM)
             return original(batch)
 
