@@ -73,8 +73,7 @@ class SentenceSplitter:
 
 
 class SQLiteTestStore(VectorStore):
-    """A persistent store in one SQLite file; every row commits on its own (so a kill mid-batch
-    leaves part of the batch written). Brute-force search."""
+    """A persistent store in one SQLite file, one transaction per write. Brute-force search."""
 
     def __init__(self, path: str, embeddings: Embeddings | None = None) -> None:
         self.embeddings = embeddings
@@ -83,36 +82,32 @@ class SQLiteTestStore(VectorStore):
         self.conn.execute(
             "CREATE TABLE IF NOT EXISTS docs (id TEXT PRIMARY KEY, text TEXT, meta TEXT, vec BLOB)"
         )
-        self.upserts = 0
-        self.deletes = 0
 
     def _upsert(self, docs: Sequence[Document], vectors: np.ndarray) -> None:
-        self.upserts += 1
-        print(f"upsert {self.upserts}", flush=True)
-        kill_at = len(docs) // 2 if _crash("store", self.upserts) else None
-        for i, (doc, vec) in enumerate(zip(docs, vectors, strict=True)):
-            if i == kill_at:
-                os.kill(os.getpid(), signal.SIGKILL)
-            self.conn.execute(
-                "INSERT OR REPLACE INTO docs VALUES (?, ?, ?, ?)",
-                (doc.id, doc.text, json.dumps(doc.metadata), vec.astype(np.float32).tobytes()),
-            )
+        rows = [
+            (doc.id, doc.text, json.dumps(doc.metadata), vec.astype(np.float32).tobytes())
+            for doc, vec in zip(docs, vectors, strict=True)
+        ]
+        with self.conn:
+            self.conn.execute("BEGIN")
+            self.conn.executemany("INSERT OR REPLACE INTO docs VALUES (?, ?, ?, ?)", rows)
 
     def _delete(self, ids: Sequence[str]) -> int:
-        self.deletes += 1
         n = 0
         for part in range(0, len(ids), 500):
             chunk = list(ids[part : part + 500])
             marks = ",".join("?" * len(chunk))
             n += self.conn.execute(f"DELETE FROM docs WHERE id IN ({marks})", chunk).rowcount
-        if _crash("delete", self.deletes):
-            os.kill(os.getpid(), signal.SIGKILL)
         return n
 
     def _get(self, ids: Sequence[str]) -> list[Document]:
         found = {}
-        for rid, text, meta in self.conn.execute("SELECT id, text, meta FROM docs"):
-            found[rid] = Document(text, json.loads(meta), rid)
+        for part in range(0, len(ids), 500):
+            chunk = list(ids[part : part + 500])
+            marks = ",".join("?" * len(chunk))
+            sql = f"SELECT id, text, meta FROM docs WHERE id IN ({marks})"
+            for rid, text, meta in self.conn.execute(sql, chunk):
+                found[rid] = Document(text, json.loads(meta), rid)
         return [found[i] for i in ids if i in found]
 
     def _search(self, vector: np.ndarray, k: int, filter: Any, with_vectors: bool) -> list[Any]:
@@ -135,6 +130,30 @@ class SQLiteTestStore(VectorStore):
 
     def close(self) -> None:
         self.conn.close()
+
+
+class CrashHooks(VectorStore):
+    """Wraps a store's primitives: prints ``upsert N`` per write; on cue, writes half of the N-th
+    batch and dies, or dies right after the N-th delete."""
+
+    upserts = 0
+    deletes = 0
+
+    def _upsert(self, docs: Sequence[Document], vectors: np.ndarray) -> None:
+        self.upserts += 1
+        print(f"upsert {self.upserts}", flush=True)
+        if _crash("store", self.upserts):
+            half = len(docs) // 2
+            super()._upsert(docs[:half], vectors[:half])  # type: ignore[safe-super]
+            os.kill(os.getpid(), signal.SIGKILL)
+        super()._upsert(docs, vectors)  # type: ignore[safe-super]
+
+    def _delete(self, ids: Sequence[str]) -> int:
+        self.deletes += 1
+        n = super()._delete(ids)  # type: ignore[safe-super]
+        if _crash("delete", self.deletes):
+            os.kill(os.getpid(), signal.SIGKILL)
+        return n
 
 
 class CrashRecords(RecordManager):
@@ -182,12 +201,14 @@ def corpus(name: str) -> list[Document]:
     ]
 
 
-def open_store(path: str, local: bool) -> VectorStore:
+def open_store(path: str, local: bool, hooks: bool = False) -> VectorStore:
     if local:
-        from maru.rag.stores.local import LocalStore  # type: ignore[import-not-found]
+        from maru.rag.stores.local import LocalStore
 
-        return LocalStore(path, embeddings=HashEmbeddings())  # type: ignore[no-any-return]
-    return SQLiteTestStore(path, HashEmbeddings())
+        cls: type[Any] = type("CrashLocalStore", (CrashHooks, LocalStore), {}) if hooks else LocalStore
+        return cls(path, embeddings=HashEmbeddings())  # type: ignore[no-any-return]
+    cls = type("CrashSQLiteStore", (CrashHooks, SQLiteTestStore), {}) if hooks else SQLiteTestStore
+    return cls(path, HashEmbeddings())  # type: ignore[no-any-return]
 
 
 def main(argv: list[str]) -> None:
@@ -195,7 +216,7 @@ def main(argv: list[str]) -> None:
 
     store_path, records_url, name, cleanup = argv[:4]
     local = len(argv) > 4 and argv[4] == "local"
-    store = open_store(store_path, local)
+    store = open_store(store_path, local, hooks=True)
     records = CrashRecords(records_url, namespace="crash")
     result = index(
         corpus(name),
