@@ -4,6 +4,7 @@ knows which backend to ask."""
 
 from __future__ import annotations
 
+import builtins
 import json
 import os
 import sqlite3
@@ -92,7 +93,7 @@ class JobRegistry:
             rows = conn.execute(query, params).fetchall() if conn is not None else []
         return [_handle(row) for row in rows]
 
-    def find(self, job_id: str, backend: str | None = None) -> list[JobHandle]:
+    def find(self, job_id: str, backend: str | None = None) -> builtins.list[JobHandle]:
         """Jobs whose id (or name) is ``job_id``; an empty list when none is recorded."""
         return [
             h
