@@ -12,17 +12,30 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, get_args
 
-from ..errors import ConfigurationError
+from ..errors import ConfigurationError, MaruError
 
 if TYPE_CHECKING:
     from .registry import JobRegistry
     from .spec import JobSpec
 
-__all__ = ["BACKENDS", "Backend", "JobHandle", "JobState", "JobStatus", "get_backend"]
+__all__ = [
+    "BACKENDS",
+    "Backend",
+    "JobHandle",
+    "JobState",
+    "JobStatus",
+    "LaunchError",
+    "get_backend",
+]
 
 JobState = Literal["pending", "running", "succeeded", "failed", "cancelled", "unknown"]
 JOB_STATES: tuple[str, ...] = get_args(JobState)
 FINISHED_STATES = frozenset({"succeeded", "failed", "cancelled"})
+
+
+class LaunchError(MaruError):
+    """A scheduler refused or failed a request (submit, status, logs, cancel), or the job asked
+    for is not there. The message says which job, what the scheduler answered and what to do."""
 
 
 @dataclass(frozen=True)
