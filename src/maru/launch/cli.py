@@ -1,0 +1,208 @@
+"""``maru launch JOB.toml --on local|slurm|kubernetes [--dry-run]`` and ``maru jobs ls | status |
+logs | cancel`` (mounted by ``maru.cli``). Submitted jobs are recorded in the job registry
+(``.maru/jobs.sqlite``) so the ``jobs`` commands find them whatever backend ran them."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, NoReturn
+
+import typer
+
+from ..errors import ConfigurationError
+from .backend import LaunchError
+
+if TYPE_CHECKING:
+    from .backend import Backend
+    from .registry import JobRegistry
+
+__all__ = ["jobs_app", "launch", "launch_app"]
+
+USAGE_ERROR = 2
+REGISTRY_HELP = "The job registry (default .maru/jobs.sqlite)."
+RegistryDb = Annotated[
+    Path | None, typer.Option("--db", envvar="MARU_JOBS_DB", show_envvar=True, help=REGISTRY_HELP)
+]
+OnOption = Annotated[
+    str | None,
+    typer.Option("--on", help="The backend holding the job (default: the one that submitted it)."),
+]
+
+
+def _fail(message: str, code: int = USAGE_ERROR) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _registry(db: Path | None) -> JobRegistry:
+    from .registry import JobRegistry
+
+    return JobRegistry(db)
+
+
+def _backend(name: str) -> Backend:
+    from .backend import get_backend
+
+    try:
+        return get_backend(name)
+    except ConfigurationError as exc:
+        _fail(str(exc))
+
+
+def launch(
+    spec_path: Annotated[Path, typer.Argument(help="The job spec: a .toml, .yaml or .yml file.")],
+    on: Annotated[
+        str, typer.Option("--on", help="Where to run it: local, slurm or kubernetes.")
+    ] = "local",
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run", help="Print what would be submitted (YAML, sbatch script, command line)."
+        ),
+    ] = False,
+    db: RegistryDb = None,
+) -> None:
+    """Run a training job described by a job spec, locally under torchrun, on Slurm or on
+    Kubernetes (Kubeflow PyTorchJob or JobSet)."""
+    from .spec import load_spec
+
+    try:
+        spec = load_spec(spec_path)
+    except ConfigurationError as exc:
+        _fail(str(exc))
+    backend = _backend(on)
+    try:
+        if dry_run:
+            text = backend.render(spec)
+            typer.echo(text, nl=not text.endswith("\n"))
+            return
+        handle = backend.submit(spec)
+    except ConfigurationError as exc:
+        _fail(str(exc))
+    except LaunchError as exc:
+        _fail(str(exc), code=1)
+    if handle.spec_path is None:
+        handle = dataclasses.replace(handle, spec_path=str(spec_path))
+    _registry(db).add(handle)
+    typer.echo(f"submitted {handle.name} to {handle.backend}: {handle.job_id}")
+    typer.echo(f"follow it with:  maru jobs status {handle.job_id}   maru jobs logs {handle.job_id}")
+
+
+launch_app = typer.Typer(
+    name="launch", add_completion=False, pretty_exceptions_enable=False, help=launch.__doc__
+)
+launch_app.command()(launch)
+
+jobs_app = typer.Typer(
+    name="jobs",
+    help="Follow submitted jobs: list them, their status, their logs; cancel one.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+@jobs_app.callback()
+def _jobs() -> None:
+    """Follow submitted jobs: list them, their status, their logs; cancel one."""
+
+
+def _resolve(job: str, on: str | None, db: Path | None) -> tuple[Backend, str]:
+    """The backend and job id for what the user typed: a recorded id or name, or any id with --on."""
+    records = _registry(db).find(job, backend=on)
+    if len(records) > 1:
+        listed = ", ".join(f"{r.backend}:{r.job_id}" for r in records[:5])
+        _fail(f"{job!r} matches several recorded jobs ({listed}); give the full id or --on")
+    if records:
+        return _backend(records[0].backend), records[0].job_id
+    if on:
+        return _backend(on), job
+    _fail(f"no job {job!r} in the registry; maru jobs ls lists them, or pass --on BACKEND")
+
+
+@jobs_app.command("ls")
+def jobs_ls(
+    db: RegistryDb = None,
+    backend: Annotated[str | None, typer.Option("--on", help="Only jobs of this backend.")] = None,
+    live: Annotated[
+        bool, typer.Option("--status", "-s", help="Ask each backend for the job's state.")
+    ] = False,
+    limit: Annotated[int, typer.Option("--limit", "-l", min=1, help="How many jobs.")] = 20,
+) -> None:
+    """List submitted jobs, newest first."""
+    records = _registry(db).list(backend=backend, limit=limit)
+    if not records:
+        typer.echo("No jobs submitted yet (maru launch JOB.toml --on BACKEND submits one).")
+        return
+    rows = [("SUBMITTED", "BACKEND", "JOB ID", "NAME", "STATE" if live else "SPEC")]
+    for record in records:
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(record.submitted_at))
+        if live:
+            try:
+                last = _backend(record.backend).status(record.job_id).state
+            except (LaunchError, ConfigurationError) as exc:
+                last = f"unknown ({str(exc).splitlines()[0][:60]})"
+        else:
+            last = record.spec_path or ""
+        rows.append((when, record.backend, record.job_id, record.name, last))
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    for row in rows:
+        typer.echo("  ".join(cell.ljust(width) for cell, width in zip(row[:4], widths, strict=True)) + "  " + row[4])
+
+
+@jobs_app.command("status")
+def jobs_status(
+    job: Annotated[str, typer.Argument(help="A job id or name (as maru jobs ls shows).")],
+    on: OnOption = None,
+    db: RegistryDb = None,
+) -> None:
+    """Show a job's state: pending, running, succeeded, failed, cancelled or unknown."""
+    backend, job_id = _resolve(job, on, db)
+    try:
+        status = backend.status(job_id)
+    except ConfigurationError as exc:
+        _fail(str(exc))
+    except LaunchError as exc:
+        _fail(str(exc), code=1)
+    typer.echo(f"{status.job_id}: {status.state}")
+    if status.detail:
+        typer.echo(f"  {status.detail}")
+    typer.echo(f"  restarts: {status.restarts}")
+
+
+@jobs_app.command("logs")
+def jobs_logs(
+    job: Annotated[str, typer.Argument(help="A job id or name (as maru jobs ls shows).")],
+    on: OnOption = None,
+    db: RegistryDb = None,
+    rank: Annotated[int | None, typer.Option("--rank", "-r", min=0, help="Only this node.")] = None,
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing new output.")] = False,
+) -> None:
+    """Print a job's output."""
+    backend, job_id = _resolve(job, on, db)
+    try:
+        for line in backend.logs(job_id, follow=follow, rank=rank):
+            typer.echo(line)
+    except ConfigurationError as exc:
+        _fail(str(exc))
+    except LaunchError as exc:
+        _fail(str(exc), code=1)
+
+
+@jobs_app.command("cancel")
+def jobs_cancel(
+    job: Annotated[str, typer.Argument(help="A job id or name (as maru jobs ls shows).")],
+    on: OnOption = None,
+    db: RegistryDb = None,
+) -> None:
+    """Stop a job."""
+    backend, job_id = _resolve(job, on, db)
+    try:
+        backend.cancel(job_id)
+    except ConfigurationError as exc:
+        _fail(str(exc))
+    except LaunchError as exc:
+        _fail(str(exc), code=1)
+    typer.echo(f"cancelled {job_id}")
