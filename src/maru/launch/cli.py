@@ -139,6 +139,7 @@ def jobs_ls(
     rows = [("SUBMITTED", "BACKEND", "JOB ID", "NAME", "STATE" if live else "SPEC")]
     for record in records:
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(record.submitted_at))
+        last: str
         if live:
             try:
                 last = _backend(record.backend).status(record.job_id).state
