@@ -290,8 +290,8 @@ def test_kill_9_in_the_middle_of_a_save_keeps_the_previous_checkpoint(tmp_path: 
     assert not leftovers[0].exists()
 
 
-def test_two_processes_ddp_and_fsdp2_on_gloo(tmp_path: Path) -> None:
-    """DDP and FSDP2 save sharded (sync and async) and load back equal; a checkpoint saved by two
+def test_two_processes_ddp_fsdp2_tp_on_gloo(tmp_path: Path) -> None:
+    """DDP, FSDP2 and tensor parallel save sharded (sync and async) and load back equal; a checkpoint saved by two
     ranks loads in one process (reshard), and one saved by one process loads on two ranks."""
     torch.manual_seed(3)
     model = torch.nn.Sequential(torch.nn.Linear(6, 8), torch.nn.Tanh(), torch.nn.Linear(8, 4))
@@ -308,17 +308,17 @@ def test_two_processes_ddp_and_fsdp2_on_gloo(tmp_path: Path) -> None:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     cmd = [
         sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-        str(SCRIPTS / "dist_ckpt.py"), str(tmp_path), "ddp", "fsdp", "elastic",
+        str(SCRIPTS / "dist_ckpt.py"), str(tmp_path), "ddp", "fsdp", "tp", "elastic",
     ]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=REPO, env=env)
     output = done.stdout + done.stderr
     assert done.returncode == 0, output[-4000:]
-    for kind in ("ddp", "fsdp", "elastic"):
+    for kind in ("ddp", "fsdp", "tp", "elastic"):
         assert f"rank 0: {kind} OK" in output and f"rank 1: {kind} OK" in output
 
     from safetensors.torch import load_file
 
-    for kind in ("ddp", "fsdp"):
+    for kind in ("ddp", "fsdp", "tp"):
         manager = CheckpointManager(tmp_path / kind)
         latest = manager.latest()
         assert latest is not None and latest.name == "step_000000003"

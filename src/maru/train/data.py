@@ -429,11 +429,11 @@ class ParquetSource:
         schema_names: list[str] | None = None
         for k, file in enumerate(self.files):
             try:
-                meta = pq.ParquetFile(file).metadata
+                parquet = pq.ParquetFile(file)
             except Exception as exc:  # pyarrow raises ArrowInvalid / OSError
                 raise LoaderError(f"{file} is not a readable Parquet file: {exc}") from exc
-            names = [meta.schema.column(i).path.split(".")[0] for i in range(meta.num_columns)]
-            schema_names = schema_names or list(dict.fromkeys(names))
+            meta = parquet.metadata
+            schema_names = schema_names or list(parquet.schema_arrow.names)
             for g in range(meta.num_row_groups):
                 self._groups.append((k, g))
                 self._cumulative.append(self._cumulative[-1] + meta.row_group(g).num_rows)

@@ -1,11 +1,11 @@
 """Run by torchrun (2 processes, gloo, CPU) from tests/train/test_checkpoint.py.
 
-For each wrapping (DDP, FSDP2 ``fully_shard``): train two steps, save (sync, then async + wait),
+For each wrapping (DDP, FSDP2 ``fully_shard``, tensor parallel): train two steps, save (sync, then async + wait),
 record the full weights, load the newest checkpoint into a freshly initialised wrapped model and
 check the weights and this rank's extra came back; export the consolidated weights.
 ``elastic``: load OUT_DIR/elastic (saved by one process) on two ranks: rank 0 gets its own
 extra, rank 1 gets rank 0's without the RNG state.
-Usage: dist_ckpt.py OUT_DIR [ddp] [fsdp] [elastic]
+Usage: dist_ckpt.py OUT_DIR [ddp] [fsdp] [tp] [elastic]
 """
 
 from __future__ import annotations
@@ -30,6 +30,14 @@ def build(kind: str, seed: int) -> torch.nn.Module:
     from torch.distributed.fsdp import fully_shard
 
     mesh = init_device_mesh("cpu", (dist.get_world_size(),))
+    if kind == "tp":
+        from torch.distributed.tensor.parallel import (
+            ColwiseParallel,
+            RowwiseParallel,
+            parallelize_module,
+        )
+
+        return parallelize_module(model, mesh, {"0": ColwiseParallel(), "2": RowwiseParallel()})
     for layer in model:
         if isinstance(layer, torch.nn.Linear):
             fully_shard(layer, mesh=mesh)
@@ -44,11 +52,12 @@ def full_weights(model: torch.nn.Module) -> dict[str, torch.Tensor]:
 
 def run(kind: str, out: Path) -> None:
     rank = dist.get_rank()
+    data_rank = 0 if kind == "tp" else rank  # tensor parallel ranks see the same batch
     model = build(kind, seed=0)
     opt = torch.optim.AdamW(model.parameters(), lr=0.05)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0 / (1 + s))
     for _ in range(2):
-        torch.manual_seed(100 + rank)
+        torch.manual_seed(100 + data_rank)
         model(torch.randn(3, 6)).pow(2).sum().backward()
         opt.step(), sched.step(), opt.zero_grad()
     sync = CheckpointManager(out / kind, keep_last=2)
@@ -74,7 +83,7 @@ def run(kind: str, out: Path) -> None:
         assert torch.equal(value, expected[key]), key
     # one more identical step on both: the optimizer state came back too
     for m, o in ((model, opt), (fresh, fresh_opt)):
-        torch.manual_seed(7 + rank)
+        torch.manual_seed(7 + data_rank)
         m(torch.randn(3, 6)).pow(2).sum().backward()
         o.step(), o.zero_grad()
     after, after_fresh = full_weights(model), full_weights(fresh)
