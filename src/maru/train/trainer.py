@@ -196,6 +196,10 @@ class Trainer:
             raise TrainError(f"fit() needs a maru.train.Task, got {type(task).__name__}")
         if type(task).training_step is Task.training_step:
             raise TrainError(f"{type(task).__name__} must implement training_step(batch) -> loss")
+        if val_data is not None and type(task).validation_step is Task.validation_step:
+            raise TrainError(
+                f"val_data was given but {type(task).__name__} has no validation_step(batch)"
+            )
         self.env = DistEnv.from_environ()
         owns_group = init_process_group(self.env)
         sigterm = SigtermFlag().install()
@@ -226,10 +230,6 @@ class Trainer:
             train_data.shard(strategy.dp_rank, strategy.dp_size)  # type: ignore[attr-defined]
         if val_data is not None and _resumable(val_data):
             val_data.shard(strategy.dp_rank, strategy.dp_size)  # type: ignore[attr-defined]
-        if val_data is not None and type(task).validation_step is Task.validation_step:
-            raise TrainError(
-                f"val_data was given but {type(task).__name__} has no validation_step(batch)"
-            )
         run = _Run(self, task, strategy, precision, device, optimizers, schedulers, sigterm)
         run.resume(train_data, resumable)
         return run.loop(train_data, val_data, resumable)
