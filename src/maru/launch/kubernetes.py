@@ -470,7 +470,11 @@ class KubernetesBackend(Backend):
         resource, obj = self._get(ref)
         return self._status_of(resource, obj, ref)
 
-    def _status_of(self, resource: Resource, obj: dict[str, Any], ref: _JobRef) -> JobStatus:
+    def _status_of(
+        self, resource: Resource, obj: dict[str, Any], ref: _JobRef, count_restarts: bool = True
+    ) -> JobStatus:
+        """``count_restarts`` sums the pods' container restarts (one more request; a PyTorchJob's
+        status has no restart count of its own)."""
         status = obj.get("status") or {}
         conditions = [c for c in status.get("conditions") or [] if c.get("status") == "True"]
         state: JobState = "pending"
@@ -483,7 +487,7 @@ class KubernetesBackend(Backend):
                 last = conditions[-1]
                 state = _STATE_OF_PYTORCHJOB.get(last.get("type", ""), "unknown")
                 detail = last.get("message") or last.get("reason") or last.get("type", "")
-            restarts = self._pod_restarts(resource, ref)
+            restarts = self._pod_restarts(resource, ref) if count_restarts else 0
         else:
             restarts = int(status.get("restarts") or 0)
             kinds = {c.get("type"): c for c in conditions}
@@ -596,7 +600,7 @@ class KubernetesBackend(Backend):
                 raise self._api_error(exc, f"listing {resource.plural}") from None
             for obj in answer.get("items") or []:
                 ref = _JobRef(self.namespace, resource, obj["metadata"]["name"])
-                found.append(self._status_of(resource, obj, ref))
+                found.append(self._status_of(resource, obj, ref, count_restarts=False))
         return found
 
 
