@@ -209,6 +209,13 @@ def test_openai_errors_mapped(server: FakeEmbeddingsServer) -> None:
         client(server, truncate="middle")  # type: ignore[arg-type]
 
 
+def test_openai_needs_a_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    with pytest.raises(ConfigurationError, match="OpenAIEmbeddings has no API key"):
+        OpenAIEmbeddings()
+
+
 # --------------------------------------------------------------------------- cache
 
 

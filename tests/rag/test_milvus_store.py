@@ -198,7 +198,18 @@ def test_bad_configuration(db: str) -> None:
 
     with pytest.raises(ConfigurationError, match="collection name"):
         MilvusStore(db, collection="bad-name")
+    with pytest.raises(ConfigurationError, match="end in '.db'"):
+        MilvusStore("./milvus_file")
     with pytest.raises(ConfigurationError, match="metric"):
         MilvusStore(db, metric="hamming")
     with pytest.raises(VectorStoreError, match="has no embeddings"):
         MilvusStore(db, collection=next(_names)).add_texts(["x"])
+
+
+def test_field_added_by_another_client_is_seen(db: str) -> None:
+    name = next(_names)
+    with MilvusStore(db, collection=name) as writer, MilvusStore(db, collection=name) as reader:
+        writer.add([Document("a", {"old": 1}, "a")], [unit(1, 0)])
+        assert reader.field_types() == {"old": "int"}
+        writer.add([Document("b", {"late": "x"}, "b")], [unit(0, 1)])
+        assert [d.id for d, _ in reader.search(unit(1, 1), filter=F.eq("late", "x"))] == ["b"]

@@ -229,9 +229,12 @@ class OpenAIEmbeddings(Embeddings):
             raise ValueError("the per-request and per-input limits must be positive")
         # The chat model owns key resolution, the lazily built SDK clients and error mapping;
         # this class reuses them rather than repeating them.
-        self._transport: OpenAIChat = OpenAIChat(
-            model, base_url=base_url, api_key=api_key, timeout=timeout, max_retries=max_retries
-        )
+        try:
+            self._transport: OpenAIChat = OpenAIChat(
+                model, base_url=base_url, api_key=api_key, timeout=timeout, max_retries=max_retries
+            )
+        except ConfigurationError as exc:
+            raise ConfigurationError(str(exc).replace("OpenAIChat", "OpenAIEmbeddings")) from None
         self.model_name = model
         self.dimensions = dimensions
         self.max_tokens_per_request = max_tokens_per_request

@@ -39,6 +39,7 @@ __all__ = ["MilvusStore", "compile_filter"]
 
 _TYPES_PROPERTY = "maru.field_types"
 _BATCH = 1000  # ids per delete / get expression, rows per insert call
+_BATCH_BYTES = 16 << 20
 _MAX_LIMIT = 16384  # Milvus's largest top-k
 _ID_MAX = 1024
 _TEXT_MAX = 65535  # bytes: the largest VARCHAR
@@ -184,6 +185,11 @@ class MilvusStore(VectorStore):
                 f"Milvus collection name {collection!r} is not valid: use letters, digits and "
                 "'_', starting with a letter or '_'"
             )
+        if "://" not in uri and not uri.endswith(".db"):
+            raise ConfigurationError(
+                f"MilvusStore uri {uri!r} is neither a server URL (http://host:19530) nor a Milvus "
+                "Lite file: a Lite file name must end in '.db'"
+            )
         metric = metric.upper()
         if metric not in _METRICS:
             raise ConfigurationError(f"metric must be one of {', '.join(_METRICS)}, got {metric!r}")
@@ -208,7 +214,7 @@ class MilvusStore(VectorStore):
     @property
     def is_lite(self) -> bool:
         """Whether ``uri`` is a Milvus Lite file rather than a server."""
-        return "://" not in self.uri and not self.uri.startswith("unix:")
+        return "://" not in self.uri
 
     # ----------------------------------------------------------------- connection
     @property
@@ -228,9 +234,12 @@ class MilvusStore(VectorStore):
                 "MilvusStore needs pymilvus (and milvus-lite for a local file): "
                 "pip install 'maru[milvus]'"
             ) from exc
+        uri = self.uri
         if self.is_lite:
-            Path(self.uri).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
-        options: dict[str, Any] = {"uri": self.uri}
+            path = Path(uri).expanduser().resolve()
+            path.parent.mkdir(parents=True, exist_ok=True)
+            uri = str(path)
+        options: dict[str, Any] = {"uri": uri}
         if self.token:
             options["token"] = self.token
         if self.timeout is not None:
@@ -331,8 +340,8 @@ class MilvusStore(VectorStore):
                 )
             if new_types:
                 self._save_types(new_types)
-        for start in range(0, len(rows), _BATCH):
-            self.client.upsert(self.collection, rows[start : start + _BATCH])
+        for batch in _batches(rows):
+            self.client.upsert(self.collection, batch)
 
     def _save_types(self, new_types: dict[str, str]) -> None:
         """Merge new field types into the collection's properties (another client may have added
@@ -344,6 +353,17 @@ class MilvusStore(VectorStore):
             self.collection, properties={_TYPES_PROPERTY: json.dumps(merged, sort_keys=True)}
         )
         self._types = merged
+
+    def _check_filter(self, filter: Filter | None) -> None:
+        try:
+            super()._check_filter(filter)
+        except FilterError:
+            # Another client may have added the field since this one read the types.
+            if not self._ready():
+                raise
+            info = self.client.describe_collection(self.collection)
+            self._types = json.loads((info.get("properties") or {}).get(_TYPES_PROPERTY) or "{}")
+            super()._check_filter(filter)
 
     def _delete(self, ids: Sequence[str]) -> int:
         if not self._ready():
@@ -447,6 +467,21 @@ class MilvusStore(VectorStore):
 
 def _document(row: dict[str, Any]) -> Document:
     return Document(row.get("text") or "", dict(row.get("metadata") or {}), row["id"])
+
+
+def _batches(rows: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
+    """Rows in insert calls of at most ``_BATCH`` rows and about 16 MB (gRPC caps a message)."""
+    batch: list[dict[str, Any]] = []
+    size = 0
+    for row in rows:
+        row_size = len(row["text"]) * 4 + len(row["vector"]) * 4 + 256
+        if batch and (len(batch) >= _BATCH or size + row_size > _BATCH_BYTES):
+            yield batch
+            batch, size = [], 0
+        batch.append(row)
+        size += row_size
+    if batch:
+        yield batch
 
 
 def _check_sizes(doc: Document) -> None:
