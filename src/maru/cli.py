@@ -778,6 +778,14 @@ trace_app = typer.Typer(
 )
 app.add_typer(trace_app, name="trace")
 
+from .launch.cli import jobs_app  # noqa: E402 - typer and the standard library only
+from .launch.cli import launch as launch_command  # noqa: E402
+from .train.cli import train_app  # noqa: E402
+
+app.command("launch")(launch_command)
+app.add_typer(jobs_app, name="jobs")
+app.add_typer(train_app, name="train")
+
 TRACE_DB_HELP = "The trace store (the file maru.tracing.enable() writes; default .maru/traces.sqlite)."
 TraceDb = Annotated[
     Path | None, typer.Option("--db", envvar="MARU_TRACE_DB", show_envvar=True, help=TRACE_DB_HELP)

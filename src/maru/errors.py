@@ -92,3 +92,8 @@ class SQLExecutionError(MaruError):
     def __init__(self, message: str, sql: str = "") -> None:
         super().__init__(message)
         self.sql = sql
+
+
+class LaunchError(MaruError):
+    """A scheduler refused or failed a request (submit, status, logs, cancel), or the job asked
+    for is not there. The message says which job, what the scheduler answered and what to do."""

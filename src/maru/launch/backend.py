@@ -12,7 +12,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, get_args
 
-from ..errors import ConfigurationError, MaruError
+from ..errors import ConfigurationError, LaunchError
 
 if TYPE_CHECKING:
     from .registry import JobRegistry
@@ -33,9 +33,7 @@ JOB_STATES: tuple[str, ...] = get_args(JobState)
 FINISHED_STATES = frozenset({"succeeded", "failed", "cancelled"})
 
 
-class LaunchError(MaruError):
-    """A scheduler refused or failed a request (submit, status, logs, cancel), or the job asked
-    for is not there. The message says which job, what the scheduler answered and what to do."""
+# LaunchError lives in maru.errors with every other error; re-exported here for convenience.
 
 
 @dataclass(frozen=True)
