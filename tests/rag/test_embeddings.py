@@ -255,6 +255,17 @@ def test_cache_hits_and_misses_in_memory() -> None:
     assert cached.key("a") != cached.key("a", "query")
 
 
+def test_cache_namespace_follows_the_options_that_change_vectors(server: FakeEmbeddingsServer) -> None:
+    names = {
+        CachedEmbeddings(LocalEmbeddings()).namespace,
+        CachedEmbeddings(LocalEmbeddings(normalize=False)).namespace,
+        CachedEmbeddings(LocalEmbeddings(query_prefix="query: ")).namespace,
+        CachedEmbeddings(client(server)).namespace,
+        CachedEmbeddings(client(server, dimensions=256)).namespace,
+    }
+    assert len(names) == 5 and "all-MiniLM-L6-v2" in names
+
+
 def test_cache_async_and_mapping_store() -> None:
     inner = Counting()
     store: dict[str, bytes] = {}

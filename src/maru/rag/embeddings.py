@@ -17,6 +17,7 @@ Heavy libraries (torch, sentence-transformers, numpy, openai) are imported on fi
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import sqlite3
 import threading
@@ -120,6 +121,16 @@ class LocalEmbeddings(Embeddings):
 
     def __repr__(self) -> str:
         return f"LocalEmbeddings(model={self.model_name!r})"
+
+    @property
+    def cache_namespace(self) -> str:
+        """What decides the vectors besides the text: :class:`CachedEmbeddings`' default namespace."""
+        parts = [self.model_name]
+        if not self.normalize:
+            parts.append("raw")
+        if self.query_prefix or self.document_prefix:
+            parts.append(json.dumps([self.query_prefix, self.document_prefix]))
+        return "|".join(parts)
 
     @property
     def model(self) -> SentenceTransformer:
@@ -245,6 +256,12 @@ class OpenAIEmbeddings(Embeddings):
     def __repr__(self) -> str:
         where = f", base_url={self._transport.base_url!r}" if self._transport.base_url else ""
         return f"OpenAIEmbeddings(model={self.model_name!r}{where})"
+
+    @property
+    def cache_namespace(self) -> str:
+        """What decides the vectors besides the text: :class:`CachedEmbeddings`' default namespace."""
+        dims = f"|dimensions={self.dimensions}" if self.dimensions is not None else ""
+        return f"{self.model_name}{dims}"
 
     @property
     def client(self) -> openai.OpenAI:
@@ -445,8 +462,9 @@ class CachedEmbeddings(Embeddings):
 
     ``store`` is ``"memory"`` (a dict), a path to a SQLite file (kept across runs and shared by
     processes), or any mutable mapping of str → bytes (a ``shelve``, a Redis wrapper …).
-    ``namespace`` separates models sharing one store; it defaults to the inner model's name, so
-    switching models never returns another model's vectors. Queries are cached under their own
+    ``namespace`` separates models sharing one store; it defaults to the inner model's
+    ``cache_namespace`` (its name plus the options that change its vectors) or name, so switching
+    models never returns another model's vectors. Queries are cached under their own
     keys, since a model may embed a query differently from the same text as a document.
     """
 
@@ -458,7 +476,7 @@ class CachedEmbeddings(Embeddings):
         namespace: str | None = None,
     ) -> None:
         self.inner = inner
-        self.namespace = namespace or _model_name(inner)
+        self.namespace = namespace or getattr(inner, "cache_namespace", None) or _model_name(inner)
         self.model_name = _model_name(inner)
         if isinstance(store, MutableMapping):
             self._store: _VectorStore = _MappingStore(store)
