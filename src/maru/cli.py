@@ -205,6 +205,25 @@ def _demo_cost_cache_trace(console: Console) -> None:
     console.print(trace_tree(result["last_trace"]))
 
 
+def _demo_rag(console: Console) -> None:
+    import tempfile
+
+    example = load_example("rag_ask_docs")
+    with tempfile.TemporaryDirectory() as tmp:
+        result = example.run_demo(Path(tmp) / "kb")
+    first, second = result["first"], result["second"]
+    console.print(
+        f"ingested {first.files_seen} files of the project's docs → {first.chunks} chunks in "
+        f"{result['first_s']:.1f} s; a second ingest found {second.files_unchanged} unchanged files and "
+        f"embedded nothing ({result['second_s']:.2f} s)"
+    )
+    for answer in result["answers"]:
+        console.print(f"[bold]Q:[/] {answer.question}")
+        console.print(f"[bold]A[/] [dim](extractive, no model)[/]: {answer.text}", soft_wrap=True)
+        cited = ", ".join(f"[{c.n}] {Path(c.source).name}" for c in answer.citations)
+        console.print(f"[dim]   sources: {cited}[/]", soft_wrap=True)
+
+
 DEMO_SECTIONS: list[DemoSection] = [
     DemoSection(
         "Chat: messages, a prompt template, a model and a parser",
@@ -220,6 +239,11 @@ DEMO_SECTIONS: list[DemoSection] = [
         "Cost, budget, cache and traces around one chain",
         "examples/cost_cache_trace.py",
         _demo_cost_cache_trace,
+    ),
+    DemoSection(
+        "RAG: ingest the project's docs, then answer questions offline with citations",
+        "examples/rag_ask_docs.py; same code as `maru ingest` / `maru ask`",
+        _demo_rag,
     ),
 ]
 

@@ -131,3 +131,14 @@ def test_cli_ingest_and_ask(tmp_path, corpus, monkeypatch):
     assert "extractive" in answer.stdout and "1395" in answer.stdout and "palaces.md" in answer.stdout
     missing = runner.invoke(cli.app, ["ask", "x", "--store", str(tmp_path / "none")])
     assert missing.exit_code == 2 and "maru ingest" in missing.output
+
+
+def test_docs_example_answers_from_the_project_docs(tmp_path):
+    from maru.cli import load_example
+
+    example = load_example("rag_ask_docs")
+    result = example.run_demo(tmp_path / "kb", ["What does make demo do?"])
+    assert result["first"].chunks > 10 and result["second"].chunks == 0
+    answer = result["answers"][0]
+    assert answer.mode == "extractive" and "[1]" in answer.text
+    assert {Path(c.source).name for c in answer.citations} <= {p.name for p in Path("docs").glob("*.md")} | {"README.md"}
