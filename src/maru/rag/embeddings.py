@@ -145,7 +145,7 @@ class LocalEmbeddings(Embeddings):
         path = self._source or default_model_path()
         local = self._source is None or os.path.isdir(path)
         try:
-            with _hub_offline() if local else _nothing():
+            with _hub_offline() if local else _nothing(), _quiet_progress():
                 from sentence_transformers import SentenceTransformer
 
                 return SentenceTransformer(
@@ -197,6 +197,24 @@ class LocalEmbeddings(Embeddings):
 
     def embed_query(self, text: str) -> list[float]:
         return self._encode([self.query_prefix + text])[0].tolist()  # type: ignore[no-any-return]
+
+
+@contextmanager
+def _quiet_progress() -> Iterator[None]:
+    """Loading a local model takes a second; transformers' "Loading weights" bar on stderr is noise
+    in CLIs and logs. Turned off while loading, then restored."""
+    try:
+        from transformers.utils import logging as hf_logging
+    except ImportError:
+        yield
+        return
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            hf_logging.enable_progress_bar()
 
 
 @contextmanager
