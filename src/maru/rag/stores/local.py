@@ -48,7 +48,9 @@ SCHEMA_VERSION = 1
 _META = "maru_vs_meta"
 _SCHEMA = (
     "CREATE TABLE docs (label INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE,"
-    " text TEXT NOT NULL, metadata TEXT NOT NULL, vector BLOB NOT NULL)",
+    " text TEXT NOT NULL, metadata TEXT NOT NULL)",
+    # vectors apart, so a filter's scan of docs reads no vector pages
+    "CREATE TABLE vectors (label INTEGER PRIMARY KEY, vector BLOB NOT NULL)",
     "CREATE TABLE changes (seq INTEGER PRIMARY KEY AUTOINCREMENT, label INTEGER NOT NULL)",
     "CREATE TABLE fields (name TEXT PRIMARY KEY, type TEXT NOT NULL)",
 )
@@ -207,7 +209,7 @@ class LocalStore(VectorStore):
         conn.execute("BEGIN")
         try:
             head = conn.execute(_HEAD).fetchone()[0]
-            rows = conn.execute("SELECT label, vector FROM docs").fetchall()
+            rows = conn.execute("SELECT label, vector FROM vectors").fetchall()
         finally:
             conn.execute("COMMIT")
         self._index, self._seq = None, head
@@ -235,7 +237,7 @@ class LocalStore(VectorStore):
                 gap = False
                 labels = [r[0] for r in conn.execute(
                     "SELECT DISTINCT label FROM changes WHERE seq > ?", (self._seq,))]
-                present = self._rows_by_label(conn, labels, "label, vector")
+                present = self._rows_by_label(conn, labels)
         finally:
             conn.execute("COMMIT")
         if gap:  # the log was trimmed past our index: load the newer saved one
@@ -293,7 +295,7 @@ class LocalStore(VectorStore):
     def _upsert(self, docs: Sequence[Document], vectors: np.ndarray) -> None:
         unit = _unit_rows(vectors)
         rows = []
-        for doc, vec in zip(docs, unit, strict=True):
+        for doc in docs:
             try:
                 meta = json.dumps(doc.metadata, ensure_ascii=False, allow_nan=False)
             except (TypeError, ValueError) as exc:
@@ -301,7 +303,8 @@ class LocalStore(VectorStore):
                     f"metadata of document {doc.id!r} is not JSON ({exc}); use str, int, float, bool "
                     "and lists of them"
                 ) from exc
-            rows.append((doc.id, doc.text, meta, vec.tobytes()))
+            rows.append((doc.id, doc.text, meta))
+        blobs = [vec.tobytes() for vec in unit]
         types = {(k, type_name(v)) for d in docs for k, v in d.metadata.items()}
         with self._lock:
             self._check_dim(unit.shape[1])
@@ -318,20 +321,23 @@ class LocalStore(VectorStore):
                         )
                     labels = [
                         conn.execute(
-                            "INSERT INTO docs (id, text, metadata, vector) VALUES (?, ?, ?, ?) "
+                            "INSERT INTO docs (id, text, metadata) VALUES (?, ?, ?) "
                             "ON CONFLICT (id) DO UPDATE SET text = excluded.text, "
-                            "metadata = excluded.metadata, vector = excluded.vector RETURNING label",
+                            "metadata = excluded.metadata RETURNING label",
                             row,
                         ).fetchone()[0]
                         for row in rows
                     ]
+                    conn.executemany(
+                        "INSERT OR REPLACE INTO vectors (label, vector) VALUES (?, ?)", zip(labels, blobs, strict=True)
+                    )
                     conn.executemany("INSERT INTO changes (label) VALUES (?)", ((lb,) for lb in labels))
                     conn.executemany("INSERT OR IGNORE INTO fields (name, type) VALUES (?, ?)", sorted(types))
                     after = conn.execute(_HEAD).fetchone()[0]
             except sqlite3.Error as exc:
                 raise self._error(exc) from exc
             if before == self._seq:  # nobody else wrote since our index was in sync
-                last = dict(zip(labels, (r[3] for r in rows), strict=True))  # a repeated id: last wins
+                last = dict(zip(labels, blobs, strict=True))  # a repeated id: last wins
                 self._apply(list(last), list(last.items()))
                 self._seq = after
             else:
@@ -348,6 +354,7 @@ class LocalStore(VectorStore):
                         marks = ",".join("?" * len(part))
                         labels += [r[0] for r in conn.execute(
                             f"DELETE FROM docs WHERE id IN ({marks}) RETURNING label", part)]
+                    conn.executemany("DELETE FROM vectors WHERE label = ?", ((lb,) for lb in labels))
                     conn.executemany("INSERT INTO changes (label) VALUES (?)", ((lb,) for lb in labels))
                     after = conn.execute(_HEAD).fetchone()[0]
             except sqlite3.Error as exc:
@@ -409,11 +416,12 @@ class LocalStore(VectorStore):
         filter: tuple[str, list[Any]] | None, with_vectors: bool,
     ) -> list[tuple[Document, float, np.ndarray | None]]:
         """Documents for these index results, best first, ``k`` at most, passing ``filter``."""
-        columns = "label, id, text, metadata" + (", vector" if with_vectors else "")
+        source = "docs d JOIN vectors v ON v.label = d.label" if with_vectors else "docs d"
+        columns = "d.label, d.id, d.text, d.metadata" + (", v.vector" if with_vectors else "")
         rows: dict[int, tuple[Any, ...]] = {}
         for part in _batches(labels):
             marks = ",".join("?" * len(part))
-            sql = f"SELECT {columns} FROM docs WHERE label IN ({marks})"
+            sql = f"SELECT {columns} FROM {source} WHERE d.label IN ({marks})"
             params: list[Any] = list(part)
             if filter is not None:
                 sql += f" AND ({filter[0]})"
@@ -433,7 +441,10 @@ class LocalStore(VectorStore):
         """Brute force over the rows the filter selects (a selective filter: few rows)."""
         import numpy as np
 
-        rows = self._read(f"SELECT label, id, text, metadata, vector FROM docs WHERE {where}", params)
+        rows = self._read(
+            "SELECT d.label, d.id, d.text, d.metadata, v.vector FROM docs d JOIN vectors v "
+            f"ON v.label = d.label WHERE {where}", params
+        )
         if not rows:
             return []
         scores = self._matrix(r[4] for r in rows) @ query
@@ -482,11 +493,11 @@ class LocalStore(VectorStore):
         return np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(-1, self._dim or 0)
 
     @staticmethod
-    def _rows_by_label(conn: sqlite3.Connection, labels: list[int], columns: str) -> list[Any]:
+    def _rows_by_label(conn: sqlite3.Connection, labels: list[int]) -> list[Any]:
         out: list[Any] = []
         for part in _batches(labels):
             marks = ",".join("?" * len(part))
-            out += conn.execute(f"SELECT {columns} FROM docs WHERE label IN ({marks})", part).fetchall()
+            out += conn.execute(f"SELECT label, vector FROM vectors WHERE label IN ({marks})", part).fetchall()
         return out
 
 
