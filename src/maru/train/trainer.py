@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import TrainError
+from ..launch.watchdog import Heartbeat, Watchdog, timeout_from_env
 from .dist import DistEnv, Preempted, SigtermFlag, destroy_process_group, init_process_group
 from .precision import Precision
 from .strategies import Strategy, resolve_strategy
@@ -131,6 +132,7 @@ class Trainer:
         progress: bool = True,
         device: str | torch.device | None = None,
         deterministic: bool = False,
+        hang_timeout_s: float | None = None,
     ) -> None:
         if max_steps is None and max_epochs is None:
             raise TrainError("give the Trainer max_steps or max_epochs (or both)")
@@ -145,6 +147,8 @@ class Trainer:
         ):
             if value is not None and (not isinstance(value, int) or value < 1):
                 raise TrainError(f"{name} must be a positive integer, not {value!r}")
+        if checkpoint_dir is None and os.environ.get("MARU_CHECKPOINT_DIR"):
+            checkpoint_dir = os.environ["MARU_CHECKPOINT_DIR"]  # set by maru launch
         if checkpoint_every is not None and checkpoint_dir is None:
             raise TrainError("checkpoint_every needs checkpoint_dir (where to write checkpoints)")
         self.max_steps = max_steps
@@ -166,9 +170,11 @@ class Trainer:
         self.progress = progress
         self.device = device
         self.deterministic = deterministic
+        self.hang_timeout_s = hang_timeout_s
         self.step = 0
         self.epoch = 0
         self.env = DistEnv.from_environ()
+        self.heartbeat = Heartbeat()
         seed_everything(seed)
 
     # ----------------------------------------------------------------------------------- set-up
@@ -203,9 +209,12 @@ class Trainer:
         self.env = DistEnv.from_environ()
         owns_group = init_process_group(self.env)
         sigterm = SigtermFlag().install()
+        watchdog = _start_watchdog(self.hang_timeout_s, self.heartbeat)
         try:
             return self._fit(task, train_data, val_data, sigterm)
         finally:
+            if watchdog is not None:
+                watchdog.stop()
             sigterm.restore()
             if owns_group:
                 destroy_process_group()
@@ -233,6 +242,12 @@ class Trainer:
         run = _Run(self, task, strategy, precision, device, optimizers, schedulers, sigterm)
         run.resume(train_data, resumable)
         return run.loop(train_data, val_data, resumable)
+
+
+def _start_watchdog(timeout_s: float | None, heartbeat: Heartbeat) -> Watchdog | None:
+    """The hang watchdog (see :mod:`maru.launch.watchdog`) when a timeout is configured."""
+    timeout = timeout_s if timeout_s is not None else timeout_from_env()
+    return Watchdog(timeout, heartbeat).start() if timeout else None
 
 
 class _Run:
@@ -342,6 +357,7 @@ class _Run:
         device = self.device
         distributed = t.env.distributed
         sigterm = self.sigterm
+        heartbeat = t.heartbeat
 
         self._start_logging(train_data)
         task.train()
@@ -400,6 +416,7 @@ class _Run:
                     sched.step()
                 step += 1
                 t.step = step
+                heartbeat.step = step
                 stop = False
                 if logging_now:
                     stop = self._log(step, epoch, loss_sum, out, grad_norm, batch, accum)
