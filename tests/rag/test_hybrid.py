@@ -145,3 +145,43 @@ def test_real_bm25_in_a_hybrid_with_a_language_it_cannot_read():
     bm25 = BM25Retriever(docs, k=2)
     hybrid = HybridRetriever([bm25, Fixed([("en", 0.2), ("ko", 0.19)])], k=1)
     assert ids(hybrid.retrieve("훈민정음을 만든 사람")) == ["ko"]
+
+
+# ------------------------------------------------------------------ real embeddings (MiniLM)
+@pytest.fixture(scope="module")
+def minilm():
+    import os
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from maru.rag.embeddings import LocalEmbeddings
+
+    emb = LocalEmbeddings(device="cpu")
+    emb.embed_query("warm up")  # load once for the module
+    return emb
+
+
+MIXED = [
+    Document("Cats are popular household animals that purr and chase mice.", id="cats"),
+    Document("The stock market fell sharply after the interest rate decision.", id="market"),
+    Document("Jet engines compress air, burn fuel and expel hot exhaust for thrust.", id="jet"),
+    Document("세종대왕은 1443년에 훈민정음을 창제하였다.", id="hangul"),
+    Document("이순신은 임진왜란 때 거북선을 이끌고 왜군을 물리쳤다.", id="yi"),
+    Document("김치는 배추와 고춧가루로 담그는 한국의 전통 음식이다.", id="kimchi"),
+]
+
+
+def test_hybrid_with_real_embeddings_on_a_mixed_corpus(minilm):
+    from maru.rag import InMemoryStore
+
+    store = InMemoryStore(minilm)
+    store.add(MIXED)
+    dense = store.as_retriever(k=4)
+    bm25 = BM25Retriever(MIXED, k=4)
+    hybrid = HybridRetriever([dense, bm25], k=2)
+    # a paraphrase with no word in common: only the dense side finds it
+    assert bm25.retrieve("feline pets") == []
+    assert ids(hybrid.retrieve("feline pets"))[0] == "cats"
+    # Korean: MiniLM is English-only, BM25 on morphemes is right, and adaptive weights keep it on top
+    for query, gold in [("훈민정음을 만든 왕은 누구인가", "hangul"), ("거북선을 이끈 장군", "yi"),
+                        ("배추로 만드는 음식", "kimchi")]:
+        assert ids(hybrid.retrieve(query))[0] == gold

@@ -105,3 +105,13 @@ def test_constructor_errors(setup):
 
 def test_empty_store_returns_nothing():
     assert ParentChildRetriever(InMemoryStore(AxisEmbeddings()), DictDocStore([])).retrieve("axis 1") == []
+
+
+def test_with_the_real_docstore(setup):
+    from maru.rag.docstore import InMemoryDocStore
+
+    store, dicts = setup
+    docstore = InMemoryDocStore()
+    docstore.mset(list(dicts.docs.values()))
+    docs = ParentChildRetriever(store, docstore, k=2).retrieve("axis 1 1")
+    assert [(d.id, d.text) for d in docs] == [("P1", "parent one"), ("P2", "parent two")]
