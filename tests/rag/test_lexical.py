@@ -148,3 +148,11 @@ def test_retriever_is_a_runnable():
     r = BM25Retriever(KO_DOCS, k=1)
     assert r.invoke("서울의 강")[0].id == "seoul"
     assert [d[0].id for d in r.batch(["서울", "거북선"])] == ["seoul", "yi"]
+
+
+def test_corpus_of_only_stop_words_finds_nothing_and_round_trips(tmp_path):
+    index = BM25Index().build([Document("the a an", id="x"), Document("", id="y")])
+    assert index.search("the") == []
+    index.save(tmp_path)
+    loaded = BM25Index.load(tmp_path)
+    assert loaded.search("anything") == [] and len(loaded) == 2

@@ -221,7 +221,7 @@ class BM25Index:
         self.docs = [Document(d.text, dict(d.metadata), d.id) for d in docs]
         corpus = [analyze(d.text) for d in self.docs]
         model = bm25s.BM25(k1=self.k1, b=self.b)
-        if self.docs:
+        if any(corpus):  # bm25s cannot index a corpus without a single term
             model.index(corpus, show_progress=False)
         self._bm25 = model
         self._vocab = dict(getattr(model, "vocab_dict", None) or {})
@@ -265,12 +265,15 @@ class BM25Index:
             raise IndexingError("nothing to save: call build(docs) first")
         path = Path(directory)
         path.mkdir(parents=True, exist_ok=True)
-        if self.docs:
+        if self._vocab:
             self._bm25.save(str(path / "bm25"), show_progress=False)
         with open(path / "documents.jsonl", "w", encoding="utf-8") as f:
             for d in self.docs:
                 f.write(json.dumps(d.to_dict(), ensure_ascii=False, default=str) + "\n")
-        meta = {"format": "maru.bm25/1", "k1": self.k1, "b": self.b, "count": len(self.docs)}
+        meta = {
+            "format": "maru.bm25/1", "k1": self.k1, "b": self.b, "count": len(self.docs),
+            "indexed": bool(self._vocab),
+        }
         (path / "maru_bm25.json").write_text(json.dumps(meta), encoding="utf-8")
 
     @classmethod
@@ -291,7 +294,7 @@ class BM25Index:
                 f"{path}: documents.jsonl has {len(index.docs)} documents but the index has "
                 f"{meta['count']}; the directory is incomplete, save the index again"
             )
-        if index.docs:
+        if meta.get("indexed", bool(index.docs)):
             index._bm25 = bm25s.BM25.load(str(path / "bm25"), show_progress=False)
             index._vocab = dict(index._bm25.vocab_dict or {})
         else:
