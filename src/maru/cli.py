@@ -224,6 +224,34 @@ def _demo_rag(console: Console) -> None:
         console.print(f"[dim]   sources: {cited}[/]", soft_wrap=True)
 
 
+def _demo_train(console: Console) -> None:
+    import subprocess
+    import tempfile
+
+    folder = find_examples_dir()
+    script = folder / "train" / "linear_regression.py" if folder else None
+    if script is None or not script.is_file():
+        raise FileNotFoundError("examples/train/linear_regression.py not found: run the demo from the repository")
+    from .train.loggers import read_metrics
+    from .train.plot import plot_run
+
+    with tempfile.TemporaryDirectory() as tmp:
+        command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+                   str(script), "--strategy", "ddp", "--steps", "200", "--run-dir", tmp, "--no-progress"]
+        console.print("[dim]$ torchrun --standalone --nproc-per-node 2 examples/train/linear_regression.py "
+                      "--strategy ddp --steps 200[/]")
+        env = {**os.environ, "OMP_NUM_THREADS": "1"}
+        proc = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
+        if proc.returncode != 0:
+            raise RuntimeError(f"the DDP run failed (exit {proc.returncode}):\n{proc.stderr[-2000:]}")
+        learned = [line for line in proc.stdout.splitlines() if line.startswith("learned:")]
+        console.print(f"2 processes (gloo), 200 steps: {learned[-1] if learned else proc.stdout[-200:]}")
+        losses = read_metrics(tmp).get("loss", [])
+        if losses:
+            console.print(f"loss {losses[0][1]:.4f} at step {losses[0][0]} → {losses[-1][1]:.4f} at step {losses[-1][0]}"
+                          f" (metrics.csv; `maru train plot RUN_DIR` draws it: {plot_run(tmp).name} written)")
+
+
 DEMO_SECTIONS: list[DemoSection] = [
     DemoSection(
         "Chat: messages, a prompt template, a model and a parser",
@@ -244,6 +272,11 @@ DEMO_SECTIONS: list[DemoSection] = [
         "RAG: ingest the project's docs, then answer questions offline with citations",
         "examples/rag_ask_docs.py; same code as `maru ingest` / `maru ask`",
         _demo_rag,
+    ),
+    DemoSection(
+        "Training: a 2-process DDP run under torchrun",
+        "examples/train/linear_regression.py with the maru Trainer, gloo on CPU",
+        _demo_train,
     ),
 ]
 
