@@ -283,6 +283,12 @@ def test_selective_filters_fall_back_to_exact_search(tmp_path):
         assert [d.id for d, _ in hits] == ["m599"]
         both = s.search(mixes[0], k=5, filter=F.eq("group", 7))
         assert {d.id for d, _ in both} == {"m7", "m307"}
+        mixed = s.search(mixes[0], k=5, filter=F.in_("group", [7, 8]) & F.gte("group", 8))
+        assert {d.id for d, _ in mixed} == {"m8", "m308"}
+        s.upsert([Document("mix 599", {"group": 299, "rare": False}, "m599")], mixes[599:600])
+        assert s.search(mixes[0], k=5, filter=F.eq("rare", True)) == []
+        s.delete(["m307"])
+        assert [d.id for d, _ in s.search(mixes[0], k=5, filter=F.eq("group", 7))] == ["m7"]
 
 
 # ----------------------------------------------------------------------------- crash safety
