@@ -15,7 +15,8 @@ therefore costs hashing plus two statements per batch, and never calls the embed
 - ``"scoped"``: the same set, but only at the end, so readers keep seeing the old version of a source
   until the new one is complete.
 - ``"full"``: everything in the namespace the run did not touch, at the end — the run must be the
-  whole corpus. It first :func:`reconcile`\\ s the store with the records.
+  whole corpus. It first runs :func:`reconcile`, which deletes store entries no record (of any
+  namespace in the same record database) knows: the store must hold only indexed documents.
 
 A source that produced no document at all is never seen, so only ``"full"`` or
 :func:`delete_sources` removes it.
