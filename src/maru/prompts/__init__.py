@@ -11,6 +11,7 @@ from .chat import (
     SystemMessagePromptTemplate,
 )
 from .few_shot import FewShotChatMessagePromptTemplate, FewShotPromptTemplate
+from .selectors import ExampleSelector, LengthBasedSelector, MMRSelector, SemanticSimilaritySelector
 from .string import PromptTemplate
 from .template import Field, Template, compile_template
 from .values import ChatPromptValue, PromptValue, StringPromptValue, messages_to_text
@@ -21,14 +22,18 @@ __all__ = [
     "BasePromptTemplate",
     "ChatPromptTemplate",
     "ChatPromptValue",
+    "ExampleSelector",
     "FewShotChatMessagePromptTemplate",
     "FewShotPromptTemplate",
     "Field",
     "HumanMessagePromptTemplate",
+    "LengthBasedSelector",
+    "MMRSelector",
     "MessagePromptTemplate",
     "MessagesPlaceholder",
     "PromptTemplate",
     "PromptValue",
+    "SemanticSimilaritySelector",
     "StringPromptValue",
     "SystemMessagePromptTemplate",
     "Template",

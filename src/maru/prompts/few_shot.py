@@ -1,9 +1,10 @@
-"""Few-shot prompts from a fixed list of examples.
+"""Few-shot prompts from a fixed list of examples, or from examples chosen per input.
 
-The examples are rendered once, when the prompt is built, and become literal text (or fixed
+Fixed examples are rendered once, when the prompt is built, and become literal text (or fixed
 messages): braces inside an example's values are never read as template fields, and formatting the
-prompt costs no more than formatting its prefix and suffix. Choosing examples per input (example
-selectors) builds on the same classes.
+prompt costs no more than formatting its prefix and suffix. With an ``example_selector``
+(:mod:`maru.prompts.selectors`: semantic similarity, MMR, length in tokens) the examples are chosen
+for each input and rendered then.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from .base import BasePromptTemplate, _quoted
 from .chat import BaseMessagePromptTemplate, ChatPromptTemplate
 from .string import PromptTemplate
 from .template import Template, compile_template
-from .values import ChatPromptValue, PromptValue
+from .values import ChatPromptValue, PromptValue, StringPromptValue
 
 __all__ = ["FewShotChatMessagePromptTemplate", "FewShotPromptTemplate"]
 
@@ -58,7 +59,8 @@ class FewShotPromptTemplate(PromptTemplate):
     def __init__(
         self,
         *,
-        examples: Sequence[Mapping[str, Any]],
+        examples: Sequence[Mapping[str, Any]] | None = None,
+        example_selector: Any = None,
         example_prompt: PromptTemplate,
         suffix: str,
         prefix: str = "",
@@ -74,11 +76,16 @@ class FewShotPromptTemplate(PromptTemplate):
                 "FewShotPromptTemplate's example_prompt is a PromptTemplate; for chat messages use "
                 "FewShotChatMessagePromptTemplate"
             )
-        self.examples = list(examples)
+        if (examples is None) == (example_selector is None):
+            raise PromptError("give exactly one of examples=[...] or example_selector=...")
+        self.example_selector = example_selector
+        self.examples = list(examples or [])
         self.example_prompt = example_prompt
         self.prefix = prefix
         self.suffix = suffix
         self.example_separator = example_separator
+        self._prefix_t = compile_template(prefix) if prefix else None
+        self._suffix_t = compile_template(suffix) if suffix else None
         rendered = [
             example_prompt.format(**_example_values(example_prompt, ex, i))
             for i, ex in enumerate(self.examples)
@@ -104,11 +111,37 @@ class FewShotPromptTemplate(PromptTemplate):
             name=name,
         )
 
+    def _render(self, values: dict[str, Any]) -> PromptValue:
+        if self.example_selector is None:
+            return super()._render(values)
+        return StringPromptValue(self._render_selected(values))
+
+    def format(self, **kwargs: Any) -> str:
+        if self.example_selector is None:
+            return super().format(**kwargs)
+        values = self._values(kwargs)
+        try:
+            return self._render_selected(values)
+        except KeyError:
+            self._check_keys(values)
+            raise
+
+    def _render_selected(self, values: dict[str, Any]) -> str:
+        chosen = self.example_selector.select(values)
+        pieces = [self._prefix_t.render(values)] if self._prefix_t is not None else []
+        rendered = [
+            self.example_prompt.format(**_example_values(self.example_prompt, ex, i))
+            for i, ex in enumerate(chosen)
+        ]
+        if rendered:
+            pieces.append(self.example_separator.join(rendered))
+        if self._suffix_t is not None:
+            pieces.append(self._suffix_t.render(values))
+        return self.example_separator.join(p for p in pieces if p)
+
     def __repr__(self) -> str:
-        return (
-            f"FewShotPromptTemplate(examples={len(self.examples)}, "
-            f"input_variables={self.input_variables!r})"
-        )
+        shown = f"selector={type(self.example_selector).__name__}" if self.example_selector else f"examples={len(self.examples)}"
+        return f"FewShotPromptTemplate({shown}, input_variables={self.input_variables!r})"
 
 
 class FewShotChatMessagePromptTemplate(BasePromptTemplate):
@@ -127,7 +160,9 @@ class FewShotChatMessagePromptTemplate(BasePromptTemplate):
     def __init__(
         self,
         *,
-        examples: Sequence[Mapping[str, Any]],
+        examples: Sequence[Mapping[str, Any]] | None = None,
+        example_selector: Any = None,
+        input_variables: Sequence[str] = (),
         example_prompt: ChatPromptTemplate | BaseMessagePromptTemplate,
         name: str | None = None,
     ) -> None:
@@ -136,24 +171,33 @@ class FewShotChatMessagePromptTemplate(BasePromptTemplate):
                 "FewShotChatMessagePromptTemplate's example_prompt is a ChatPromptTemplate or a "
                 f"message template, got {type(example_prompt).__name__}"
             )
-        self.examples = list(examples)
+        if (examples is None) == (example_selector is None):
+            raise PromptError("give exactly one of examples=[...] or example_selector=...")
+        self.example_selector = example_selector
+        self.examples = list(examples or [])
         self.example_prompt = example_prompt
-        messages: list[BaseMessage] = []
-        for i, ex in enumerate(self.examples):
-            messages.extend(
-                example_prompt.format_messages(**_example_values(example_prompt, ex, i))
-            )
-        self._messages = messages
-        fixed = tuple(messages)
-        self._emit = lambda values, out: out.extend(fixed)
-        self._variables: tuple[str, ...] = ()
+        self._messages = self._messages_for(self.examples)
+        if example_selector is None:
+            fixed = tuple(self._messages)
+            self._emit = lambda values, out: out.extend(fixed)
+        else:
+            self._emit = lambda values, out: out.extend(self._messages_for(example_selector.select(values)))
+        self._variables: tuple[str, ...] = tuple(input_variables)
         self._optional: tuple[str, ...] = ()
         if name is not None:
             self._name = name
-        self._init_variables((), ())
+        self._init_variables(tuple(input_variables), ())
+
+    def _messages_for(self, examples: Sequence[Mapping[str, Any]]) -> list[BaseMessage]:
+        messages: list[BaseMessage] = []
+        for i, ex in enumerate(examples):
+            messages.extend(self.example_prompt.format_messages(**_example_values(self.example_prompt, ex, i)))
+        return messages
 
     def _render(self, values: dict[str, Any]) -> PromptValue:
-        return ChatPromptValue(list(self._messages))
+        out: list[BaseMessage] = []
+        self._emit(values, out)
+        return ChatPromptValue(out)
 
     def __repr__(self) -> str:
         return f"FewShotChatMessagePromptTemplate(examples={len(self.examples)})"
