@@ -94,3 +94,13 @@ def test_retriever_is_a_runnable(store):
     assert [[d.id for d in r] for r in retriever.batch(["axis 1", "axis 2"])] == [["a"], ["b"]]
     with pytest.raises(ValueError, match="score_threshold"):
         store.as_retriever(search_type="threshold")
+
+
+def test_one_upsert_of_many_new_ids_keeps_each_vector_with_its_document():
+    s = InMemoryStore()
+    s.add([Document("x", id="x")], [[1.0, 0.0, 0.0]])
+    vecs = [[0.0, 1.0, 0.0], [0.0, 0.0, 1.0], [0.0, 0.0, 1.0], [1.0, 1.0, 0.0]]
+    s.add([Document("a", id="a"), Document("b", id="b"), Document("b2", id="b"), Document("c", id="c")], vecs)
+    assert s.count() == 4
+    assert [s.search(v, k=1)[0][0].id for v in ([1, 0, 0], [0, 1, 0], [0, 0, 1], [1, 1, 0])] == ["x", "a", "b", "c"]
+    assert s.get(["b"])[0].text == "b2"

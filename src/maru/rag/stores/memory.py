@@ -39,16 +39,20 @@ class InMemoryStore(VectorStore):
                 f"vectors have dimension {unit.shape[1]} but the store holds dimension {self._matrix.shape[1]}"
             )
         new_rows: list[Any] = []
+        existing = 0 if self._matrix is None else self._matrix.shape[0]
         for doc, vec in zip(docs, unit, strict=True):
             assert doc.id is not None
             for key, value in doc.metadata.items():
                 self._types.setdefault(key, type_name(value))
-            if doc.id in self._row:
-                self._matrix[self._row[doc.id]] = vec
-            else:
-                self._row[doc.id] = len(self._ids) + len(new_rows)
-                new_rows.append(vec)
+            row = self._row.get(doc.id)
+            if row is None:
+                self._row[doc.id] = len(self._ids)
                 self._ids.append(doc.id)
+                new_rows.append(vec)
+            elif row < existing:
+                self._matrix[row] = vec
+            else:  # the same new id twice in one call: the last one wins
+                new_rows[row - existing] = vec
             self._docs[doc.id] = Document(doc.text, dict(doc.metadata), doc.id)
         if new_rows:
             block = np.stack(new_rows)
