@@ -51,13 +51,7 @@ class HashEmbeddings(Embeddings):
         return out
 
 
-class MemoryStore(InMemoryStore):
-    """``InMemoryStore`` fed one row at a time: works around its row numbering when one upsert adds
-    several new ids (``_row`` counts ``new_rows`` twice); reported, not ours to fix."""
-
-    def _upsert(self, docs: Sequence[Document], vectors: np.ndarray) -> None:
-        for i, doc in enumerate(docs):
-            super()._upsert([doc], vectors[i : i + 1])
+MemoryStore = InMemoryStore
 
 
 class SentenceSplitter:
