@@ -27,6 +27,7 @@ Job folder: ``.maru/jobs/local/<job_id>/`` (``job.json``, ``pids.json``, ``super
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -171,7 +172,11 @@ class LocalBackend(Backend):
             "MARU_JOB_DIR": str(job_dir.resolve()),
             "MARU_CHECKPOINT_DIR": str(self.checkpoint_dir(spec)),
             "MARU_HANG_TIMEOUT_S": f"{spec.hang_timeout_s:g}",
+            "MARU_HANG_DUMP_DIR": str(job_dir.resolve() / "hangs"),
             "PYTHONUNBUFFERED": "1",
+            # a fresh worker store each attempt: the store torchrun shares by default outlives
+            # restarts, and a slow rank's stale address from the last attempt fails the next one
+            "TORCH_DISABLE_SHARE_RDZV_TCP_STORE": "1",
         }
         env.update(spec.env)
         return env
@@ -357,6 +362,13 @@ class LocalBackend(Backend):
                 return
             time.sleep(0.5)
 
+    def kill_node(self, job_id: str, node: int, sig: int = signal.SIGKILL) -> None:
+        """Simulate losing node ``node``: ``sig`` to its agent and all its workers."""
+        agents = self.pids(job_id).get("agents") or []
+        if not 0 <= node < len(agents):
+            raise LaunchError(f"job {job_id} has no running node {node} (agents: {agents})")
+        _kill_tree(int(agents[node]), sig)
+
     def cancel(self, job_id: str) -> None:
         """SIGTERM the supervisor (it forwards to the agents; workers checkpoint); SIGKILL the
         whole job after ``cancel_grace_s``."""
@@ -377,9 +389,8 @@ class LocalBackend(Backend):
                 break
             time.sleep(0.2)
         if self.result(job_id) is None:
-            for pid in [*(pids.get("agents") or []), supervisor]:
-                if pid:
-                    _killpg(int(pid), signal.SIGKILL)
+            if supervisor:
+                _kill_tree(int(supervisor), signal.SIGKILL)
             _write_json(folder / "result.json", {
                 "state": "cancelled", "exit_code": -9, "detail": "cancelled (killed after the grace period)",
                 "exit_codes": [], "finished_at": time.time(),
@@ -392,14 +403,28 @@ def _shell(argv: list[str]) -> str:
     return " ".join(shlex.quote(a) for a in argv)
 
 
-def _killpg(pid: int, sig: int) -> None:
-    try:
-        os.killpg(pid, sig)
-    except (ProcessLookupError, PermissionError):
+def _descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` (read from /proc; torchrun starts workers in new sessions,
+    so a process group does not reach them)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
-            os.kill(pid, sig)
-        except (ProcessLookupError, PermissionError):
-            pass
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def _kill_tree(pid: int, sig: int) -> None:
+    for target in [pid, *_descendants(pid)]:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(target, sig)
 
 
 def _attempts(node_logs: Path) -> list[Path]:
@@ -462,10 +487,8 @@ class _Supervisor:
         self.terminated = True
         for agent in self.agents:
             if agent.poll() is None:
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     agent.send_signal(signal.SIGTERM)
-                except ProcessLookupError:
-                    pass
 
     def run(self) -> int:
         signal.signal(signal.SIGTERM, self._on_sigterm)
