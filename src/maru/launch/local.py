@@ -278,10 +278,8 @@ class LocalBackend(Backend):
                 return status
             child = self._children.get(job_id)
             if child is not None:
-                try:
+                with contextlib.suppress(subprocess.TimeoutExpired):
                     child.wait(timeout=poll_s)
-                except subprocess.TimeoutExpired:
-                    pass
             else:
                 time.sleep(poll_s)
 
@@ -315,7 +313,7 @@ class LocalBackend(Backend):
                              name=job.get("name"), backend=self.name)
         child = self._children.get(job_id)
         pid = self.pids(job_id).get("supervisor")
-        running = child.poll() is None if child is not None else bool(pid) and _alive(int(pid))
+        running = child.poll() is None if child is not None else pid is not None and _alive(int(pid))
         if running:
             agents = self.pids(job_id).get("agents") or []
             state = "running" if agents else "pending"
