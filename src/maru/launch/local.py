@@ -187,7 +187,8 @@ class LocalBackend(Backend):
         count = self.node_count(spec)
         lines = [
             f"# {spec.name}: {count} simulated node(s) x {spec.nproc_per_node} worker(s), "
-            f"c10d rendezvous store on {_HOST}:{port} hosted by the maru supervisor",
+            f"c10d rendezvous store on {_HOST}:{port} hosted by the maru supervisor"
+            + ("" if "rdzv_port" in spec.model_fields_set else " (submit picks a free port)"),
             f"# checkpoints: {self.checkpoint_dir(spec)}",
         ]
         env = self.worker_env(spec, f"{spec.name}-<id>", job_dir)
