@@ -63,6 +63,14 @@ def launch(
         ),
     ] = False,
     db: RegistryDb = None,
+    wait: Annotated[
+        bool | None,
+        typer.Option(
+            "--wait/--detach",
+            help="Block until the job ends and exit with its code (143: preempted, run again to "
+            "resume). Default: wait for local runs, detach for schedulers.",
+        ),
+    ] = None,
 ) -> None:
     """Run a training job described by a job spec, locally under torchrun, on Slurm or on
     Kubernetes (Kubeflow PyTorchJob or JobSet)."""
@@ -87,7 +95,36 @@ def launch(
         handle = dataclasses.replace(handle, spec_path=str(spec_path))
     _registry(db).add(handle)
     typer.echo(f"submitted {handle.name} to {handle.backend}: {handle.job_id}")
-    typer.echo(f"follow it with:  maru jobs status {handle.job_id}   maru jobs logs {handle.job_id}")
+    if not (wait if wait is not None else backend.name == "local"):
+        typer.echo(f"follow it with:  maru jobs status {handle.job_id}   maru jobs logs {handle.job_id}")
+        return
+    raise typer.Exit(_wait_and_report(backend, handle.job_id))
+
+
+def _wait_and_report(backend: Backend, job_id: str, poll_s: float = 2.0) -> int:
+    """Block until the job ends; print its state (and root cause); its exit code: 0 succeeded, 143
+    preempted (run again to resume), 130 cancelled, else 1 (or the local job's own code)."""
+    try:
+        waiter = getattr(backend, "wait_for", None)
+        if waiter is not None:
+            status = waiter(job_id)
+        else:
+            status = backend.status(job_id)
+            while not status.finished:
+                time.sleep(poll_s)
+                status = backend.status(job_id)
+    except KeyboardInterrupt:
+        backend.cancel(job_id)
+        typer.echo(f"{job_id}: cancelled", err=True)
+        return 130
+    result = getattr(backend, "result", lambda _id: None)(job_id) or {}
+    code = int(result.get("exit_code", 0 if status.state == "succeeded" else 1))
+    if status.state == "cancelled" and not result:
+        code = 130
+    typer.echo(f"{job_id}: {status.state}" + (f" after {status.restarts} restart(s)" if status.restarts else ""))
+    if code != 0 and status.detail:
+        typer.echo(status.detail, err=True)
+    return code
 
 
 launch_app = typer.Typer(
