@@ -38,6 +38,14 @@ PACKAGES+=(redis-server)
 # package brings its driver; browsers are never downloaded).
 PACKAGES+=(chromium)
 
+# maru.launch.slurm: tests/launch/test_slurm_cluster.py submits jobs to a single-node Slurm cluster
+# on this host; scripts/slurm.sh writes its configuration and starts munged, slurmctld and slurmd.
+PACKAGES+=(slurm-wlm munge)
+SERVICES+=(slurm)
+start_slurm() {
+    bash "$(dirname "${BASH_SOURCE[0]}")/slurm.sh"
+}
+
 if [ "${MARU_SKIP_SERVICES:-0}" = "1" ] || [ $((${#PACKAGES[@]} + ${#SERVICES[@]})) -eq 0 ]; then
     exit 0
 fi

@@ -175,7 +175,7 @@ forward_term() {{
     echo "maru: SIGTERM at $(date -u +%FT%TZ): asking the training step to checkpoint and stop"
     # Signal the step's tasks (torchrun and its workers) through Slurm: srun itself would treat
     # SIGTERM as "abort the step" and kill them before they can save.
-    steps=$(squeue -h -s -j "$SLURM_JOB_ID" -o %i 2>/dev/null | grep -E '^[0-9_]+\.[0-9]+$')
+    steps=$(squeue -h -s -j "$SLURM_JOB_ID" -o %i 2>/dev/null | grep -E '^[0-9_]+[.][0-9]+$')
     if [ -n "$steps" ]; then
         scancel --signal=TERM $steps
     elif [ -n "$step_pid" ]; then
@@ -198,8 +198,11 @@ echo "maru: training step exited with code $rc"
 
 reason="failed"
 (( preempted == 1 || rc == 143 )) && reason="preempted"
-if scontrol show job -o "$SLURM_JOB_ID" 2>/dev/null | grep -q "JobState=CANCELLED"; then
-    echo "maru: the job was cancelled: not requeueing"
+# Requeue only a job Slurm still runs: one being cancelled or killed at its time limit shows
+# COMPLETING (a preempted one, signalled ahead of the limit, is still RUNNING).
+state=$(scontrol show job -o "$SLURM_JOB_ID" 2>/dev/null | grep -o "JobState=[A-Z_]*")
+if [ "$state" != "JobState=RUNNING" ]; then
+    echo "maru: the job is ending (${{state:-JobState unknown}}): not requeueing"
     exit "$rc"
 fi
 if (( restarts < max_restarts )); then

@@ -75,7 +75,8 @@ def main() -> None:
     try:
         result = trainer.fit(Regression(args.sleep), data)
     except SystemExit as exc:  # Preempted: checkpoint saved, exit 143
-        print(f"maru-test rank={rank} stopped: {exc}", flush=True)
+        if rank == 0:
+            print(f"maru-test stopped: {exc}", flush=True)
         os._exit(exc.code if isinstance(exc.code, int) else 1)
     if rank == 0:
         print(f"maru-test done step={result.step} resumed_from={result.resumed_from}", flush=True)
