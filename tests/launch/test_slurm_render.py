@@ -229,3 +229,57 @@ def test_failing_command_is_a_launch_error(tmp_path: Path, monkeypatch: pytest.M
         backend(tmp_path).submit(spec_of(slurm={"partition": "nope"}))
     # the script was still written next to the logs, for inspection
     assert (tmp_path / "logs" / "fmnist" / "job.sbatch").read_text().startswith("#!/bin/bash")
+
+
+def fake_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **scripts: str) -> None:
+    """Put shell scripts named like Slurm's commands first on PATH."""
+    bin_dir = tmp_path / "fakebin"
+    bin_dir.mkdir(exist_ok=True)
+    for name, body in scripts.items():
+        path = bin_dir / name
+        path.write_text("#!/bin/sh\n" + body + "\n")
+        path.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:/usr/bin:/bin")
+
+
+def test_status_from_scontrol(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake_commands(tmp_path, monkeypatch, scontrol=f"echo '{RECORD}'")
+    status = backend(tmp_path).status("17")
+    assert (status.state, status.restarts, status.name) == ("pending", 2, "fmnist")
+    assert status.detail == "PENDING (BeginTime)"
+    assert backend(tmp_path).log_file("17") == Path("/data/my logs/17.log")
+
+
+def test_status_falls_back_to_sacct(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The controller forgot the job (MinJobAge): accounting answers, one row per requeue (-D)."""
+    fake_commands(
+        tmp_path,
+        monkeypatch,
+        scontrol="echo 'slurm_load_jobs error: Invalid job id specified' >&2; exit 1",
+        sacct="printf '17|fmnist|REQUEUED|0:0\\n17|fmnist|COMPLETED|0:0\\n'",
+    )
+    status = backend(tmp_path).status("17")
+    assert (status.state, status.restarts, status.name) == ("succeeded", 1, "fmnist")
+    assert "from sacct" in status.detail
+
+
+def test_status_unknown_without_accounting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake_commands(
+        tmp_path,
+        monkeypatch,
+        scontrol="echo 'slurm_load_jobs error: Invalid job id specified' >&2; exit 1",
+        sacct="echo 'Slurm accounting storage is disabled' >&2; exit 1",
+    )
+    status = backend(tmp_path).status("17")
+    assert status.state == "unknown" and "MinJobAge" in status.detail
+
+
+def test_logs_filter_by_node(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    log = tmp_path / "17.log"
+    log.write_text("maru: job 17 run 1\n0: from node zero\n1: from node one\n 0: padded label\n")
+    fake_commands(tmp_path, monkeypatch, scontrol=f"echo 'JobId=17 JobState=COMPLETED StdOut={log}'")
+    slurm = backend(tmp_path)
+    assert list(slurm.logs("17"))[0] == "maru: job 17 run 1"
+    assert list(slurm.logs("17", rank=0)) == ["from node zero", "padded label"]
+    assert list(slurm.logs("17", rank=1)) == ["from node one"]
+    assert list(slurm.logs("17", follow=True)) == list(slurm.logs("17"))  # finished: no waiting
