@@ -11,7 +11,11 @@ Preemption and restarts, all inside the script:
 * When the step ends preempted or failed and the job has been restarted fewer than
   ``max_restarts`` times (``SLURM_RESTART_COUNT``), the script runs ``scontrol requeue`` on its own
   job (``--requeue``): same job id, same checkpoint directory, and the trainer resumes from the
-  newest checkpoint. A cancelled job is never requeued.
+  newest checkpoint. A job Slurm is ending (cancelled, or killed at its time limit: state
+  COMPLETING) is not requeued. Inside a run torchrun first restarts crashed workers in place
+  (``--max-restarts``); the requeue is for what torchrun cannot survive: preemption, a whole step
+  failing. The srun step is signalled with ``scancel --signal=TERM <job>.<step>``: srun itself
+  takes SIGTERM as "abort the step" and would kill the workers before they save.
 * Output of every run is appended (``--open-mode=append``) to ``<log dir>/<job id>.log``; srun
   prefixes each line with the node number (``--label``), which ``logs(rank=...)`` filters on.
 
