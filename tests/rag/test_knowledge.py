@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -140,5 +141,5 @@ def test_docs_example_answers_from_the_project_docs(tmp_path):
     result = example.run_demo(tmp_path / "kb", ["What does make demo do?"])
     assert result["first"].chunks > 10 and result["second"].chunks == 0
     answer = result["answers"][0]
-    assert answer.mode == "extractive" and "[1]" in answer.text
+    assert answer.mode == "extractive" and re.search(r"\[[1-4]\]", answer.text)
     assert {Path(c.source).name for c in answer.citations} <= {p.name for p in Path("docs").glob("*.md")} | {"README.md"}
