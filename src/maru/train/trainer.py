@@ -17,6 +17,7 @@ SIGTERM: see :mod:`maru.train.dist` — checkpoint, tear down, :class:`~maru.tra
 
 from __future__ import annotations
 
+import gc
 import os
 import random
 import time
@@ -218,6 +219,11 @@ class Trainer:
             sigterm.restore()
             if owns_group:
                 destroy_process_group()
+            if self.env.distributed:
+                # The run's wrappers (DDP reducer, DCP planners) sit in reference cycles that hold
+                # gloo work objects; left to interpreter teardown they abort the process
+                # ("terminate called without an active exception"). Free them while Python is alive.
+                gc.collect()
 
     def _fit(
         self, task: Task, train_data: Iterable[Any], val_data: Iterable[Any] | None, sigterm: SigtermFlag

@@ -80,9 +80,6 @@ def main() -> None:
         os._exit(exc.code if isinstance(exc.code, int) else 1)
     if rank == 0:
         print(f"maru-test done step={result.step} resumed_from={result.resumed_from}", flush=True)
-    # Skip interpreter teardown: with a checkpoint_dir, processes sometimes abort in it
-    # ("terminate called without an active exception", SIGABRT) after fit has returned.
-    os._exit(0)
 
 
 if __name__ == "__main__":
