@@ -38,6 +38,10 @@ PACKAGES+=(redis-server)
 # package brings its driver; browsers are never downloaded).
 PACKAGES+=(chromium)
 
+# PostgreSQL: tests start a private throw-away cluster (initdb + pg_ctl on a free loopback port, see
+# tests/conftest.py) to prove the read-only SQL path, chat history and the record manager on it.
+PACKAGES+=(postgresql)
+
 # maru.launch.slurm: tests/launch/test_slurm_cluster.py submits jobs to a single-node Slurm cluster
 # on this host; scripts/slurm.sh writes its configuration and starts munged, slurmctld and slurmd.
 PACKAGES+=(slurm-wlm munge)

@@ -8,6 +8,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 
@@ -81,3 +82,57 @@ def redis_db(redis_url: str) -> str:
     client.flushdb()
     client.close()
     return redis_url
+
+
+def _pg_bin(name: str) -> str:
+    found = shutil.which(name)
+    if found:
+        return found
+    candidates = sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"))
+    if not candidates:
+        pytest.fail(
+            f"PostgreSQL's {name} was not found, so the PostgreSQL tests cannot run. Install it with "
+            "`make test` (scripts/services.sh) or apt-get install postgresql.",
+            pytrace=False,
+        )
+    return str(candidates[-1])
+
+
+@contextmanager
+def postgres_server() -> Iterator[str]:
+    """A private PostgreSQL cluster in a temporary folder on a free loopback port (trust auth),
+    with a database ``maru``; yields its SQLAlchemy URL and removes the cluster afterwards.
+    As root the server runs as the ``postgres`` user, since PostgreSQL refuses to run as root."""
+    import os
+    import tempfile
+
+    as_user: list[str] = []
+    if os.geteuid() == 0:
+        as_user = ["runuser", "-u", "postgres", "--"]
+    root = Path(tempfile.mkdtemp(prefix="maru-pg-"))
+    data, port = root / "data", free_port()
+    if as_user:
+        shutil.chown(root, "postgres")
+    run = lambda *cmd: subprocess.run([*as_user, *cmd], capture_output=True, text=True, check=False)  # noqa: E731
+    init = run(_pg_bin("initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8")
+    if init.returncode != 0:
+        pytest.fail(f"initdb failed:\n{init.stdout[-2000:]}\n{init.stderr[-2000:]}")
+    opts = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off"
+    start = run(_pg_bin("pg_ctl"), "-D", str(data), "-o", opts, "-l", str(root / "log"), "-w", "-t", "60", "start")
+    if start.returncode != 0:
+        log = (root / "log").read_text() if (root / "log").exists() else ""
+        pytest.fail(f"PostgreSQL did not start:\n{start.stdout}\n{start.stderr}\n{log[-2000:]}")
+    try:
+        made = run(_pg_bin("createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "maru")
+        if made.returncode != 0:
+            pytest.fail(f"createdb failed: {made.stderr}")
+        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/maru"
+    finally:
+        run(_pg_bin("pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop")
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    with postgres_server() as url:
+        yield url

@@ -61,6 +61,10 @@ def _dump(message: BaseMessage) -> str:
     return json.dumps(message.to_dict(), ensure_ascii=False, default=str)
 
 
+def _dump_all(messages: Sequence[BaseMessage]) -> str:
+    return json.dumps([m.to_dict() for m in messages], ensure_ascii=False, default=str)
+
+
 def _load(text: str | bytes) -> BaseMessage:
     return message_from_dict(json.loads(text))
 
@@ -90,9 +94,10 @@ class InMemoryHistory(ChatHistoryStore):
 
 
 class SQLHistory(ChatHistoryStore):
-    """One row per message in a table at any SQLAlchemy URL; SQLite (WAL, busy timeout) by default.
-    Order is the autoincrement id, so concurrent appends from threads or processes interleave whole
-    batches and never lose one."""
+    """A table at any SQLAlchemy URL; SQLite (WAL, busy timeout) by default. One row per *append*
+    (a JSON list of messages), ordered by the autoincrement id: concurrent appends from threads or
+    processes interleave whole batches — a question and its answer stay together even where a
+    sequence hands out ids to concurrent transactions row by row (PostgreSQL) — and none is lost."""
 
     def __init__(self, url: str = "sqlite:///maru-history.db", *, table: str = "maru_chat_history") -> None:
         self.url = url
@@ -113,17 +118,16 @@ class SQLHistory(ChatHistoryStore):
         from sqlalchemy import select
 
         engine, table = self._ready()
-        query = select(table.c.message).where(table.c.session_id == _check_session(session_id)).order_by(table.c.id)
+        query = select(table.c.messages).where(table.c.session_id == _check_session(session_id)).order_by(table.c.id)
         with engine.connect() as conn:
-            return [_load(row[0]) for row in conn.execute(query)]
+            return [message_from_dict(m) for row in conn.execute(query) for m in json.loads(row[0])]
 
     def append(self, session_id: str, messages: Sequence[BaseMessage]) -> None:
         if not messages:
             return
         engine, table = self._ready()
-        rows = [{"session_id": _check_session(session_id), "message": _dump(m)} for m in messages]
         with engine.begin() as conn:
-            conn.execute(table.insert(), rows)
+            conn.execute(table.insert(), [{"session_id": _check_session(session_id), "messages": _dump_all(messages)}])
 
     def clear(self, session_id: str) -> None:
         engine, table = self._ready()
@@ -132,11 +136,11 @@ class SQLHistory(ChatHistoryStore):
 
     def replace(self, session_id: str, messages: Sequence[BaseMessage]) -> None:
         engine, table = self._ready()
-        rows = [{"session_id": _check_session(session_id), "message": _dump(m)} for m in messages]
+        row = {"session_id": _check_session(session_id), "messages": _dump_all(messages)}
         with engine.begin() as conn:  # one transaction: readers never see the session empty
             conn.execute(table.delete().where(table.c.session_id == session_id))
-            if rows:
-                conn.execute(table.insert(), rows)
+            if messages:
+                conn.execute(table.insert(), [row])
 
     def sessions(self) -> list[str]:
         from sqlalchemy import select
@@ -181,7 +185,7 @@ def _open_sql(url: str, name: str) -> tuple[Engine, Table]:
         metadata,
         Column("id", Integer, primary_key=True, autoincrement=True),
         Column("session_id", String(255), nullable=False),
-        Column("message", Text, nullable=False),
+        Column("messages", Text, nullable=False),
         Index(f"ix_{name}_session", "session_id", "id"),
     )
     metadata.create_all(engine)
