@@ -27,12 +27,14 @@ import shutil
 import sys
 import tempfile
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+warnings.simplefilter("ignore")  # LanceDB's deprecation warnings would bury the progress lines
 os.environ.setdefault("LANCE_LOG", "error")  # LanceDB's deprecation notices would bury the table
 os.environ.setdefault("RUST_LOG", "error")
 sys.path.insert(0, str(Path(__file__).parent))
