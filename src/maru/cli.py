@@ -269,7 +269,7 @@ DEMO_SECTIONS: list[DemoSection] = [
         _demo_cost_cache_trace,
     ),
     DemoSection(
-        "RAG: ingest the project's docs, then answer questions offline with citations",
+        "RAG: ingest the project's docs, answer with citations, offline",
         "examples/rag_ask_docs.py; same code as `maru ingest` / `maru ask`",
         _demo_rag,
     ),

@@ -15,10 +15,15 @@ from typer.testing import CliRunner
 from maru import cli
 from maru.tracing.store import RunStore
 
-from .traces import make_trace
+from .traces import freeze_now, make_trace
 
 runner = CliRunner()
 NOW = time.time()
+
+
+@pytest.fixture(autouse=True)
+def _frozen_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    freeze_now(monkeypatch, NOW)
 
 
 @pytest.fixture(autouse=True)

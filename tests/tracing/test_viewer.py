@@ -18,9 +18,14 @@ from maru.tracing.run import Run
 from maru.tracing.store import RunStore
 from maru.tracing.viewer import STATIC_DIR, create_viewer_app
 
-from .traces import make_trace
+from .traces import freeze_now, make_trace
 
 NOW = time.time()
+
+
+@pytest.fixture(autouse=True)
+def _frozen_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    freeze_now(monkeypatch, NOW)
 
 
 @pytest.fixture

@@ -3,6 +3,8 @@ cost, optional errors. Runs come children first, the root last, as the tracer ha
 
 from __future__ import annotations
 
+from typing import Any
+
 from maru.tracing.run import Run
 
 
@@ -101,3 +103,19 @@ def make_trace(
     if error:  # a failed model call never reaches the formatting step
         runs = [r for r in runs if r.name not in ("format", "parse")]
     return runs
+
+
+def freeze_now(monkeypatch: Any, now: float) -> None:
+    """Make relative filters ("1h", "5m") count back from ``now``: the fixtures place traces
+    relative to a time taken at import, and a long test session must not move them across a
+    filter's edge."""
+    from datetime import datetime
+
+    import maru.tracing.store as store_module
+
+    class Frozen(datetime):
+        @classmethod
+        def now(cls, tz: Any = None) -> Any:  # type: ignore[override]
+            return datetime.fromtimestamp(now, tz)
+
+    monkeypatch.setattr(store_module, "datetime", Frozen)
