@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
+from .. import _lazy
 from .agent import AgentResult, AgentStep, ToolCallingAgent
 from .react import ReActAgent, parse_react
 from .tools import Tool, ToolTimeout, tool
@@ -31,9 +31,4 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'maru.agents' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value
-    return value
+    return _lazy.load(__name__, _LAZY, name)

@@ -9,7 +9,7 @@ every model and tool call is also a child run of the agent's run.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -110,11 +110,7 @@ class ToolCallingAgent(Runnable[Any, AgentResult]):
         yield AgentResult("", messages, steps, "max_steps")
 
     def _invoke(self, input: Any, config: RunConfig | None = None, **kwargs: Any) -> AgentResult:
-        result = None
-        for item in self._stream(input, config):
-            result = item
-        assert isinstance(result, AgentResult)
-        return result
+        return final_result(self._stream(input, config))
 
     def _run_calls(self, calls: list[ToolCall], config: RunConfig | None) -> list[ToolMessage]:
         if len(calls) == 1 or not self.parallel:
@@ -163,6 +159,16 @@ class ToolCallingAgent(Runnable[Any, AgentResult]):
         if chosen is None:
             return _unknown_tool(call, self.tools)
         return await chosen.arun_call(call, config)
+
+
+def final_result(items: Iterable[Any]) -> AgentResult:
+    """Run an agent's step stream to the end and return the result it closes with."""
+    result = None
+    for item in items:
+        result = item
+    if not isinstance(result, AgentResult):
+        raise RuntimeError("the agent's step stream ended without a result")
+    return result
 
 
 def _unknown_tool(call: ToolCall, tools: dict[str, Tool]) -> ToolMessage:

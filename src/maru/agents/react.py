@@ -18,7 +18,14 @@ from typing import Any
 from ..core.config import RunConfig
 from ..core.runnable import Runnable
 from ..messages import AIMessage, HumanMessage, SystemMessage, ToolCall, ToolMessage
-from .agent import AgentResult, AgentStep, _tools_by_name, _unknown_tool, agent_input_messages
+from .agent import (
+    AgentResult,
+    AgentStep,
+    _tools_by_name,
+    _unknown_tool,
+    agent_input_messages,
+    final_result,
+)
 
 __all__ = ["ReActAgent", "ReActParseError", "parse_react"]
 
@@ -168,8 +175,4 @@ class ReActAgent(Runnable[Any, AgentResult]):
         yield AgentResult("", [*messages, AIMessage(transcript)], steps, "max_steps")
 
     def _invoke(self, input: Any, config: RunConfig | None = None, **kwargs: Any) -> AgentResult:
-        result = None
-        for item in self._stream(input, config):
-            result = item
-        assert isinstance(result, AgentResult)
-        return result
+        return final_result(self._stream(input, config))

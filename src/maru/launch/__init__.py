@@ -5,8 +5,9 @@ Names are imported lazily so ``import maru.launch`` stays light."""
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING, Any
+
+from .. import _lazy
 
 if TYPE_CHECKING:
     from .backend import Backend, JobHandle, JobStatus, get_backend
@@ -37,12 +38,7 @@ _WHERE = {
 
 
 def __getattr__(name: str) -> Any:
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module 'maru.launch' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
-    globals()[name] = value
-    return value
+    return _lazy.load(__name__, _WHERE, name)
 
 
 def __dir__() -> list[str]:

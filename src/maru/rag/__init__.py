@@ -7,9 +7,9 @@ then), so ``import maru.rag`` stays cheap.
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
+from .. import _lazy
 from .documents import Document, content_hash
 from .filters import F, Filter
 
@@ -50,9 +50,4 @@ __all__ = ["Document", "F", "Filter", "content_hash", *_LAZY]
 
 
 def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'maru.rag' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value
-    return value
+    return _lazy.load(__name__, _LAZY, name)

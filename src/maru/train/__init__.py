@@ -6,8 +6,9 @@ Names load lazily, so ``import maru.train`` does not import torch.
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
+
+from .. import _lazy
 
 # name -> module (relative to maru.train) that defines it.
 _LAZY: dict[str, str] = {
@@ -41,12 +42,7 @@ __all__ = list(_LAZY)
 
 
 def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'maru.train' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module, __name__), name)
-    globals()[name] = value
-    return value
+    return _lazy.load(__name__, _LAZY, name)
 
 
 def __dir__() -> list[str]:
