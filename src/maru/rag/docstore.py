@@ -12,7 +12,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 
 from .documents import Document
-from .records import chunks, create_tables, make_engine, upsert_rows
+from .records import NamespacedTable, chunks, create_tables, make_engine, upsert_rows
 
 __all__ = ["DocStore", "InMemoryDocStore", "SQLDocStore"]
 
@@ -78,7 +78,7 @@ class InMemoryDocStore(DocStore):
         return len(self._docs)
 
 
-class SQLDocStore(DocStore):
+class SQLDocStore(NamespacedTable, DocStore):
     """Documents in table ``maru_docstore`` (namespace, id, text, metadata JSON) of the database at
     ``url``; ``namespace`` separates collections sharing one database."""
 
@@ -158,21 +158,5 @@ class SQLDocStore(DocStore):
         return iter(keys)
 
     def __len__(self) -> int:
-        import sqlalchemy as sa
-
-        with self._engine.connect() as conn:
-            return int(
-                conn.execute(
-                    sa.select(sa.func.count()).where(self._t.c.namespace == self.namespace)
-                ).scalar_one()
-            )
-
-    def close(self) -> None:
-        self._engine.dispose()
-
-    def __enter__(self) -> SQLDocStore:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+        return self._rows_in_namespace()
 

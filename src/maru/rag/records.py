@@ -150,7 +150,33 @@ def upsert_rows(
         conn.execute(sa.insert(table), new)
 
 
-class RecordManager:
+class NamespacedTable:
+    """What the record manager and the SQL docstore share: one table of rows keyed by namespace on
+    an engine — counting a namespace's rows, closing, use as a context manager."""
+
+    _engine: Any
+    _t: Any
+    namespace: str
+
+    def _rows_in_namespace(self) -> int:
+        import sqlalchemy as sa
+
+        with self._engine.connect() as conn:
+            query = sa.select(sa.func.count()).where(self._t.c.namespace == self.namespace)
+            return int(conn.execute(query).scalar_one())
+
+    def close(self) -> None:
+        """Release the database connections."""
+        self._engine.dispose()
+
+    def __enter__(self) -> Any:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class RecordManager(NamespacedTable):
     """Records of indexed documents in the SQL database at ``url`` (any SQLAlchemy URL), under
     ``namespace``. A record is ``(id, source_id, content_hash, updated_at)``.
 
@@ -310,24 +336,7 @@ class RecordManager:
 
     def count(self) -> int:
         """How many records this namespace holds."""
-        import sqlalchemy as sa
-
-        with self._engine.connect() as conn:
-            return int(
-                conn.execute(
-                    sa.select(sa.func.count()).where(self._t.c.namespace == self.namespace)
-                ).scalar_one()
-            )
-
-    def close(self) -> None:
-        """Release the database connections."""
-        self._engine.dispose()
-
-    def __enter__(self) -> RecordManager:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+        return self._rows_in_namespace()
 
     def __repr__(self) -> str:
         return f"RecordManager({self.url!r}, namespace={self.namespace!r})"
