@@ -8,12 +8,12 @@
 #     changed since the last successful install. The stamp file .venv/.maru-setup records that.
 #
 # Environment: PYTHON (interpreter to use), VENV (default .venv), MARU_EXTRAS (default
-# dev,openai,bench,cache,usage,trace,serve,rag,milvus,train,launch). torch comes in with rag/train, pinned to 2.13.0.
+# dev,openai,bench,cache,usage,trace,serve,rag,milvus,agents,sql,train,launch). torch comes in with rag/train, pinned to 2.13.0.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 VENV="${VENV:-.venv}"
-EXTRAS="${MARU_EXTRAS:-dev,openai,bench,cache,usage,trace,serve,rag,milvus,train,launch}"
+EXTRAS="${MARU_EXTRAS:-dev,openai,bench,cache,usage,trace,serve,rag,milvus,agents,sql,train,launch}"
 STAMP="$VENV/.maru-setup"
 PY_OK='import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)'
 

@@ -13,6 +13,22 @@ from pathlib import Path
 import pytest
 
 
+def _shared_data() -> Path:
+    """The project's real test data (``../shared/data``, read in place): ``$MARU_DATA``, else next to
+    the checkout, else the workplace's copy, so a clone elsewhere still finds it."""
+    import os
+
+    candidates = [os.environ.get("MARU_DATA"), Path(__file__).resolve().parents[2] / "shared" / "data",
+                  "/work/shared/data"]
+    for candidate in candidates:
+        if candidate and Path(candidate).is_dir():
+            return Path(candidate)
+    return Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+SHARED_DATA = _shared_data()
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

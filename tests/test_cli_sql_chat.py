@@ -7,11 +7,12 @@ from typing import Any
 
 import pytest
 
+from conftest import SHARED_DATA
 from maru import cli
 from maru.models.scripted import ScriptedChatModel
 from test_cli import EchoChat, invoke
 
-CHINOOK = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "chinook" / "Chinook_Sqlite.sqlite"
+CHINOOK = SHARED_DATA / "chinook" / "Chinook_Sqlite.sqlite"
 DB = f"sqlite:///{CHINOOK}"
 needs_chinook = pytest.mark.skipif(not CHINOOK.is_file(), reason="chinook not present")
 

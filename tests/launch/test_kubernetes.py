@@ -16,6 +16,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from conftest import SHARED_DATA
 from maru.errors import ConfigurationError
 from maru.launch import JobRegistry, get_backend, load_spec, parse_spec
 from maru.launch.backend import LaunchError
@@ -25,7 +26,7 @@ yaml = pytest.importorskip("yaml")
 jsonschema = pytest.importorskip("jsonschema")
 pytest.importorskip("kubernetes")
 
-CRD_DIR = Path(os.environ.get("MARU_K8S_CRDS", "/work/shared/data/k8s-crds"))
+CRD_DIR = Path(os.environ.get("MARU_K8S_CRDS", SHARED_DATA / "k8s-crds"))
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples" / "launch"
 

@@ -4,10 +4,10 @@ paragraphs, Chinese, Japanese) and Markdown headers with code fences."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
+from conftest import SHARED_DATA
 from maru.errors import ConfigurationError
 from maru.rag.documents import Document
 from maru.rag.splitters import (
@@ -19,11 +19,7 @@ from maru.rag.splitters import (
 )
 from maru.usage.tokens import count_tokens
 
-KORQUAD = (
-    Path(__file__).resolve().parents[2].parent / "shared/data/korquad_v1_dev/KorQuAD_v1.0_dev.json"
-)
-if not KORQUAD.exists():
-    KORQUAD = Path("/work/shared/data/korquad_v1_dev/KorQuAD_v1.0_dev.json")
+KORQUAD = SHARED_DATA / "korquad_v1_dev" / "KorQuAD_v1.0_dev.json"
 
 ENGLISH = (
     "Retrieval quality depends on chunking. Dr. Kim measured it in 2023, e.g. on Cranfield.\n"

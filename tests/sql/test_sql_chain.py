@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
+from conftest import SHARED_DATA
 from maru.errors import UnsafeSQLError
 from maru.models.scripted import ScriptedChatModel
 from maru.sql import SQLDatabase, SQLQueryChain, extract_sql
 
-CHINOOK = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "chinook" / "Chinook_Sqlite.sqlite"
+CHINOOK = SHARED_DATA / "chinook" / "Chinook_Sqlite.sqlite"
 pytestmark = pytest.mark.skipif(not CHINOOK.is_file(), reason="chinook not present")
 
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 import shutil
 import sqlite3
 from collections import Counter
-from pathlib import Path
 
 import pytest
 
+from conftest import SHARED_DATA
 from maru.errors import ConfigurationError, SQLExecutionError, UnsafeSQLError
 from maru.sql import SQLDatabase, validate_sql
 
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+DATA = SHARED_DATA
 SPIDER = DATA / "spider_dev_partial"
 CHINOOK = DATA / "chinook" / "Chinook_Sqlite.sqlite"
 RUNNABLE = ("flight_2", "singer")
