@@ -208,6 +208,8 @@ def _demo_cost_cache_trace(console: Console) -> None:
 def _demo_rag(console: Console) -> None:
     import tempfile
 
+    from rich.markup import escape
+
     example = load_example("rag_ask_docs")
     with tempfile.TemporaryDirectory() as tmp:
         result = example.run_demo(Path(tmp) / "kb")
@@ -219,8 +221,8 @@ def _demo_rag(console: Console) -> None:
     )
     for answer in result["answers"]:
         console.print(f"[bold]Q:[/] {answer.question}")
-        console.print(f"[bold]A[/] [dim](extractive, no model)[/]: {answer.text}", soft_wrap=True)
-        cited = ", ".join(f"[{c.n}] {Path(c.source).name}" for c in answer.citations)
+        console.print(f"[bold]A[/] [dim](extractive, no model)[/]: {escape(answer.text)}", soft_wrap=True)
+        cited = ", ".join(f"\\[{c.n}] {escape(Path(c.source).name)}" for c in answer.citations)
         console.print(f"[dim]   sources: {cited}[/]", soft_wrap=True)
 
 
@@ -525,6 +527,8 @@ def ask(
     With a chat model configured (OPENAI_API_KEY or OPENAI_BASE_URL) the model writes the answer;
     without one, the answer is the best sentences of the top passages, each cited.
     """
+    from rich.markup import escape
+
     from .errors import LoaderError
     from .rag.knowledge import KnowledgeBase
 
@@ -542,11 +546,11 @@ def ask(
     finally:
         kb.close()
     mode = "answer" if answer.mode == "llm" else "answer (extractive: quoted from the sources, no model configured)"
-    console.print(f"[bold]{mode}:[/] {answer.text}", soft_wrap=True)
+    console.print(f"[bold]{mode}:[/] {escape(answer.text)}", soft_wrap=True)
     console.print("[bold]sources:[/]")
     for c in answer.citations:
         score = f" ({c.score:.3f})" if c.score is not None else ""
-        console.print(f"  [{c.n}] {c.source}{score}", soft_wrap=True, highlight=False)
+        console.print(f"  \\[{c.n}] {escape(c.source)}{score}", soft_wrap=True, highlight=False)
 
 
 # =============================================================================== maru sql

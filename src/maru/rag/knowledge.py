@@ -294,12 +294,13 @@ def _extractive(question: str, citations: list[Citation], embeddings: Embeddings
 _CODE_BLOCK = re.compile(r"```.*?(```|$)|~~~.*?(~~~|$)", re.DOTALL)
 _DROP_LINES = re.compile(r"^\s*(#{1,6}\s.*|\|.*\|)\s*$", re.MULTILINE)
 _MARKERS = re.compile(r"^\s*([-*+>]|\d+[.)])\s+", re.MULTILINE)
+_LINK = re.compile(r"\[([^\]]+)\]\([^)]*\)")
 
 
 def _prose(text: str) -> str:
     """Text fit to quote: code blocks, headings and table rows dropped, list markers removed."""
     text = _DROP_LINES.sub("\n", _CODE_BLOCK.sub("\n", text))
-    return _MARKERS.sub("", text).replace("**", "").replace("`", "")
+    return _LINK.sub(r"\1", _MARKERS.sub("", text)).replace("**", "").replace("`", "")
 
 
 def _collect(paths: Sequence[str | os.PathLike[str]], glob: str, suffixes: set[str]) -> list[Path]:
