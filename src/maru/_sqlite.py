@@ -221,6 +221,32 @@ class ThreadConnections:
                 conn.close()
 
 
+def require_schema(
+    conn: sqlite3.Connection,
+    *,
+    meta_table: str,
+    version: int,
+    statements: Sequence[str],
+    error: type[Exception],
+    path: object,
+    kind: str,
+    elsewhere: str,
+    on_mismatch: str = "delete or move the file and maru will create a new one there",
+) -> None:
+    """:func:`ensure_schema`, turning a foreign database or another schema version into ``error``
+    with a message that names the file, what it should hold (``kind``) and what to do."""
+    try:
+        found = ensure_schema(conn, meta_table=meta_table, version=version, statements=statements)
+    except ForeignDatabase:
+        raise error(
+            f"{path} is a SQLite database of something else (it has tables but no {kind}); {elsewhere}"
+        ) from None
+    if found != version:
+        raise error(
+            f"the {kind} {path} has schema version {found}, this maru uses {version}; {on_mismatch}"
+        )
+
+
 def _set_wal(conn: sqlite3.Connection) -> None:
     if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
         conn.execute("PRAGMA journal_mode = WAL")

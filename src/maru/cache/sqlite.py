@@ -101,21 +101,11 @@ class SQLiteCache(BaseCache):
         return self._connections.get()
 
     def _check_schema(self, conn: sqlite3.Connection) -> None:
-        try:
-            version = _sqlite.ensure_schema(
-                conn, meta_table="maru_cache_meta", version=SCHEMA_VERSION, statements=_SCHEMA
-            )
-        except _sqlite.ForeignDatabase:
-            raise CacheError(
-                f"{self.path} is a SQLite database of something else (it has tables but "
-                "no maru cache schema); point SQLiteCache at another file, or delete or "
-                "move this one if it is expendable"
-            ) from None
-        if version != SCHEMA_VERSION:
-            raise CacheError(
-                f"the SQLite cache {self.path} has schema version {version}, this maru uses "
-                f"{SCHEMA_VERSION}; delete or move the file and maru will create a new cache there"
-            )
+        _sqlite.require_schema(
+            conn, meta_table="maru_cache_meta", version=SCHEMA_VERSION, statements=_SCHEMA,
+            error=CacheError, path=self.path, kind="maru cache schema",
+            elsewhere="point SQLiteCache at another file, or delete or move this one if it is expendable",
+        )
 
     def _error(self, exc: sqlite3.Error) -> CacheError:
         kind = _sqlite.describe(exc)

@@ -421,20 +421,11 @@ class _SQLiteStore(_VectorStore):
         self._connections.open()
 
     def _check_schema(self, conn: sqlite3.Connection) -> None:
-        try:
-            version = _sqlite.ensure_schema(
-                conn, meta_table="maru_embeddings_meta", version=_SCHEMA_VERSION, statements=_SCHEMA
-            )
-        except _sqlite.ForeignDatabase:
-            raise CacheError(
-                f"{self.path} is a SQLite database of something else (it has tables but no maru "
-                "embedding cache); point CachedEmbeddings at another file"
-            ) from None
-        if version != _SCHEMA_VERSION:
-            raise CacheError(
-                f"the embedding cache {self.path} has schema version {version}, this maru uses "
-                f"{_SCHEMA_VERSION}; delete or move the file and maru will create a new one"
-            )
+        _sqlite.require_schema(
+            conn, meta_table="maru_embeddings_meta", version=_SCHEMA_VERSION, statements=_SCHEMA,
+            error=CacheError, path=self.path, kind="maru embedding cache",
+            elsewhere="point CachedEmbeddings at another file",
+        )
 
     def _error(self, exc: sqlite3.Error) -> CacheError:
         kind = _sqlite.describe(exc)

@@ -139,20 +139,12 @@ class RunStore:
         return self._connections.get()
 
     def _check_schema(self, conn: sqlite3.Connection) -> None:
-        try:
-            version = _sqlite.ensure_schema(
-                conn, meta_table="maru_trace_meta", version=SCHEMA_VERSION, statements=_SCHEMA
-            )
-        except _sqlite.ForeignDatabase:
-            raise TraceStoreError(
-                f"{self.path} is a SQLite database of something else (it has tables but no maru "
-                "trace schema); point the trace store at another file"
-            ) from None
-        if version != SCHEMA_VERSION:
-            raise TraceStoreError(
-                f"the trace store {self.path} has schema version {version}, this maru uses "
-                f"{SCHEMA_VERSION}; move the file away (maru creates a new store) or use a matching maru"
-            )
+        _sqlite.require_schema(
+            conn, meta_table="maru_trace_meta", version=SCHEMA_VERSION, statements=_SCHEMA,
+            error=TraceStoreError, path=self.path, kind="maru trace schema",
+            elsewhere="point the trace store at another file",
+            on_mismatch="move the file away (maru creates a new store) or use a matching maru",
+        )
 
     def _error(self, exc: sqlite3.Error) -> TraceStoreError:
         kind = _sqlite.describe(exc)
