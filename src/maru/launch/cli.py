@@ -4,8 +4,10 @@ logs | cancel`` (mounted by ``maru.cli``). Submitted jobs are recorded in the jo
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
 
@@ -40,6 +42,18 @@ def _registry(db: Path | None) -> JobRegistry:
     from .registry import JobRegistry
 
     return JobRegistry(db)
+
+
+@contextlib.contextmanager
+def _reported() -> Iterator[None]:
+    """A bad spec or configuration exits 2, a scheduler's refusal or failure exits 1; both print
+    the message, never a traceback."""
+    try:
+        yield
+    except ConfigurationError as exc:
+        _fail(str(exc))
+    except LaunchError as exc:
+        _fail(str(exc), code=1)
 
 
 def _backend(name: str) -> Backend:
@@ -81,16 +95,12 @@ def launch(
     except ConfigurationError as exc:
         _fail(str(exc))
     backend = _backend(on)
-    try:
+    with _reported():
         if dry_run:
             text = backend.render(spec)
             typer.echo(text, nl=not text.endswith("\n"))
             return
         handle = backend.submit(spec)
-    except ConfigurationError as exc:
-        _fail(str(exc))
-    except LaunchError as exc:
-        _fail(str(exc), code=1)
     if handle.spec_path is None:
         handle = dataclasses.replace(handle, spec_path=str(spec_path))
     _registry(db).add(handle)
@@ -198,12 +208,8 @@ def jobs_status(
 ) -> None:
     """Show a job's state: pending, running, succeeded, failed, cancelled or unknown."""
     backend, job_id = _resolve(job, on, db)
-    try:
+    with _reported():
         status = backend.status(job_id)
-    except ConfigurationError as exc:
-        _fail(str(exc))
-    except LaunchError as exc:
-        _fail(str(exc), code=1)
     typer.echo(f"{status.job_id}: {status.state}")
     if status.detail:
         typer.echo(f"  {status.detail}")
@@ -220,13 +226,9 @@ def jobs_logs(
 ) -> None:
     """Print a job's output."""
     backend, job_id = _resolve(job, on, db)
-    try:
+    with _reported():
         for line in backend.logs(job_id, follow=follow, rank=rank):
             typer.echo(line)
-    except ConfigurationError as exc:
-        _fail(str(exc))
-    except LaunchError as exc:
-        _fail(str(exc), code=1)
 
 
 @jobs_app.command("cancel")
@@ -237,10 +239,6 @@ def jobs_cancel(
 ) -> None:
     """Stop a job."""
     backend, job_id = _resolve(job, on, db)
-    try:
+    with _reported():
         backend.cancel(job_id)
-    except ConfigurationError as exc:
-        _fail(str(exc))
-    except LaunchError as exc:
-        _fail(str(exc), code=1)
     typer.echo(f"cancelled {job_id}")
