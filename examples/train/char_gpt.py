@@ -277,6 +277,7 @@ def main() -> None:
         print(f"validation loss: {loss_before:.3f} before training, {loss_after:.3f} after")
         print("sample:", sample, sep="\n")
     if owns_group:
+        del task, model, trainer  # the sharded/split weights hold the group: free them first
         destroy_process_group()
 
 

@@ -256,9 +256,15 @@ def init_process_group(
 def destroy_process_group() -> None:
     """Tear the default group down if it exists. Local (no barrier), so a failing rank never waits
     for its peers; safe to call twice."""
+    import gc
+
     import torch.distributed as dist
 
     if dist.is_available() and dist.is_initialized():
+        # Objects in reference cycles (DDP reducers, DCP planners, DTensors) can hold gloo work;
+        # freed only at interpreter teardown they abort the process ("terminate called without
+        # an active exception"). Collect them while the group is still alive.
+        gc.collect()
         dist.destroy_process_group()
 
 
