@@ -1,6 +1,7 @@
 """The tracer: run trees from real chains, tokens and cost, errors, redaction, threads, async."""
 
 import asyncio
+import contextlib
 
 import pytest
 
@@ -82,6 +83,7 @@ def test_model_runs_carry_tokens_and_cost_and_the_root_sums_them():
     llm = [r for r in runs if r.kind == "llm"]
     assert len(llm) == 2
     assert all(r.model == "traced-model" and r.input_tokens == 20 and r.output_tokens == 5 for r in llm)
+    assert all(r.provider == "maru.scripted" for r in llm)  # a trace says no real model answered
     assert llm[0].cost == pytest.approx((20 * 1.0 + 5 * 4.0) / 1e6)
     root = runs[-1]
     assert root.input_tokens == 40 and root.output_tokens == 10
@@ -213,3 +215,93 @@ def test_a_broken_sink_does_not_break_the_chain_or_other_sinks():
     with tracing([Broken(), good]):
         assert runnable(lambda x: x * 2).invoke(4) == 8
     assert len(good.traces) == 1
+
+
+def _tree(runs):
+    """A trace as comparable rows (name, parent's name, input, output, error type), in start order;
+    also checks the order sinks get: every run after its children, the root last."""
+    position = {r.id: i for i, r in enumerate(runs)}
+    assert all(position[r.parent_id] > position[r.id] for r in runs if r.parent_id is not None)
+    assert runs[-1].parent_id is None
+    names = {r.id: r.name for r in runs}
+    ordered = sorted(runs, key=lambda r: (r.start_time, -r.end_time))
+    return [(r.name, names.get(r.parent_id), r.inputs, r.outputs, (r.error or "").split(":")[0]) for r in ordered]
+
+
+def _traced(chain, value, *, listen=False):
+    sink = MemorySink()
+    with tracing([sink]):
+        if listen:  # an event listener sends the sequence down the general (observed) path
+            with events.listen(lambda event: None):
+                _call(chain, value)
+        else:
+            _call(chain, value)
+    [runs] = by_trace(sink)
+    return runs
+
+
+def _call(chain, value):
+    with contextlib.suppress(ZeroDivisionError):
+        chain.invoke(value)
+
+
+def test_a_failing_middle_step_ends_the_sequence_run_with_its_error():
+    chain = runnable(lambda x: x + 1, name="inc") | runnable(lambda x: x / 0, name="div") | runnable(
+        lambda x: x, name="never"
+    )
+    runs = _traced(chain, 1)
+    assert _tree(runs) == [
+        ("Sequence", None, 1, None, "ZeroDivisionError"),
+        ("inc", "Sequence", 1, 2, ""),
+        ("div", "Sequence", 2, None, "ZeroDivisionError"),
+    ]
+    inc, div, seq = runs
+    assert seq.start_time <= inc.start_time <= inc.end_time <= div.start_time <= div.end_time <= seq.end_time
+
+
+def test_runs_invoked_inside_a_step_are_parented_to_that_step():
+    inner = runnable(lambda x: x * 10, name="times10") | runnable(lambda x: x + 5, name="plus5")
+
+    def outer_step(x):
+        return inner.invoke(x) + runnable(lambda y: y, name="alone").invoke(0)
+
+    chain = runnable(lambda x: x, name="first") | runnable(outer_step) | runnable(lambda x: -x, name="neg")
+    runs = _traced(chain, 2)
+    assert _tree(runs) == [
+        ("Sequence", None, 2, -25, ""),
+        ("first", "Sequence", 2, 2, ""),
+        ("outer_step", "Sequence", 2, 25, ""),
+        ("Sequence", "outer_step", 2, 25, ""),
+        ("times10", "Sequence", 2, 20, ""),
+        ("plus5", "Sequence", 20, 25, ""),
+        ("alone", "outer_step", 0, 0, ""),
+        ("neg", "Sequence", 25, -25, ""),
+    ]
+    root = runs[-1]
+    inner_seq = next(r for r in runs if r.name == "Sequence" and r.parent_id is not None)
+    assert all(r.parent_id == inner_seq.id for r in runs if r.name in ("times10", "plus5"))
+    assert all(r.trace_id == root.id for r in runs)
+
+
+@pytest.mark.parametrize("fails", [False, True])
+def test_the_lean_and_the_observed_path_record_the_same_tree(fails):
+    from maru.core.compose import Sequence
+
+    last = runnable(lambda x: 1 / 0 if fails else x, name="last")
+    nested = Sequence(runnable(lambda x: x * 2, name="b"), last, name="inner")  # named: kept nested
+    middle = runnable(lambda x: nested.invoke(x) + runnable(lambda y: y, name="c").invoke(1), name="calls")
+    chain = runnable(lambda x: x + 1, name="a") | nested | middle
+    lean, observed = _traced(chain, 3), _traced(chain, 3, listen=True)
+    assert _tree(lean) == _tree(observed)
+    assert len({r.id for r in lean}) == len(lean)
+    assert len(lean) == (5 if fails else 10)
+
+
+def test_run_name_names_the_sequence_run_only():
+    chain = runnable(lambda x: x, name="a") | runnable(lambda x: x, name="b")
+    sink = MemorySink()
+    with tracing([sink]):
+        chain.invoke(1, {"run_name": "my-chain", "tags": ["t"]})
+    [runs] = by_trace(sink)
+    assert [r.name for r in runs] == ["a", "b", "my-chain"]
+    assert all(r.tags == ["t"] for r in runs)

@@ -43,10 +43,22 @@ RunRecord = tuple
 """``(run_id, parent_id, trace_id, runnable, run_name, config, input, output, error, t_start,
 t_end)`` with ids as ints and times from ``time.perf_counter()`` (see :func:`wall_time`)."""
 
+SequenceRecord = list
+"""A whole sequence and its steps in one record, from the sequence's lean traced path:
+``[seq_id, parent_id, trace_id, sequence, config, error, input, t_start]`` followed by
+``run_id, output, t_end`` for each step that ran. Step *i* is ``sequence.steps[i]``; its input is the
+previous step's output and it started when the previous one ended. When ``error`` is set, the last
+step that ran raised it (its output is ``None``), and so did the sequence.
+
+One list instead of a tuple per run: a busy traced loop keeps its traces alive until the tracer
+takes them, and the garbage collector's share of the hot path grows with the objects (and
+references) each trace leaves behind."""
+
 
 class Collector(Protocol):
     def submit(self, records: list[RunRecord]) -> None:
-        """Take the records of one finished trace (children before parents, the root last)."""
+        """Take the records of one finished trace (children before parents, the root last): run
+        records and sequence records."""
 
 
 State = tuple
@@ -194,7 +206,7 @@ def _close(
     if records is not None:
         records.append((run_id, parent, trace_id, runnable, name, config, input, output, error, t0, t1))
         if parent is None:
-            _submit(collector, records)
+            submit_trace(collector, records)
     if listeners:
         if error is None:
             data = {"input": input, "output": output}
@@ -235,18 +247,18 @@ def traced_call(
             if records is not None:
                 records.append((run_id, parent, trace_id, runnable, name, config, input, None, exc, t0, _clock()))
                 if parent is None:
-                    _submit(collector, records)
+                    submit_trace(collector, records)
             raise
         _reset(token)
         if records is not None:
             records.append((run_id, parent, trace_id, runnable, name, config, input, output, None, t0, _clock()))
             if parent is None:
-                _submit(collector, records)
+                submit_trace(collector, records)
         return output
     return _traced_call_observed(runnable, state, fn, input, config, kwargs)
 
 
-def _submit(collector: Collector | None, records: list[RunRecord]) -> None:
+def submit_trace(collector: Collector | None, records: list[RunRecord]) -> None:
     try:
         collector.submit(records)  # type: ignore[union-attr]
     except Exception:

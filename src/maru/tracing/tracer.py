@@ -113,7 +113,12 @@ class Tracer:
         """Raw records of one trace → runs, children before parents, the root last; the root carries
         the trace's total tokens and cost."""
         suffix = run_id_suffix()
-        runs = [self._to_run(r, suffix) for r in records]
+        runs: list[Run] = []
+        for record in records:
+            if type(record) is list:
+                runs.extend(self._sequence_runs(record, suffix))
+            else:
+                runs.append(self._to_run(record, suffix))
         root = runs[-1] if runs else None
         if root is not None and root.kind != "llm":
             llm = [r for r in runs if r.kind == "llm"]
@@ -153,8 +158,28 @@ class Tracer:
             self._add_usage(run, runnable, output)
         return run
 
+    def _sequence_runs(self, record: list[Any], suffix: str) -> Iterator[Run]:
+        """A sequence record → its steps' runs, then the sequence's own run."""
+        seq_id, parent, trace_id, sequence, config, error, input, t_start = record[:8]
+        value, t = input, t_start
+        steps = record[8:]
+        last = len(steps) - 3
+        for i, step in enumerate(sequence.steps[: len(steps) // 3]):
+            run_id, output, t_end = steps[3 * i : 3 * i + 3]
+            failed = error if 3 * i == last else None
+            yield self._to_run(
+                (run_id, seq_id, trace_id, step, None, config, value, output, failed, t, t_end), suffix
+            )
+            value, t = output, t_end
+        yield self._to_run(
+            (seq_id, parent, trace_id, sequence, None, config, input, value if error is None else None, error,
+             t_start, t),
+            suffix,
+        )
+
     def _add_usage(self, run: Run, runnable: Any, output: Any) -> None:
         run.model = str(getattr(runnable, "model_name", "") or "") or None
+        run.provider = getattr(runnable, "provider", None)
         usage = getattr(output, "usage", None)
         if usage is None:
             return
