@@ -20,7 +20,7 @@ import sqlite3
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal
@@ -125,12 +125,28 @@ def write_transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
 
 
 def ensure_schema(
-    conn: sqlite3.Connection, *, meta_table: str, version: int, statements: Sequence[str]
+    conn: sqlite3.Connection,
+    *,
+    meta_table: str,
+    version: int,
+    statements: Sequence[str],
+    upgrades: Mapping[int, Sequence[str]] | None = None,
 ) -> int:
     """The schema version stored in the file, creating the schema (``statements`` plus the meta
     table at ``version``) when the file is empty. ``-1`` means a meta table without a readable
-    version. Raises :class:`ForeignDatabase` for a file that holds other tables."""
+    version. Raises :class:`ForeignDatabase` for a file that holds other tables.
+
+    ``upgrades[n]`` holds the statements that take version ``n`` to ``n + 1``; an older file with a
+    path of upgrades to ``version`` is brought up to it in one transaction, so it keeps its data."""
     found = _schema_version(conn, meta_table)
+    if found is not None and found < version and upgrades and all(v in upgrades for v in range(found, version)):
+        with write_transaction(conn):  # another process may have upgraded it since: read again
+            found = _schema_version(conn, meta_table)
+            while found is not None and found < version and found in upgrades:
+                for statement in upgrades[found]:
+                    conn.execute(statement)
+                found += 1
+                conn.execute(f"UPDATE {meta_table} SET value = ? WHERE name = 'schema_version'", (str(found),))
     if found is not None:
         return found
     # One process creates the schema; the others wait for its lock, then see it.
@@ -232,11 +248,14 @@ def require_schema(
     kind: str,
     elsewhere: str,
     on_mismatch: str = "delete or move the file and maru will create a new one there",
+    upgrades: Mapping[int, Sequence[str]] | None = None,
 ) -> None:
     """:func:`ensure_schema`, turning a foreign database or another schema version into ``error``
     with a message that names the file, what it should hold (``kind``) and what to do."""
     try:
-        found = ensure_schema(conn, meta_table=meta_table, version=version, statements=statements)
+        found = ensure_schema(
+            conn, meta_table=meta_table, version=version, statements=statements, upgrades=upgrades
+        )
     except ForeignDatabase:
         raise error(
             f"{path} is a SQLite database of something else (it has tables but no {kind}); {elsewhere}"

@@ -377,3 +377,20 @@ def test_abandoned_stream_leaves_the_model_usable(server: FakeChatServer) -> Non
     assert first.response_metadata["model_name"] == MODEL
     stream.close()
     assert model.invoke("after").text == "echo: after"
+
+
+@pytest.mark.parametrize(
+    ("base_url", "provider"),
+    [
+        (None, "openai"),
+        ("https://api.openai.com/v1", "openai"),
+        ("https://generativelanguage.googleapis.com/v1beta/openai/", "gcp.gemini"),
+        ("https://my-team.openai.azure.com/openai/v1", "azure.ai.openai"),
+        ("http://localhost:8000/v1", "openai"),  # vLLM, Ollama …: the API they speak
+        ("https://evil.example/generativelanguage.googleapis.com", "openai"),  # hosts, not paths
+        ("https://generativelanguage.googleapis.com.evil.example/v1", "openai"),
+    ],
+)
+def test_the_provider_is_named_after_the_service_behind_base_url(base_url, provider) -> None:
+    model = OpenAIChat("m", base_url=base_url, api_key="sk-test")
+    assert model.provider == provider

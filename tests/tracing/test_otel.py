@@ -201,3 +201,17 @@ def test_the_global_provider_is_used_by_default(monkeypatch: pytest.MonkeyPatch)
     assert len(exporter.get_finished_spans()) == 5
     scope = exporter.get_finished_spans()[0].instrumentation_scope
     assert scope.name == "maru"
+
+
+def test_the_provider_comes_from_the_run_unless_metadata_names_one(exported) -> None:
+    sink, exporter = exported
+    runs = make_trace("t1", start=T0)
+    llm = next(r for r in runs if r.kind == "llm")
+    llm.metadata = {}
+    llm.provider = "gcp.gemini"
+    sink.write(runs)
+    assert dict(by_name(exporter)["chat gpt-4o-mini"].attributes)["gen_ai.provider.name"] == "gcp.gemini"
+    exporter.clear()
+    llm.metadata = {"provider": "vllm"}  # the user knows better than the client class
+    sink.write(runs)
+    assert dict(by_name(exporter)["chat gpt-4o-mini"].attributes)["gen_ai.provider.name"] == "vllm"

@@ -49,6 +49,7 @@ def test_a_trace_round_trips_with_every_field(tmp_path: Path) -> None:
     assert llm is not None
     assert llm.inputs == [{"type": "human", "content": "서울 날씨는?"}]
     assert (llm.model, llm.input_tokens, llm.output_tokens, llm.cached_tokens) == ("gpt-4o-mini", 120, 30, 20)
+    assert llm.provider == "openai"
     assert llm.cost == pytest.approx(0.000036)
     assert s.get_run("abc-1").tags == ["prod", "v1"]
     assert s.get_run("abc-1").metadata == {"user": "u1", "n": 3}
@@ -344,3 +345,45 @@ def test_parse_time_reads_durations_dates_and_epochs() -> None:
     assert parse_time("") is None and parse_time(None) is None
     with pytest.raises(ValueError, match="duration back from now"):
         parse_time("yesterday-ish")
+
+
+def test_a_store_from_the_first_schema_is_upgraded_in_place_and_keeps_its_runs(tmp_path: Path) -> None:
+    path = tmp_path / "v1.sqlite"
+    conn = sqlite3.connect(path)
+    conn.executescript(
+        """
+        CREATE TABLE maru_trace_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+        INSERT INTO maru_trace_meta VALUES ('schema_version', '1');
+        CREATE TABLE runs (id TEXT PRIMARY KEY, trace_id TEXT NOT NULL, parent_id TEXT, name TEXT NOT NULL,
+          kind TEXT NOT NULL, start_time REAL NOT NULL, end_time REAL NOT NULL, inputs TEXT, outputs TEXT,
+          error TEXT, tags TEXT NOT NULL DEFAULT '[]', metadata TEXT NOT NULL DEFAULT '{}', model TEXT,
+          input_tokens INTEGER, output_tokens INTEGER, cached_tokens INTEGER, cost REAL);
+        CREATE INDEX runs_trace ON runs (trace_id);
+        CREATE INDEX runs_roots ON runs (start_time) WHERE parent_id IS NULL;
+        CREATE INDEX runs_name ON runs (name);
+        INSERT INTO runs (id, trace_id, name, kind, start_time, end_time, inputs, outputs, model)
+          VALUES ('old-1', 'old-1', 'chat', 'llm', 1.0, 2.0, '"hi"', '"hello"', 'gpt-4o-mini');
+        """
+    )
+    conn.commit()
+    conn.close()
+    s = RunStore(path)
+    old = s.get_run("old-1")
+    assert old is not None and (old.model, old.provider, old.outputs) == ("gpt-4o-mini", None, "hello")
+    s.write(make_trace("new", start=T0))
+    assert s.get_run("new-3").provider == "openai"
+    s.close()
+    version = sqlite3.connect(path).execute("SELECT value FROM maru_trace_meta").fetchone()[0]
+    assert version == "2"
+    assert RunStore(path, create=False).get_run("old-1") is not None  # opens again, no second upgrade
+
+
+def test_a_store_from_a_newer_maru_is_refused_with_advice(tmp_path: Path) -> None:
+    path = tmp_path / "future.sqlite"
+    RunStore(path).close()
+    conn = sqlite3.connect(path)
+    conn.execute("UPDATE maru_trace_meta SET value = '99'")
+    conn.commit()
+    conn.close()
+    with pytest.raises(TraceStoreError, match="schema version 99, this maru uses 2"):
+        RunStore(path)

@@ -51,6 +51,7 @@ def make_trace(
             outputs=None if llm_error else {"type": "ai", "content": "맑음, 21°C"},
             error=llm_error,
             model=model,
+            provider="openai",
             input_tokens=120,
             output_tokens=30,
             cached_tokens=20,

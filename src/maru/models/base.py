@@ -72,6 +72,12 @@ class ChatModel(Runnable[Any, AIMessage]):
     def model_name(self) -> str:
         return str(self.defaults.get("model", ""))
 
+    @property
+    def provider(self) -> str | None:
+        """Who serves the model, as OpenTelemetry's ``gen_ai.provider.name`` spells it (``openai``,
+        ``gcp.gemini`` …); ``None`` when unknown. Traces and exported spans carry it."""
+        return None
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}(model={self.model_name!r})"
 

@@ -23,6 +23,7 @@ import threading
 from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from ..errors import ConfigurationError, ProviderError, ToolCallError
 from ..messages import AIMessage, AIMessageChunk, BaseMessage, ToolCall, ToolCallChunk, Usage
@@ -40,6 +41,18 @@ DEFAULT_MODEL = "gpt-4o-mini"
 
 _NO_KEY = "no-key"
 """Sent to local servers that need no key; the SDK insists on some value."""
+
+
+_PROVIDER_HOSTS = (
+    ("api.openai.com", "openai"),
+    ("openai.azure.com", "azure.ai.openai"),
+    ("generativelanguage.googleapis.com", "gcp.gemini"),
+    ("api.deepseek.com", "deepseek"),
+    ("api.groq.com", "groq"),
+    ("api.mistral.ai", "mistral_ai"),
+    ("api.x.ai", "x_ai"),
+)
+"""Hosts of OpenAI-compatible services and their ``gen_ai.provider.name``."""
 
 
 class _Secret:
@@ -119,6 +132,16 @@ class OpenAIChat(ChatModel):
     def __repr__(self) -> str:
         where = f", base_url={self.base_url!r}" if self.base_url else ""
         return f"OpenAIChat(model={self.model_name!r}{where})"
+
+    @property
+    def provider(self) -> str:
+        """``openai``, or the well-known service behind ``base_url``; any other OpenAI-compatible
+        server (vLLM, Ollama, llama.cpp) reports ``openai``, the API it speaks."""
+        host = (urlsplit(self.base_url).hostname or "") if self.base_url else ""
+        for suffix, name in _PROVIDER_HOSTS:
+            if host == suffix or host.endswith("." + suffix):
+                return name
+        return "openai"
 
     # ----------------------------------------------------------------- clients
     def _client_options(self) -> dict[str, Any]:

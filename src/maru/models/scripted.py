@@ -83,6 +83,11 @@ class ScriptedChatModel(ChatModel):
     def __repr__(self) -> str:
         return f"ScriptedChatModel({len(self.replies)} replies{', cycle' if self.cycle else ''})"
 
+    @property
+    def provider(self) -> str:
+        """``maru.scripted``: a trace says plainly that no real model answered."""
+        return "maru.scripted"
+
     def reset(self) -> None:
         """Start the script over and forget recorded calls."""
         self.calls.clear()

@@ -7,8 +7,9 @@ Spans follow the OpenTelemetry GenAI semantic conventions (checked against the c
 - a model run (``llm``) is an inference span: name ``"chat {model}"``, kind ``CLIENT``,
   ``gen_ai.operation.name = "chat"``, ``gen_ai.request.model``, ``gen_ai.usage.input_tokens`` /
   ``output_tokens`` / ``cache_read.input_tokens``, and ``gen_ai.provider.name`` (with the older
-  ``gen_ai.system`` for backends on conventions ≤ 1.36) when the run's metadata names a provider
-  (``provider``, ``gen_ai.provider.name`` or ``ls_provider``);
+  ``gen_ai.system`` for backends on conventions ≤ 1.36): the run's metadata may name one
+  (``provider``, ``gen_ai.provider.name`` or ``ls_provider``: say ``vllm`` for a local server),
+  else the model's own ``provider``;
 - an ``embedding`` run is ``"embeddings {model}"`` with ``gen_ai.operation.name = "embeddings"``;
   a ``tool`` run has ``gen_ai.operation.name = "execute_tool"`` and ``gen_ai.tool.name``; a
   ``retriever`` run has ``gen_ai.operation.name = "retrieval"``; other runs (chains, prompts,
@@ -93,7 +94,7 @@ def span_attributes(run: Run, *, capture_content: bool = False, max_content_char
     if run.kind in _MODEL_KINDS:
         if run.model:
             attrs["gen_ai.request.model"] = run.model
-        provider = _provider(run.metadata)
+        provider = _provider(run.metadata) or run.provider
         if provider:
             attrs["gen_ai.provider.name"] = provider
             attrs["gen_ai.system"] = provider  # conventions ≤ 1.36

@@ -113,7 +113,7 @@ def _label(run: Run, width: int) -> Text:
     if run.cost is not None:
         label.append(f" · {format_cost(run.cost)}", style="magenta")
     if run.model:
-        label.append(f" · {run.model}", style="dim")
+        label.append(f" · {run.model}" + (f" ({run.provider})" if run.provider else ""), style="dim")
     if run.tags:
         label.append(f" · tags: {', '.join(run.tags)}", style="dim")
     label.append("\n")

@@ -17,8 +17,9 @@ KINDS = ("chain", "llm", "tool", "retriever", "embedding", "parser", "prompt")
 @dataclass(slots=True)
 class Run:
     """One step's execution. Times are epoch seconds; ``inputs`` / ``outputs`` are JSON-safe and
-    redacted; ``error`` is ``"ExceptionType: message"``. ``input_tokens`` … and ``cost`` are set on
-    model runs (``llm``) and, summed over the whole tree, on a trace's root run."""
+    redacted; ``error`` is ``"ExceptionType: message"``. ``model``, ``provider`` (``openai`` …),
+    ``input_tokens`` … and ``cost`` are set on model runs (``llm``); tokens and cost also, summed
+    over the whole tree, on a trace's root run."""
 
     id: str
     trace_id: str
@@ -33,6 +34,7 @@ class Run:
     tags: list[str] = field(default_factory=list)
     metadata: dict[str, Any] = field(default_factory=dict)
     model: str | None = None
+    provider: str | None = None
     input_tokens: int | None = None
     output_tokens: int | None = None
     cached_tokens: int | None = None

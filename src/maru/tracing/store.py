@@ -32,7 +32,7 @@ from .run import Run
 __all__ = ["DEFAULT_PATH", "SCHEMA_VERSION", "RunStore", "TraceStats", "parse_time"]
 
 DEFAULT_PATH = ".maru/traces.sqlite"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _COLUMNS = (
     "id",
@@ -48,6 +48,7 @@ _COLUMNS = (
     "tags",
     "metadata",
     "model",
+    "provider",
     "input_tokens",
     "output_tokens",
     "cached_tokens",
@@ -74,6 +75,7 @@ _SCHEMA = (
     " tags TEXT NOT NULL DEFAULT '[]',"
     " metadata TEXT NOT NULL DEFAULT '{}',"
     " model TEXT,"
+    " provider TEXT,"
     " input_tokens INTEGER,"
     " output_tokens INTEGER,"
     " cached_tokens INTEGER,"
@@ -82,6 +84,8 @@ _SCHEMA = (
     "CREATE INDEX runs_roots ON runs (start_time) WHERE parent_id IS NULL",
     "CREATE INDEX runs_name ON runs (name)",
 )
+_UPGRADES = {1: ("ALTER TABLE runs ADD COLUMN provider TEXT",)}
+"""Statements that take a store from a version to the next: older stores open and keep their runs."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,7 +144,7 @@ class RunStore:
 
     def _check_schema(self, conn: sqlite3.Connection) -> None:
         _sqlite.require_schema(
-            conn, meta_table="maru_trace_meta", version=SCHEMA_VERSION, statements=_SCHEMA,
+            conn, meta_table="maru_trace_meta", version=SCHEMA_VERSION, statements=_SCHEMA, upgrades=_UPGRADES,
             error=TraceStoreError, path=self.path, kind="maru trace schema",
             elsewhere="point the trace store at another file",
             on_mismatch="move the file away (maru creates a new store) or use a matching maru",

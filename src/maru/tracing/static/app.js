@@ -247,6 +247,7 @@ function selectRun(runId, updateHash) {
   fact(facts, "started", fmtTime(run.start_time));
   fact(facts, "latency", fmtLatency(run.latency));
   fact(facts, "model", run.model);
+  fact(facts, "provider", run.provider);
   fact(facts, "tokens", tokenTitle(run));
   fact(facts, "cost", run.cost == null ? null : fmtCost(run.cost));
   fact(facts, "tags", run.tags && run.tags.length ? run.tags.join(", ") : null);
