@@ -112,13 +112,13 @@ class Tracer:
     def to_runs(self, records: list[RunRecord]) -> list[Run]:
         """Raw records of one trace → runs, children before parents, the root last; the root carries
         the trace's total tokens and cost."""
-        suffix = run_id_suffix()
+        make = _RunMaker(self)
         runs: list[Run] = []
         for record in records:
             if type(record) is list:
-                runs.extend(self._sequence_runs(record, suffix))
+                make.sequence(record, runs)
             else:
-                runs.append(self._to_run(record, suffix))
+                runs.append(make.run(*record))
         root = runs[-1] if runs else None
         if root is not None and root.kind != "llm":
             llm = [r for r in runs if r.kind == "llm"]
@@ -129,53 +129,6 @@ class Tracer:
                 costs = [r.cost for r in llm]
                 root.cost = None if any(c is None for c in costs) else sum(costs)  # type: ignore[arg-type]
         return runs
-
-    def _to_run(self, record: RunRecord, suffix: str) -> Run:
-        run_id, parent, trace_id, runnable, name, config, input, output, error, t0, t1 = record
-        kind = runnable.kind
-        kind = KIND_NAMES.get(kind, kind)
-        if config:
-            tags = [str(t) for t in config.get("tags", ())]
-            metadata = config.get("metadata")
-            metadata = self._value(dict(metadata)) if metadata else {}
-        else:
-            tags, metadata = [], {}
-        run = Run(
-            f"{run_id:x}{suffix}",
-            f"{trace_id:x}{suffix}",
-            None if parent is None else f"{parent:x}{suffix}",
-            name or runnable.name,
-            kind,
-            wall_time(t0),
-            wall_time(t1),
-            self._value(input),
-            None if error is not None else self._value(output),
-            None if error is None else self.redact.text(f"{type(error).__name__}: {error}"),
-            tags,
-            metadata,
-        )
-        if kind == "llm":
-            self._add_usage(run, runnable, output)
-        return run
-
-    def _sequence_runs(self, record: list[Any], suffix: str) -> Iterator[Run]:
-        """A sequence record → its steps' runs, then the sequence's own run."""
-        seq_id, parent, trace_id, sequence, config, error, input, t_start = record[:8]
-        value, t = input, t_start
-        steps = record[8:]
-        last = len(steps) - 3
-        for i, step in enumerate(sequence.steps[: len(steps) // 3]):
-            run_id, output, t_end = steps[3 * i : 3 * i + 3]
-            failed = error if 3 * i == last else None
-            yield self._to_run(
-                (run_id, seq_id, trace_id, step, None, config, value, output, failed, t, t_end), suffix
-            )
-            value, t = output, t_end
-        yield self._to_run(
-            (seq_id, parent, trace_id, sequence, None, config, input, value if error is None else None, error,
-             t_start, t),
-            suffix,
-        )
 
     def _add_usage(self, run: Run, runnable: Any, output: Any) -> None:
         run.model = str(getattr(runnable, "model_name", "") or "") or None
@@ -225,6 +178,73 @@ class Tracer:
             self._thread.join(timeout)
         for sink in self.sinks:
             _safely(sink.close)
+
+
+class _RunMaker:
+    """Builds the runs of one trace: what the runs of a trace share (the id suffix, the clock
+    offset, tags and metadata per config) is worked out once per trace, not once per run."""
+
+    __slots__ = ("tracer", "suffix", "offset", "labels")
+
+    def __init__(self, tracer: Tracer) -> None:
+        self.tracer = tracer
+        self.suffix = run_id_suffix()
+        self.offset = wall_time(0.0)  # perf_counter reading + offset = epoch seconds
+        self.labels: dict[int, tuple[list[str], dict[str, Any]]] = {}
+
+    def run(
+        self, run_id: int, parent: int | None, trace_id: int, runnable: Any, name: str | None, config: Any,
+        input: Any, output: Any, error: BaseException | None, t0: float, t1: float,
+    ) -> Run:
+        tracer, suffix = self.tracer, self.suffix
+        kind = runnable.kind
+        kind = KIND_NAMES.get(kind, kind)
+        if config:
+            tags, metadata = self._labels(config)
+        else:
+            tags, metadata = [], {}
+        run = Run(
+            f"{run_id:x}{suffix}",
+            f"{trace_id:x}{suffix}",
+            None if parent is None else f"{parent:x}{suffix}",
+            name or runnable.name,
+            kind,
+            self.offset + t0,
+            self.offset + t1,
+            tracer._value(input),
+            None if error is not None else tracer._value(output),
+            None if error is None else tracer.redact.text(f"{type(error).__name__}: {error}"),
+            tags,
+            metadata,
+        )
+        if kind == "llm":
+            tracer._add_usage(run, runnable, output)
+        return run
+
+    def _labels(self, config: Any) -> tuple[list[str], dict[str, Any]]:
+        """Tags and (redacted) metadata of ``config``; each run gets its own copies."""
+        labels = self.labels.get(id(config))
+        if labels is None:
+            metadata = config.get("metadata")
+            labels = self.labels[id(config)] = (
+                [str(t) for t in config.get("tags", ())],
+                self.tracer._value(dict(metadata)) if metadata else {},
+            )
+        return list(labels[0]), dict(labels[1])
+
+    def sequence(self, record: list[Any], runs: list[Run]) -> None:
+        """A sequence record → its steps' runs, then the sequence's own run, appended to ``runs``."""
+        seq_id, parent, trace_id, sequence, config, error, input, t_start = record[:8]
+        value, t = input, t_start
+        done = (len(record) - 8) // 3
+        for i, step in enumerate(sequence.steps[:done]):
+            run_id, output, t_end = record[8 + 3 * i : 11 + 3 * i]
+            failed = error if i == done - 1 else None
+            runs.append(self.run(run_id, seq_id, trace_id, step, None, config, value, output, failed, t, t_end))
+            value, t = output, t_end
+        runs.append(
+            self.run(seq_id, parent, trace_id, sequence, None, config, input, None if error else value, error, t_start, t)
+        )
 
 
 def _safely(fn: Callable[[], Any]) -> None:
