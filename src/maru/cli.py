@@ -810,6 +810,15 @@ def serve_command(
         ),
     ] = 30.0,
     log_level: Annotated[str, typer.Option("--log-level", help="uvicorn log level.")] = "info",
+    kwarg: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--kwarg",
+            metavar="NAME",
+            help="Let requests pass this keyword argument to the call in their \"kwargs\" (repeatable). "
+            "None is allowed by default.",
+        ),
+    ] = None,
 ) -> None:
     """Serve a runnable over HTTP: POST /invoke, /batch, /stream, /stream_events (server-sent
     events); GET /health; the OpenAPI document at /openapi.json and /docs."""
@@ -819,13 +828,19 @@ def serve_command(
     except ImportError as exc:
         _fail(f"serving needs FastAPI and uvicorn ({exc}).", 'Install them with:  pip install "maru[serve]"')
     from .serve import serve as run_server
+    from .serve.app import check_allowed_kwargs
 
+    try:
+        allowed = check_allowed_kwargs(kwarg or ())
+    except ValueError as exc:
+        _fail(f"--kwarg: {exc}")
     step = load_target(target)
     run_server(
         step,
         host=host,
         port=port,
         max_body_bytes=max_body_bytes,
+        allowed_kwargs=allowed,
         timeout_graceful_shutdown=graceful_timeout,
         log_level=log_level,
     )

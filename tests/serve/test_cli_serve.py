@@ -127,6 +127,33 @@ def test_serve_max_body_bytes_option(tmp_path: Path) -> None:
         assert proc.wait(60) == 0
 
 
+def test_serve_kwarg_option_allows_a_keyword(tmp_path: Path) -> None:
+    with maru_serve("serve_targets:punctuate", tmp_path, "--kwarg", "mark", "--kwarg", "style") as (proc, url):
+        r = httpx.post(f"{url}/invoke", json={"input": "hi", "kwargs": {"mark": "?"}}, timeout=30)
+        assert r.json() == {"output": "hi?"}
+        r = httpx.post(f"{url}/invoke", json={"input": "hi", "kwargs": {"temperature": 0}}, timeout=30)
+        assert r.status_code == 422
+        assert "it accepts ['mark', 'style']" in r.json()["error"]["message"]
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(60) == 0
+
+
+def test_serve_refuses_kwargs_without_the_option(tmp_path: Path) -> None:
+    with maru_serve("serve_targets:punctuate", tmp_path) as (proc, url):
+        r = httpx.post(f"{url}/invoke", json={"input": "hi", "kwargs": {"mark": "?"}}, timeout=30)
+        assert r.status_code == 422
+        assert "--kwarg NAME" in r.json()["error"]["message"]
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(60) == 0
+
+
+def test_serve_reserved_kwarg_exits_2(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(HERE)
+    result = CliRunner().invoke(cli.app, ["serve", "serve_targets:punctuate", "--kwarg", "config"])
+    assert result.exit_code == 2
+    assert "--kwarg" in result.output and "cannot be allowed" in result.output
+
+
 def test_serve_bad_target_exits_2(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(HERE)
     result = CliRunner().invoke(cli.app, ["serve", "serve_targets:nothing_here", "--port", "0"])
@@ -140,5 +167,5 @@ def test_serve_bad_target_exits_2(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_help_lists_serve() -> None:
     result = CliRunner().invoke(cli.app, ["serve", "--help"])
     assert result.exit_code == 0
-    for option in ("--host", "--port", "--max-body-bytes", "--graceful-timeout"):
+    for option in ("--host", "--port", "--max-body-bytes", "--graceful-timeout", "--kwarg"):
         assert option in result.output

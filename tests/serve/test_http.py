@@ -48,7 +48,8 @@ def misc_urls() -> Iterator[dict[str, str]]:
         "messages": create_app(count_messages),
         "picky": create_app(picky),
         "leaky": create_app(leaky),
-        "punctuate": create_app(punctuate),
+        "punctuate": create_app(punctuate, allowed_kwargs=["mark"]),
+        "punctuate_closed": create_app(punctuate),
         "broken_stream": create_app(runnable(lambda s: s) | two_then_fail),
     }
     from contextlib import ExitStack
@@ -104,13 +105,64 @@ def test_message_dicts_arrive_as_messages(client: httpx.Client, misc_urls: dict[
 
 
 def test_kwargs_reach_the_function(client: httpx.Client, misc_urls: dict[str, str]) -> None:
-    url = misc_urls["punctuate"]
+    url = misc_urls["punctuate"]  # allowed_kwargs=["mark"]
     assert client.post(f"{url}/invoke", json={"input": "hi"}).json() == {"output": "hi!"}
     r = client.post(f"{url}/invoke", json={"input": "hi", "kwargs": {"mark": "?"}})
     assert r.json() == {"output": "hi?"}
+    r = client.post(f"{url}/batch", json={"inputs": ["a", "b"], "kwargs": {"mark": "."}})
+    assert r.json() == {"outputs": ["a.", "b."]}
+    with client.stream("POST", f"{url}/stream", json={"input": "hi", "kwargs": {"mark": "?"}}) as r:
+        assert read_sse(r) == [("data", "hi?"), ("end", {})]
     r = client.post(f"{url}/invoke", json={"input": "hi", "kwargs": {"config": {}}})
     assert r.status_code == 422
     assert "config" in error_of(r)["message"]
+
+
+@pytest.mark.parametrize("route", ["/invoke", "/batch", "/stream", "/stream_events"])
+def test_kwargs_are_refused_unless_allowed(client: httpx.Client, misc_urls: dict[str, str], route: str) -> None:
+    body: dict[str, Any] = {"inputs": ["hi"]} if route == "/batch" else {"input": "hi"}
+    r = client.post(f"{misc_urls['punctuate_closed']}{route}", json={**body, "kwargs": {"mark": "?"}})
+    assert r.status_code == 422
+    error = error_of(r)
+    assert error["type"] == "validation_error"
+    assert "['mark']" in error["message"] and "accepts none" in error["message"]
+    assert "--kwarg NAME" in error["message"] and "allowed_kwargs=" in error["message"]
+    assert error["details"] == [{"loc": ["body", "kwargs", "mark"], "msg": "keyword not allowed", "type": "value_error"}]
+    # No kwargs, or empty ones, are fine.
+    for kwargs in ({}, None):
+        r = client.post(f"{misc_urls['punctuate_closed']}{route}", json={**body, "kwargs": kwargs})
+        assert r.status_code == 200, r.text
+
+
+def test_only_the_allowed_kwargs_pass(client: httpx.Client, misc_urls: dict[str, str]) -> None:
+    url = misc_urls["punctuate"]
+    r = client.post(f"{url}/invoke", json={"input": "hi", "kwargs": {"mark": "?", "temperature": 2, "config": {}}})
+    assert r.status_code == 422
+    message = error_of(r)["message"]
+    assert "['temperature'] are not allowed" in message and "it accepts ['mark']" in message
+    assert "['config'] can never be passed" in message
+
+
+def test_openapi_shows_kwargs_only_when_allowed(client: httpx.Client, misc_urls: dict[str, str]) -> None:
+    closed = client.get(f"{misc_urls['punctuate_closed']}/openapi.json").json()["components"]["schemas"]
+    opened = client.get(f"{misc_urls['punctuate']}/openapi.json").json()["components"]["schemas"]
+    for name in ("InvokeRequest", "BatchRequest", "StreamEventsRequest"):
+        assert "kwargs" not in closed[name]["properties"]
+        kwargs = opened[name]["properties"]["kwargs"]
+        assert "`mark`" in kwargs["description"]
+        obj = next(s for s in kwargs["anyOf"] if s.get("type") == "object")
+        assert obj == {"type": "object", "properties": {"mark": {}}, "additionalProperties": False}
+
+
+@pytest.mark.parametrize("names", [["config"], ["input", "mark"], ["self"], ["not-a-name"], [""]])
+def test_reserved_or_invalid_names_cannot_be_allowed(names: list[str]) -> None:
+    with pytest.raises(ValueError, match="cannot be allowed as kwargs"):
+        create_app(punctuate, allowed_kwargs=names)
+
+
+def test_allowed_kwargs_must_be_a_list_of_names() -> None:
+    with pytest.raises(TypeError, match="list of names"):
+        create_app(punctuate, allowed_kwargs="mark")
 
 
 def test_health(client: httpx.Client, travel_url: str) -> None:

@@ -11,12 +11,15 @@ Endpoints (bodies are JSON; every response carries an ``X-Request-ID`` header):
   first chunk is an ordinary JSON error response with its status.
 - ``POST /stream_events`` → ``text/event-stream`` of the run events (``astream_events``), then
   ``end`` (or ``error``)
-- ``GET /health`` → ``{"status": "ok", "name": ...}``; ``GET /openapi.json`` (and ``/docs``) with
-  the input and output types from :func:`maru.serve.schema.infer_types`.
+- ``GET /health`` → ``{"status": "ok", "name": ...}``; ``GET /openapi.json`` with the input and
+  output types from :func:`maru.serve.schema.infer_types`; ``GET /docs``, Swagger UI served from
+  the installed ``swagger-ui-bundle`` package, never a CDN (see :mod:`maru.serve.docs`).
 
 ``config`` takes ``tags``, ``metadata`` and ``run_name`` only; the server adds
 ``metadata["request_id"]``. ``session_id`` is passed as ``config["configurable"]["session_id"]``,
-where a history-wrapped runnable reads it.
+where a history-wrapped runnable reads it. ``kwargs`` reach the runnable's call only for the names
+the server allows (``allowed_kwargs``, ``maru serve --kwarg NAME``): by default a client cannot pass
+keywords at all, so it cannot override, say, a model's parameters.
 """
 
 # No ``from __future__ import annotations`` here: the route functions are annotated with request
@@ -26,10 +29,11 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
-from typing import TYPE_CHECKING, Any, Optional
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, MutableMapping
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, create_model
+from pydantic.json_schema import SkipJsonSchema
 
 from ..core.config import RunConfig
 from .encoding import dumps, event_to_dict, sse
@@ -50,7 +54,10 @@ Send = Callable[[Message], Awaitable[None]]
 
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 RESERVED_KWARGS = frozenset(
-    {"input", "inputs", "config", "return_exceptions", "max_concurrency", "include_names", "include_kinds", "include_tags"}
+    {
+        "self", "input", "inputs", "config", "return_exceptions", "max_concurrency",
+        "include_names", "include_kinds", "include_tags",
+    }
 )
 DRAIN_LIMIT_BYTES = 16 * 1024 * 1024
 DRAIN_LIMIT_SECONDS = 5.0
@@ -103,6 +110,7 @@ def create_app(
     title: str | None = None,
     input_type: Any = None,
     output_type: Any = None,
+    allowed_kwargs: Iterable[str] = (),
 ) -> "FastAPI":
     """A FastAPI app serving ``runnable`` (a runnable, or a function made one).
 
@@ -110,6 +118,8 @@ def create_app(
     ``Content-Length``). ``input_type`` / ``output_type`` override what
     :func:`~maru.serve.schema.infer_types` reads from the runnable, for validation and the OpenAPI
     document (message classes may appear in them: they travel as message dicts).
+    ``allowed_kwargs`` names the keyword arguments a request's ``kwargs`` may pass to the call;
+    any other is refused with 422. Reserved names (``input``, ``config`` …) cannot be allowed.
     """
     from fastapi import FastAPI, Request
     from fastapi.exceptions import RequestValidationError
@@ -118,10 +128,12 @@ def create_app(
 
     from .._version import __version__
     from ..core import coerce
+    from .docs import add_docs
     from .schema import _describable, _wire
 
     if max_body_bytes < 1:
         raise ValueError(f"max_body_bytes must be at least 1, got {max_body_bytes}")
+    allowed = check_allowed_kwargs(allowed_kwargs)
     step = coerce(runnable)
     inferred_in, inferred_out = infer_types(step)
     in_type = inferred_in if input_type is None else _describable(_wire(input_type, out=False))
@@ -129,10 +141,7 @@ def create_app(
 
     common: dict[str, Any] = {
         "config": (Optional[RequestConfig], Field(default=None, description=RequestConfig.__doc__)),  # noqa: UP045
-        "kwargs": (
-            Optional[dict[str, Any]],  # noqa: UP045
-            Field(default=None, description="Keyword arguments for the call (e.g. model parameters)."),
-        ),
+        "kwargs": kwargs_field(allowed),
         "session_id": (
             Optional[str],  # noqa: UP045
             Field(
@@ -174,11 +183,15 @@ def create_app(
             f"Serves the runnable `{step.name}` with maru. Streams are server-sent events; errors "
             'are `{"error": {"type", "message"}}` with a 4xx/5xx status.'
         ),
+        docs_url=None,  # served by add_docs from local files: FastAPI's page loads a CDN
+        redoc_url=None,  # ReDoc has no offline bundle here; a page that needs the internet is worse than none
     )
     app.state.runnable = step
     app.state.input_type = in_type
     app.state.output_type = out_type
+    app.state.allowed_kwargs = allowed
     app.add_middleware(RequestGate, max_body_bytes=max_body_bytes)
+    add_docs(app)
 
     # ------------------------------------------------------------------ error handlers
     async def on_validation_error(request: Request, exc: Exception) -> Response:
@@ -196,15 +209,10 @@ def create_app(
     # ------------------------------------------------------------------ helpers
     def call_args(request: Request, body: Any) -> tuple[RunConfig, dict[str, Any]] | Response:
         kwargs = dict(body.kwargs or {})
-        bad = sorted(k for k in kwargs if k in RESERVED_KWARGS or not k.isidentifier())
-        if bad:
-            return json_error(
-                422,
-                "validation_error",
-                f"kwargs {bad} cannot be passed: keys must be identifiers other than "
-                f"{sorted(RESERVED_KWARGS)} (put the input in 'input' and run options in 'config')",
-                [{"loc": ["body", "kwargs", k], "msg": "reserved or invalid keyword", "type": "value_error"} for k in bad],
-            )
+        refused = sorted(k for k in kwargs if k not in allowed)
+        if refused:
+            message, details = refuse_kwargs(refused, allowed)
+            return json_error(422, "validation_error", message, details)
         return run_config(request, body), kwargs
 
     def failure(exc: BaseException, where: str) -> Response:
@@ -313,6 +321,61 @@ def create_app(
         return StreamingResponse(stream_run_events(events), media_type="text/event-stream", headers=SSE_HEADERS)
 
     return app
+
+
+# =============================================================================== kwargs
+def check_allowed_kwargs(names: Iterable[str]) -> tuple[str, ...]:
+    """The allow-list, checked: each name an identifier, none reserved, in the given order."""
+    if isinstance(names, str):
+        raise TypeError(f"allowed_kwargs takes a list of names, not the string {names!r}")
+    allowed = tuple(dict.fromkeys(names))
+    bad = [n for n in allowed if not isinstance(n, str) or not n.isidentifier() or n in RESERVED_KWARGS]
+    if bad:
+        raise ValueError(
+            f"{bad} cannot be allowed as kwargs: names must be identifiers other than "
+            f"{sorted(RESERVED_KWARGS)}"
+        )
+    return allowed
+
+
+def kwargs_field(allowed: tuple[str, ...]) -> tuple[Any, Any]:
+    """The request models' ``kwargs`` field. With nothing allowed it is left out of the OpenAPI
+    document (a request that sends it still gets the 422 that says how to allow a keyword)."""
+    if not allowed:
+        return Annotated[Optional[dict[str, Any]], SkipJsonSchema()], None  # noqa: UP045
+    schema = {"type": "object", "properties": {name: {} for name in allowed}, "additionalProperties": False}
+    names = ", ".join(f"`{n}`" for n in allowed)
+    return (
+        Optional[Annotated[dict[str, Any], WithJsonSchema(schema)]],  # noqa: UP045
+        Field(default=None, description=f"Keyword arguments for the call. This server accepts: {names}."),
+    )
+
+
+def refuse_kwargs(refused: list[str], allowed: tuple[str, ...]) -> tuple[str, list[dict[str, Any]]]:
+    """The 422 message and details for kwargs outside the allow-list."""
+    reserved = [k for k in refused if k in RESERVED_KWARGS or not k.isidentifier()]
+    others = [k for k in refused if k not in reserved]
+    accepts = f"it accepts {list(allowed)}" if allowed else "it accepts none"
+    parts = []
+    if others:
+        parts.append(
+            f"kwargs {others} are not allowed by this server ({accepts}); to allow one, start it "
+            "with `maru serve --kwarg NAME` or `create_app(..., allowed_kwargs=[NAME])`"
+        )
+    if reserved:
+        parts.append(
+            f"kwargs {reserved} can never be passed: keys must be identifiers other than "
+            f"{sorted(RESERVED_KWARGS)} (put the input in 'input' and run options in 'config')"
+        )
+    details = [
+        {
+            "loc": ["body", "kwargs", k],
+            "msg": "reserved or invalid keyword" if k in reserved else "keyword not allowed",
+            "type": "value_error",
+        }
+        for k in refused
+    ]
+    return "; ".join(parts), details
 
 
 # =============================================================================== responses

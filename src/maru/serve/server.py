@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -18,6 +18,7 @@ def serve(
     *,
     max_body_bytes: int = 1_000_000,
     title: str | None = None,
+    allowed_kwargs: Iterable[str] = (),
     timeout_graceful_shutdown: float | None = 30.0,
     **uvicorn_options: Any,
 ) -> None:
@@ -25,8 +26,10 @@ def serve(
 
     On either signal the server stops accepting connections, lets requests and streams in flight
     finish — for at most ``timeout_graceful_shutdown`` seconds, after which they are cancelled — and
-    returns normally (a second Ctrl-C forces the exit). ``uvicorn_options`` go to
-    ``uvicorn.Config`` (``log_level``, ``access_log``, ``ssl_certfile`` …).
+    returns normally (a second Ctrl-C forces the exit). ``allowed_kwargs`` names the keyword
+    arguments requests may pass to the call (none by default; see
+    :func:`~maru.serve.app.create_app`). ``uvicorn_options`` go to ``uvicorn.Config``
+    (``log_level``, ``access_log``, ``ssl_certfile`` …).
     """
     import uvicorn
 
@@ -36,7 +39,9 @@ def serve(
         from ..cli import load_target
 
         runnable_or_target = load_target(runnable_or_target)
-    app = create_app(runnable_or_target, max_body_bytes=max_body_bytes, title=title)
+    app = create_app(
+        runnable_or_target, max_body_bytes=max_body_bytes, title=title, allowed_kwargs=allowed_kwargs
+    )
     config = uvicorn.Config(
         app,
         host=host,
