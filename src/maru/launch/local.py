@@ -39,6 +39,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .._process import pid_alive
 from ..errors import ConfigurationError
 from .backend import Backend, JobHandle, JobState, JobStatus, LaunchError
 from .entry import RootCause, format_root_cause, parse_child_failed, read_error_file
@@ -74,21 +75,6 @@ def _write_json(path: Path, data: Any) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(data, indent=1), encoding="utf-8")
     os.replace(tmp, path)
-
-
-def _alive(pid: int) -> bool:
-    """Whether ``pid`` runs (a zombie counts as dead)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        return stat.rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True
 
 
 class LocalBackend(Backend):
@@ -314,7 +300,7 @@ class LocalBackend(Backend):
                              name=job.get("name"), backend=self.name)
         child = self._children.get(job_id)
         pid = self.pids(job_id).get("supervisor")
-        running = child.poll() is None if child is not None else pid is not None and _alive(int(pid))
+        running = child.poll() is None if child is not None else pid is not None and pid_alive(int(pid))
         if running:
             agents = self.pids(job_id).get("agents") or []
             state = "running" if agents else "pending"
@@ -377,14 +363,14 @@ class LocalBackend(Backend):
         (folder / "cancelled").write_text(str(time.time()))
         pids = self.pids(job_id)
         supervisor = pids.get("supervisor")
-        if supervisor and _alive(int(supervisor)):
+        if supervisor and pid_alive(int(supervisor)):
             os.kill(int(supervisor), signal.SIGTERM)
         deadline = time.monotonic() + self.cancel_grace_s
         while time.monotonic() < deadline and self.result(job_id) is None:
             child = self._children.get(job_id)
             if child is not None and child.poll() is not None:
                 break
-            if child is None and supervisor and not _alive(int(supervisor)):
+            if child is None and supervisor and not pid_alive(int(supervisor)):
                 break
             time.sleep(0.2)
         if self.result(job_id) is None:

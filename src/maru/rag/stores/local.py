@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ... import _sqlite
+from ..._process import pid_alive
 from ...errors import FilterError, VectorStoreError
 from ..documents import Document
 from ..filters import And, Compare, Filter, Not, Or, type_name
@@ -293,7 +294,7 @@ class LocalStore(VectorStore):
                     file.unlink(missing_ok=True)
             for stray in self.path.glob(".index-*.tmp"):
                 pid = stray.name.split(".")[2]
-                if pid.isdigit() and not _alive(int(pid)):
+                if pid.isdigit() and not pid_alive(int(pid)):
                     stray.unlink(missing_ok=True)
 
     # ------------------------------------------------------------------ primitives
@@ -605,16 +606,6 @@ def _batches(items: Sequence[Any]) -> Iterator[Sequence[Any]]:
 
 def _copy(doc: Document) -> Document:
     return Document(doc.text, dict(doc.metadata), doc.id)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _fsync_dir(path: Path) -> None:
