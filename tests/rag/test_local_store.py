@@ -291,6 +291,46 @@ def test_selective_filters_fall_back_to_exact_search(tmp_path):
         assert [d.id for d, _ in s.search(mixes[0], k=5, filter=F.eq("group", 7))] == ["m7"]
 
 
+def test_the_exact_path_narrowed_by_facets_agrees_with_the_reference_predicate(tmp_path):
+    """Forced onto exact search, every filter the facets index answers (equality, ``in``, ranges on
+    numbers or strings, conjunctions of them) gives the rows ``matches`` gives. The first batch
+    fixes each field's type; later documents put strings in the number field ``n`` and numbers in
+    the string field ``s`` (and booleans, lists, missing fields), which a range must not let in."""
+    v = _vectors()
+    numbers = [3, 3.5, 7, 0, 12, -1, 2.0]
+    strings = ["b", "a", "zz", "7", "b"]
+    odd = ["7", "b", True, False, ["x"], None, 3, 0.5]
+    docs = []
+    for i in range(len(v)):
+        if i < 10:
+            meta = {"n": numbers[i % len(numbers)], "s": strings[i % len(strings)], "w": i % 3}
+        else:
+            value = odd[i % len(odd)]
+            meta = {"w": i % 3} if value is None else {"n": value, "s": value, "w": i % 3}
+        docs.append(Document(f"doc {i}", meta, f"d{i}"))
+    reference = InMemoryStore()
+    reference.add(docs, v)
+    filters = [
+        F.eq("n", 3), F.eq("n", 7), F.eq("n", 2), F.in_("n", [3, 0, 12]), F.eq("s", "7"), F.in_("s", ["a", "b"]),
+        F.gt("n", 3), F.gte("n", 3), F.lt("n", 3), F.lte("n", 0), F.gt("n", 0.5),
+        F.gt("s", "a"), F.lt("s", "b"), F.gte("s", "7") & F.lt("s", "c"),
+        F.gte("n", 0) & F.lt("n", 7), F.gt("n", 2) & F.eq("w", 1), F.in_("n", [3, 7]) & F.gte("n", 7),
+        F.gte("n", 0) & F.lte("n", 0) & F.lt("n", 12),
+        F.gt("n", -5) & F.contains("s", "b"),  # a leaf the index cannot answer: the JSON check decides
+        F.gt("n", 1) | F.eq("s", "a"),  # not a conjunction: no narrowing
+    ]
+    with LocalStore(tmp_path / "vs", exact_below=2.0) as s:  # every filtered search goes exact
+        s.add(docs[:10], v[:10])
+        s.add(docs[10:], v[10:])
+        assert s.field_types()["n"] == "float" or s.field_types()["n"] == "int"
+        for flt in filters:
+            got = {d.id for d, _ in s.search(v[5], k=100, filter=flt)}
+            want = {d.id for d, _ in reference.search(v[5], k=100, filter=flt)}
+            assert got == want, flt
+        ranked = s.search(v[5], k=3, filter=F.gte("n", 0))
+        assert [d.id for d, _ in ranked] == [d.id for d, _ in reference.search(v[5], k=3, filter=F.gte("n", 0))]
+
+
 # ----------------------------------------------------------------------------- crash safety
 CHILD = textwrap.dedent("""
     import sys

@@ -64,6 +64,10 @@ _HEAD = "SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'changes'
 _INDEX_FILE = re.compile(r"^index-(\d+)\.usearch$")
 _FIELD = re.compile(r"^[A-Za-z0-9_.]+$")
 _BATCH = 500  # ids per IN (...) list
+ADD_THREADS = 1
+"""Threads for HNSW inserts. One: usearch's concurrent ``add`` can leave nodes that are stored but
+unreachable by search (unum-cloud/USearch#735, open), which here lost exact matches in about one
+in four small indexes grown after a reload; single-threaded inserts never did."""
 
 
 class LocalStore(VectorStore):
@@ -224,7 +228,7 @@ class LocalStore(VectorStore):
         self._index = self._new_index()
         if rows:
             labels = np.fromiter((r[0] for r in rows), dtype=np.uint64, count=len(rows))
-            self._index.add(labels, self._matrix(r[1] for r in rows))
+            self._index.add(labels, self._matrix(r[1] for r in rows), threads=ADD_THREADS)
             self._pending = len(rows)
             self.save_index()
 
@@ -266,7 +270,7 @@ class LocalStore(VectorStore):
             self._index.remove(np.asarray(changed, dtype=np.uint64))
         if present:
             labels = np.asarray([r[0] for r in present], dtype=np.uint64)
-            self._index.add(labels, self._matrix(r[1] for r in present))
+            self._index.add(labels, self._matrix(r[1] for r in present), threads=ADD_THREADS)
         self._pending += len(changed)
 
     def save_index(self) -> None:
@@ -454,20 +458,26 @@ class LocalStore(VectorStore):
     def _exact(
         self, query: np.ndarray, k: int, filter: Filter, where: str, params: list[Any], with_vectors: bool
     ) -> list[tuple[Document, float, np.ndarray | None]]:
-        """Brute force over the rows the filter selects (a selective filter: few rows). Equality
-        conditions at the top of the filter narrow the rows through the facets index first."""
+        """Brute force over the rows the filter selects (a selective filter: few rows).
+
+        Conditions at the top of the filter that the facets index can answer (equality, ``in``,
+        ranges) narrow the rows first; when they are the whole filter, the JSON check is skipped.
+        Only labels and vectors are read for the scoring; documents for the best ``k``."""
         import numpy as np
 
-        narrow, narrow_params = narrowing(filter)
-        rows = self._read(
-            "SELECT d.label, d.id, d.text, d.metadata, v.vector FROM docs d JOIN vectors v "
-            f"ON v.label = d.label WHERE {narrow}({where})", [*narrow_params, *params]
-        )
+        narrow, narrow_params, complete = narrowing(filter, "v.label")
+        if complete:
+            rows = self._read(f"SELECT v.label, v.vector FROM vectors v WHERE {narrow}1", narrow_params)
+        else:
+            rows = self._read(
+                "SELECT d.label, v.vector FROM docs d JOIN vectors v ON v.label = d.label "
+                f"WHERE {narrow}({where})", [*narrow_params, *params]
+            )
         if not rows:
             return []
-        scores = self._matrix(r[4] for r in rows) @ query
+        scores = self._matrix(r[1] for r in rows) @ query
         top = np.argsort(-scores, kind="stable")[:k]
-        return [self._hit(rows[i], float(scores[i]), with_vectors) for i in top]
+        return self._hits([rows[i][0] for i in top], [float(scores[i]) for i in top], k, None, with_vectors)
 
     def _hit(self, row: tuple[Any, ...], score: float, with_vectors: bool) -> tuple[Document, float, Any]:
         import numpy as np
@@ -528,19 +538,44 @@ def compile_filter(node: Filter) -> tuple[str, list[Any]]:
     return _sql(node, params), params
 
 
-def narrowing(node: Filter) -> tuple[str, list[Any]]:
-    """``d.label IN (facets lookup) AND …`` for the ``eq``/``in`` leaves that every match must
-    satisfy (the node itself, or children of a top-level ``And``): a superset of the matching
-    rows found through the facets index, to be intersected with the full filter."""
+def narrowing(node: Filter, label: str = "d.label") -> tuple[str, list[Any], bool]:
+    """``<label> IN (facets lookups, intersected) AND `` for the leaves that every match must satisfy (the node
+    itself, or children of a top-level ``And``) and that the facets index answers: ``eq``/``in``,
+    and ``gt``/``gte``/``lt``/``lte`` on a number or a string (a field's bounds in one lookup). A
+    superset of the matching rows, to be intersected with the full filter — or, when the third
+    value is true, exactly the matching rows (every leaf was answered by the index).
+
+    Facets hold a document's scalar values (strings, numbers; booleans as 0/1, as ``json_extract``
+    gives them), each with its own SQLite type. SQLite orders every number before every string, so
+    ``value < ''`` keeps a numeric range off strings and ``value >= ''`` a string range off numbers:
+    a range then matches what the JSON comparison matches (a string never compares with a number)."""
     leaves = node.children if isinstance(node, And) else (node,)
-    sql, params = "", []
+    lookups: list[str] = []
+    params: list[Any] = []
+    complete = True
+    ranges: dict[tuple[str, bool], list[tuple[str, Any]]] = {}
     for leaf in leaves:
-        if isinstance(leaf, Compare) and leaf.op in ("eq", "in") and _FIELD.match(leaf.field):
+        if not (isinstance(leaf, Compare) and _FIELD.match(leaf.field)):
+            complete = False
+        elif leaf.op in ("eq", "in"):
             values = leaf.value if leaf.op == "in" else (leaf.value,)
-            marks = ",".join("?" * len(values))
-            sql += f"d.label IN (SELECT label FROM facets WHERE field = ? AND value IN ({marks})) AND "
+            lookups.append(f"SELECT label FROM facets WHERE field = ? AND value IN ({','.join('?' * len(values))})")
             params += [leaf.field, *(_param(v) for v in values)]
-    return sql, params
+        elif leaf.op in _RANGE and isinstance(leaf.value, int | float | str) and not isinstance(leaf.value, bool):
+            ranges.setdefault((leaf.field, isinstance(leaf.value, str)), []).append((leaf.op, leaf.value))
+        else:
+            complete = False
+    for (field, text), bounds in ranges.items():
+        conditions = "".join(f" AND value {_RANGE[op]} ?" for op, _ in bounds)
+        lookups.append(f"SELECT label FROM facets WHERE field = ?{conditions} AND value {'>=' if text else '<'} ''")
+        params += [field, *(value for _, value in bounds)]
+    if not lookups:
+        return "", [], False
+    # One label set, intersected before any row is read: the rows (and vectors) read are the matches.
+    return f"{label} IN ({' INTERSECT '.join(lookups)}) AND ", params, complete
+
+
+_RANGE = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 
 
 def _sql(node: Filter, params: list[Any]) -> str:
@@ -569,7 +604,7 @@ def _leaf(field: str, op: str, value: Any, params: list[Any]) -> str:
         params += [path, _param(value)]
         return f"coalesce({x} {'=' if op == 'eq' else '!='} ?, {0 if op == 'eq' else 1})"
     if op in ("gt", "gte", "lt", "lte"):
-        symbol = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}[op]
+        symbol = _RANGE[op]
         kinds = "'text'" if isinstance(value, str) else "'integer', 'real', 'true', 'false'"
         params += [path, path, _param(value)]
         return f"coalesce(json_type(metadata, ?) IN ({kinds}) AND {x} {symbol} ?, 0)"
