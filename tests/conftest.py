@@ -152,3 +152,37 @@ def postgres_server() -> Iterator[str]:
 def postgres_url() -> Iterator[str]:
     with postgres_server() as url:
         yield url
+
+
+# ----------------------------------------------------------------------------- a real browser
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@contextmanager
+def chromium(what: str) -> Iterator[object]:
+    """Debian's Chromium, headless, driven by Playwright, for ``what`` (named in the failure when
+    the browser is missing: a browser test fails rather than skips, so CI cannot pass without it)."""
+    import os
+
+    if not os.path.exists(CHROMIUM):
+        pytest.fail(
+            f"{CHROMIUM} is missing: {what} needs Debian's chromium. "
+            "Run `bash scripts/services.sh` (`make test` does) to install it."
+        )
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()

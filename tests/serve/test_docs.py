@@ -14,6 +14,7 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 import pytest
 
+from conftest import chromium
 from maru.serve import create_app
 from maru.serve.docs import openapi_30
 
@@ -150,62 +151,43 @@ def test_openapi_30_of_a_real_chain_has_no_31_left() -> None:
 
 
 # ----------------------------------------------------------------------------- in a browser
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 @pytest.mark.integration
 def test_swagger_ui_renders_offline_in_a_browser(docs_url: str) -> None:
-    if not os.path.exists(CHROMIUM):
-        pytest.fail(
-            f"{CHROMIUM} is missing: the docs page's browser test needs Debian's chromium. "
-            "Run `bash scripts/services.sh` (`make test` does) to install it."
-        )
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     host = urlsplit(docs_url).netloc
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 900})
-            blocked: list[str] = []
-            problems: list[str] = []
+    with chromium("the docs page's browser test") as browser:
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        blocked: list[str] = []
+        problems: list[str] = []
 
-            def only_this_server(route: Any) -> None:
-                url = route.request.url
-                if urlsplit(url).scheme in ("http", "https") and urlsplit(url).netloc != host:
-                    blocked.append(url)
-                    route.abort()
-                else:
-                    route.continue_()
+        def only_this_server(route: Any) -> None:
+            url = route.request.url
+            if urlsplit(url).scheme in ("http", "https") and urlsplit(url).netloc != host:
+                blocked.append(url)
+                route.abort()
+            else:
+                route.continue_()
 
-            page.route("**/*", only_this_server)
-            page.on("console", lambda m: problems.append(f"console: {m.text}") if m.type == "error" else None)
-            page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
-            page.on("requestfailed", lambda r: problems.append(f"request failed: {r.url}"))
-            page.set_default_timeout(15_000)
+        page.route("**/*", only_this_server)
+        page.on("console", lambda m: problems.append(f"console: {m.text}") if m.type == "error" else None)
+        page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+        page.on("requestfailed", lambda r: problems.append(f"request failed: {r.url}"))
+        page.set_default_timeout(15_000)
 
-            page.goto(f"{docs_url}/docs")
-            expect(page.locator(".swagger-ui .info .title")).to_contain_text("maru: Sequence")
-            for path in ("/invoke", "/batch", "/stream", "/stream_events", "/health"):
-                expect(page.locator(f'.opblock-summary-path[data-path="{path}"]')).to_be_visible()
-            expect(page.locator(".swagger-ui")).not_to_contain_text("Unable to render this definition")
+        page.goto(f"{docs_url}/docs")
+        expect(page.locator(".swagger-ui .info .title")).to_contain_text("maru: Sequence")
+        for path in ("/invoke", "/batch", "/stream", "/stream_events", "/health"):
+            expect(page.locator(f'.opblock-summary-path[data-path="{path}"]')).to_be_visible()
+        expect(page.locator(".swagger-ui")).not_to_contain_text("Unable to render this definition")
 
-            # Open /invoke: the request body's example is built from the chain's input model.
-            page.locator('.opblock-summary-path[data-path="/invoke"]').click()
-            body = page.locator(".opblock.is-open .opblock-section-request-body")
-            expect(body).to_contain_text('"repeat": 1')
-            expect(body).not_to_contain_text('"kwargs"')  # none allowed: not advertised
+        # Open /invoke: the request body's example is built from the chain's input model.
+        page.locator('.opblock-summary-path[data-path="/invoke"]').click()
+        body = page.locator(".opblock.is-open .opblock-section-request-body")
+        expect(body).to_contain_text('"repeat": 1')
+        expect(body).not_to_contain_text('"kwargs"')  # none allowed: not advertised
 
-            assert blocked == []
-            assert problems == []
-        finally:
-            browser.close()
+        assert blocked == []
+        assert problems == []
