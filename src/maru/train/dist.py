@@ -250,7 +250,28 @@ def init_process_group(
     dist.init_process_group(
         backend=backend, rank=env.rank, world_size=env.world_size, timeout=timeout, **kwargs
     )
+    _collect_before_finalization()
     return True
+
+
+_collecting_at_exit = False
+
+
+def _collect_before_finalization() -> None:
+    """Run one garbage collection at exit, while the interpreter is whole (once per process).
+
+    Tensors that collective work objects keep alive, freed only by the collection that
+    interpreter finalization runs, can abort the process after a run that finished
+    ("terminate called without an active exception"; the mechanism is described in
+    pytorch/pytorch#179291, whose fix was withdrawn). The trainer already collects before it
+    destroys its group; this catches what a script still held when ``fit`` returned."""
+    global _collecting_at_exit
+    if not _collecting_at_exit:
+        import atexit
+        import gc
+
+        atexit.register(gc.collect)
+        _collecting_at_exit = True
 
 
 def destroy_process_group() -> None:

@@ -27,7 +27,9 @@ def run_script(
         if nproc
         else [sys.executable]
     )
-    full_env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO / "src"))
+    # faulthandler: a worker that aborts (SIGABRT, at exit too) prints its Python stacks into stderr,
+    # which check() shows.
+    full_env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO / "src"), PYTHONFAULTHANDLER="1")
     full_env.pop("MARU_TEST_KILL_AT", None)
     for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
         full_env.pop(name, None)
