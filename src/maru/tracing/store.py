@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import json
+import operator
 import os
 import re
 import sqlite3
@@ -304,20 +305,26 @@ class RunStore:
 
 
 # --------------------------------------------------------------------------- rows
-def _dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str).encode
+"""One encoder for every value (``json.dumps`` with options builds a new one per call)."""
+
+_fields = operator.attrgetter(*_COLUMNS)
+_JSON_SLOTS = tuple(
+    (_COLUMNS.index(column), empty)
+    for column, empty in (("inputs", None), ("outputs", None), ("tags", "[]"), ("metadata", "{}"))
+)
+"""Where the JSON columns sit in a row, and the text an empty one is stored as (``None``: a missing
+input or output stays NULL; falsy values such as ``0`` or ``""`` are still encoded)."""
 
 
 def _row(run: Run) -> tuple[Any, ...]:
-    values: list[Any] = []
-    for column in _COLUMNS:
-        value = getattr(run, column)
-        if column in _JSON_COLUMNS:
-            if column in ("inputs", "outputs") and value is None:
-                values.append(None)
-                continue
-            value = _dumps(value if value is not None else ([] if column == "tags" else {}))
-        values.append(value)
+    values = list(_fields(run))
+    for index, empty in _JSON_SLOTS:
+        value = values[index]
+        if empty is None:
+            values[index] = None if value is None else _encode(value)
+        else:
+            values[index] = _encode(value) if value else empty
     return tuple(values)
 
 
