@@ -28,11 +28,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import TrainError
-from ..launch.watchdog import Heartbeat, Watchdog, timeout_from_env
 from .dist import DistEnv, Preempted, SigtermFlag, destroy_process_group, init_process_group
 from .precision import Precision
 from .strategies import Strategy, resolve_strategy
 from .task import Task, split_optimizers
+from .watchdog import Heartbeat, Watchdog, timeout_from_env
 
 if TYPE_CHECKING:
     import torch
@@ -251,7 +251,7 @@ class Trainer:
 
 
 def _start_watchdog(timeout_s: float | None, heartbeat: Heartbeat) -> Watchdog | None:
-    """The hang watchdog (see :mod:`maru.launch.watchdog`) when a timeout is configured."""
+    """The hang watchdog (see :mod:`maru.train.watchdog`) when a timeout is configured."""
     timeout = timeout_s if timeout_s is not None else timeout_from_env()
     return Watchdog(timeout, heartbeat).start() if timeout else None
 
