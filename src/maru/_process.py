@@ -1,9 +1,11 @@
-"""Process facts shared by the parts that leave files or jobs behind a pid (a store's write lock,
-a launched job's supervisor)."""
+"""Process and machine facts shared by packages that must not import each other: whether a pid
+still runs (a store's write lock, a launched job's supervisor) and a free loopback port (the local
+launcher's rendezvous, single-machine training tests)."""
 
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 
 
@@ -21,3 +23,10 @@ def pid_alive(pid: int) -> bool:
         return stat.rsplit(")", 1)[1].split()[0] != "Z"
     except (OSError, IndexError):  # no /proc (macOS): the signal check is all there is
         return True
+
+
+def free_port() -> int:
+    """A free TCP port on loopback, for single-machine tests and launches."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

@@ -39,7 +39,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .._process import pid_alive
+from .._process import free_port, pid_alive
 from ..errors import ConfigurationError
 from .backend import Backend, JobHandle, JobState, JobStatus, LaunchError
 from .entry import RootCause, format_root_cause, parse_child_failed, read_error_file
@@ -56,12 +56,6 @@ REQUEUE_EXIT_CODE = 143
 _HOST = "127.0.0.1"
 _CLEARED_ENV = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "GROUP_RANK", "MASTER_ADDR",
                 "MASTER_PORT", "TORCHELASTIC_RUN_ID", "TORCHELASTIC_RESTART_COUNT")
-
-
-def _free_port() -> int:
-    from ..train.dist import free_port
-
-    return free_port()
 
 
 def _read_json(path: Path) -> Any:
@@ -195,7 +189,7 @@ class LocalBackend(Backend):
             raise LaunchError(f"cannot create the job folder {job_dir}: {exc}") from None
         job_dir = job_dir.resolve()
         explicit_port = "rdzv_port" in spec.model_fields_set
-        port = spec.rdzv_port if explicit_port else _free_port()
+        port = spec.rdzv_port if explicit_port else free_port()
         count = self.node_count(spec)
         cwd = Path(spec.workdir).expanduser().resolve() if spec.workdir else Path.cwd()
         job = {

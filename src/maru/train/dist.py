@@ -16,12 +16,12 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from .._process import free_port as free_port  # moved to _process; kept importable here
 from ..errors import ConfigurationError
 
 if TYPE_CHECKING:
@@ -318,10 +318,3 @@ class SigtermFlag:
 def install_sigterm_handler() -> SigtermFlag:
     """Install a SIGTERM handler that only sets a flag (see the module docstring for the contract)."""
     return SigtermFlag().install()
-
-
-def free_port() -> int:
-    """A free TCP port on loopback, for single-machine tests and launches."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
