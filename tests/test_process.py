@@ -1,11 +1,12 @@
-"""pid_alive: what a stale lock or a job's supervisor pid says about its process."""
+"""pid_alive: what a stale lock or a job's supervisor pid says about its process; free_port."""
 
 import os
+import socket
 import subprocess
 import sys
 import time
 
-from maru._process import pid_alive
+from maru._process import free_port, pid_alive
 
 
 def test_this_process_is_alive():
@@ -29,3 +30,10 @@ def test_a_running_child_is_alive():
     finally:
         child.kill()
         child.wait()
+
+
+def test_free_port_can_be_bound_on_loopback():
+    port = free_port()
+    assert 0 < port < 65536
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", port))

@@ -1,5 +1,5 @@
 """The local backend's pieces: rendering torchrun commands, the entry wrapper's error files and
-their root-cause summary, the hang watchdog, job folders; and ``maru launch --on local`` end to end."""
+their root-cause summary, job folders; and ``maru launch --on local`` end to end."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -26,7 +25,6 @@ from maru.launch.entry import (
     main as entry_main,
 )
 from maru.launch.local import LocalBackend, root_cause  # noqa: E402
-from maru.launch.watchdog import Heartbeat, Watchdog, timeout_from_env  # noqa: E402
 
 
 def test_render_gives_one_torchrun_agent_per_simulated_node(tmp_path: Path) -> None:
@@ -123,33 +121,6 @@ def test_child_failed_report_is_the_fallback_root_cause(tmp_path: Path) -> None:
     (tmp_path / "node0.log").write_text(CHILD_FAILED)
     found = root_cause(tmp_path)
     assert found is not None and found.rank == "5" and "signal 9" in found.message
-
-
-def test_watchdog_dumps_the_stuck_thread(tmp_path: Path) -> None:
-    beat = Heartbeat()
-    with Watchdog(0.3, beat, dump_dir=tmp_path, exit_code=None) as dog:
-        time.sleep(1.0)  # no beats: the watchdog fires while this frame sleeps
-    assert dog.fired and dog.fired[0] is not None
-    dump = dog.fired[0].read_text()
-    assert "no step progress" in dump and "test_watchdog_dumps_the_stuck_thread" in dump
-
-
-def test_watchdog_stays_quiet_while_steps_advance(tmp_path: Path) -> None:
-    with Watchdog(0.5, dump_dir=tmp_path, exit_code=None) as dog:
-        for step in range(12):
-            dog.beat(step)
-            time.sleep(0.1)
-    assert dog.fired == []
-
-
-def test_hang_timeout_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("MARU_HANG_TIMEOUT_S", "90")
-    assert timeout_from_env() == 90.0
-    monkeypatch.setenv("MARU_HANG_TIMEOUT_S", "0")
-    assert timeout_from_env() is None
-    monkeypatch.setenv("MARU_HANG_TIMEOUT_S", "soon")
-    with pytest.raises(ConfigurationError, match="MARU_HANG_TIMEOUT_S"):
-        timeout_from_env()
 
 
 @pytest.mark.slow
