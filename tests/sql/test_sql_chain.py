@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from conftest import SHARED_DATA
-from maru.errors import UnsafeSQLError
+from maru.errors import SQLExecutionError, UnsafeSQLError
 from maru.models.scripted import ScriptedChatModel
 from maru.sql import SQLDatabase, SQLQueryChain, extract_sql
 
@@ -57,10 +57,35 @@ def test_one_repair_round_shows_the_error_to_the_model(db):
 
 
 def test_unsafe_sql_from_the_model_is_refused_and_never_runs(db):
-    model = ScriptedChatModel(["DELETE FROM Artist"])
+    model = ScriptedChatModel(["DELETE FROM Artist"] * 3)
     with pytest.raises(UnsafeSQLError, match="only SELECT"):
         SQLQueryChain(model, db).invoke("Remove all artists")
+    assert len(model.calls) == 3  # the first try and two repairs, each refused
+    assert "only SELECT" in model.calls[1].messages[-1].content
     assert db.run("SELECT count(*) FROM Artist").rows == [(275,)]
+
+
+def test_sql_that_does_not_parse_gets_repair_rounds(db):
+    """A small model's first reply often is not SQL at all (seen with SmolLM2 on Chinook)."""
+    model = ScriptedChatModel([
+        "The answer is the number of tracks in the table",
+        "SELECT count(*) FROM Tracks",
+        "```sql\nSELECT count(*) FROM Track\n```",
+        "There are 3503 tracks.",
+    ])
+    answer = SQLQueryChain(model, db).invoke("How many tracks are there?")
+    assert answer.repaired and answer.result.rows == [(3503,)]
+    assert len(model.calls) == 4
+    second_round = model.calls[2].messages
+    assert "no such table: Tracks" in second_round[-1].content
+    assert "CREATE TABLE Track" in second_round[0].content  # the schema stays in the conversation
+
+
+def test_repairs_can_be_turned_off(db):
+    model = ScriptedChatModel(["SELECT count(*) FROM Albums"])
+    with pytest.raises(SQLExecutionError, match="no such table"):
+        SQLQueryChain(model, db, repair=False).invoke("How many albums?")
+    assert len(model.calls) == 1
 
 
 def test_without_answer_step_returns_rows_only(db):

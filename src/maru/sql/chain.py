@@ -1,5 +1,5 @@
 """Natural language to SQL: question → prompt with the pruned schema → model → validated SQL →
-read-only execution (one repair round on a database error) → an answer in words.
+read-only execution (repair rounds on a refusal or a database error) → an answer in words.
 
 ``SQLQueryChain`` is a runnable, so it batches, streams its final value and shows every model call
 in traces. What it returns is an :class:`SQLAnswer` holding the SQL that actually ran, so a user can
@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 from ..core.config import RunConfig
 from ..core.runnable import Runnable
-from ..errors import SQLExecutionError
+from ..errors import SQLExecutionError, UnsafeSQLError
+from ..messages import AIMessage, BaseMessage, HumanMessage
 from ..prompts import ChatPromptTemplate
 from .database import QueryResult, SQLDatabase
 
@@ -35,18 +36,9 @@ _QUERY_PROMPT = ChatPromptTemplate.from_messages(
     ]
 )
 
-_REPAIR_PROMPT = ChatPromptTemplate.from_messages(
-    [
-        (
-            "system",
-            "You write one {dialect} SELECT query that answers the user's question from this schema.\n"
-            "Use only the tables and columns shown. Reply with the SQL only, in a ```sql code block."
-            "\n\n{schema}",
-        ),
-        ("human", "{question}"),
-        ("ai", "```sql\n{sql}\n```"),
-        ("human", "That query failed with this error:\n{error}\nWrite a corrected query."),
-    ]
+_REPAIR_REQUEST = (
+    "That query failed with this error:\n{error}\n"
+    "Write a corrected {dialect} SELECT query, using only the tables and columns in the schema above."
 )
 
 _ANSWER_PROMPT = ChatPromptTemplate.from_messages(
@@ -89,7 +81,13 @@ class SQLAnswer:
 
 class SQLQueryChain(Runnable[Any, SQLAnswer]):
     """Answer questions from a database with a chat model. Input: a question string or
-    ``{"question": ...}``."""
+    ``{"question": ...}``.
+
+    A query the validator refuses (it does not parse, is not a SELECT, calls a forbidden function)
+    or the database rejects is shown back to the model with the error, up to ``max_repairs`` times
+    (``repair=False``: none); the schema stays in the conversation, so a small model can fix a
+    wrong table or column name. A refused query never runs: when the repairs run out, the last
+    error is raised."""
 
     io_bound = True
 
@@ -100,36 +98,52 @@ class SQLQueryChain(Runnable[Any, SQLAnswer]):
         *,
         answer: bool = True,
         repair: bool = True,
+        max_repairs: int = 2,
         max_tables: int = 5,
     ) -> None:
+        if max_repairs < 0:
+            raise ValueError("max_repairs must be 0 or more")
         self.model, self.db = model, db
-        self.answer, self.repair, self.max_tables = answer, repair, max_tables
+        self.answer, self.max_tables = answer, max_tables
+        self.max_repairs = max_repairs if repair else 0
 
     def _invoke(self, input: Any, config: RunConfig | None = None, **kwargs: Any) -> SQLAnswer:
-        question = input["question"] if isinstance(input, dict) else input
-        if not isinstance(question, str) or not question.strip():
-            raise ValueError("SQLQueryChain takes a question string (or {'question': ...})")
-        schema = self.db.describe(self.db.relevant_tables(question, self.max_tables))
-        values = {"dialect": self.db.dialect, "schema": schema, "question": question, "max_rows": self.db.max_rows}
-        sql = self._ask_sql(_QUERY_PROMPT, values, config)
-        repaired = False
-        try:
-            result = self.db.run(sql)
-        except SQLExecutionError as exc:
-            if not self.repair:
-                raise
-            repair = {"dialect": values["dialect"], "schema": schema, "question": question}
-            sql = self._ask_sql(_REPAIR_PROMPT, {**repair, "sql": sql, "error": str(exc)}, config)
-            result = self.db.run(sql)
-            repaired = True
-        text = None
-        if self.answer:
-            messages = _ANSWER_PROMPT.format_messages(
-                question=question, sql=result.sql, result=result.as_markdown()
-            )
-            text = str(self.model.invoke(messages, config).content).strip()
-        return SQLAnswer(question, result.sql, result, text, repaired)
+        question = _question(input)
+        messages = self._query_messages(question)
+        result, repairs = self._query_with_repairs(messages, config)
+        text = self._answer(question, result, config) if self.answer else None
+        return SQLAnswer(question, result.sql, result, text, repaired=repairs > 0)
 
-    def _ask_sql(self, prompt: ChatPromptTemplate, values: dict[str, Any], config: RunConfig | None) -> str:
-        reply = self.model.invoke(prompt.format_messages(**values), config)
-        return extract_sql(str(reply.content))
+    def _query_messages(self, question: str) -> list[BaseMessage]:
+        schema = self.db.describe(self.db.relevant_tables(question, self.max_tables))
+        return _QUERY_PROMPT.format_messages(
+            dialect=self.db.dialect, schema=schema, question=question, max_rows=self.db.max_rows
+        )
+
+    def _query_with_repairs(
+        self, messages: list[BaseMessage], config: RunConfig | None
+    ) -> tuple[QueryResult, int]:
+        """Ask for SQL and run it; on a refusal or a database error, show the model its error."""
+        for attempt in range(self.max_repairs + 1):
+            sql = extract_sql(str(self.model.invoke(messages, config).content))
+            try:
+                return self.db.run(sql), attempt
+            except (UnsafeSQLError, SQLExecutionError) as exc:
+                if attempt == self.max_repairs:
+                    raise
+                request = _REPAIR_REQUEST.format(error=exc, dialect=self.db.dialect)
+                messages = [*messages, AIMessage(f"```sql\n{sql}\n```"), HumanMessage(request)]
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+    def _answer(self, question: str, result: QueryResult, config: RunConfig | None) -> str:
+        messages = _ANSWER_PROMPT.format_messages(
+            question=question, sql=result.sql, result=result.as_markdown()
+        )
+        return str(self.model.invoke(messages, config).content).strip()
+
+
+def _question(input: Any) -> str:
+    question = input["question"] if isinstance(input, dict) else input
+    if not isinstance(question, str) or not question.strip():
+        raise ValueError("SQLQueryChain takes a question string (or {'question': ...})")
+    return question
