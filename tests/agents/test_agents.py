@@ -81,8 +81,17 @@ def test_several_tool_calls_run_concurrently():
 def test_max_steps_stops_a_looping_model():
     model = ScriptedChatModel([calls(("weather", {"city": "Busan"}))], cycle=True)
     result = ToolCallingAgent(model, [weather], max_steps=3).invoke("loop")
-    assert result.stopped == "max_steps" and result.output == ""
-    assert len(model.calls) == 3
+    assert result.stopped == "max_steps" and len(model.calls) == 3
+    # the partial answer: what the last tool said, and that the agent stopped — never ""
+    assert result.output.startswith("weather returned:") and "stopped after 3 model turns" in result.output
+
+
+def test_first_tool_choice_forces_a_lookup_on_the_first_turn_only():
+    model = ScriptedChatModel([calls(("weather", {"city": "Busan"})), "Rainy."])
+    result = ToolCallingAgent(model, [weather], first_tool_choice="required").invoke("Busan?")
+    assert result.output == "Rainy."
+    assert model.calls[0].params["tool_choice"] == "required"
+    assert "tool_choice" not in model.calls[1].params
 
 
 def test_stream_yields_each_step_then_the_result():

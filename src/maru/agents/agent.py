@@ -84,19 +84,29 @@ class ToolCallingAgent(Runnable[Any, AgentResult]):
         system: str | None = None,
         max_steps: int = 10,
         parallel: bool = True,
+        first_tool_choice: Any = None,
     ) -> None:
+        """``first_tool_choice``: the ``tool_choice`` of the first model turn only — ``"required"``
+        or a tool's name makes a model that would rather answer at once (small local models do)
+        look something up first; later turns are free to answer."""
         if max_steps < 1:
             raise ValueError("max_steps must be at least 1")
         self.tools = _tools_by_name(tools)
         self.model = model.bind_tools(list(self.tools.values())) if self.tools else model
+        self.first_model = self.model
+        if self.tools and first_tool_choice is not None:
+            self.first_model = model.bind_tools(list(self.tools.values()), tool_choice=first_tool_choice)
         self.system, self.max_steps, self.parallel = system, max_steps, parallel
+
+    def _model_for(self, step: int) -> Any:
+        return self.first_model if step == 1 else self.model
 
     # ------------------------------------------------------------------ sync
     def _stream(self, input: Any, config: RunConfig | None = None, **kwargs: Any) -> Iterator[Any]:
         messages = agent_input_messages(input, self.system)
         steps: list[AgentStep] = []
         for step in range(1, self.max_steps + 1):
-            reply: AIMessage = self.model.invoke(messages, config)
+            reply: AIMessage = self._model_for(step).invoke(messages, config)
             messages.append(reply)
             steps.append(AgentStep("model", step, reply))
             yield steps[-1]
@@ -107,7 +117,7 @@ class ToolCallingAgent(Runnable[Any, AgentResult]):
                 messages.append(result)
                 steps.append(AgentStep("tool", step, result, call))
                 yield steps[-1]
-        yield AgentResult("", messages, steps, "max_steps")
+        yield AgentResult(partial_answer(messages, self.max_steps), messages, steps, "max_steps")
 
     def _invoke(self, input: Any, config: RunConfig | None = None, **kwargs: Any) -> AgentResult:
         return final_result(self._stream(input, config))
@@ -133,7 +143,7 @@ class ToolCallingAgent(Runnable[Any, AgentResult]):
         messages = agent_input_messages(input, self.system)
         steps: list[AgentStep] = []
         for step in range(1, self.max_steps + 1):
-            reply: AIMessage = await self.model.ainvoke(messages, config)
+            reply: AIMessage = await self._model_for(step).ainvoke(messages, config)
             messages.append(reply)
             steps.append(AgentStep("model", step, reply))
             yield steps[-1]
@@ -145,7 +155,7 @@ class ToolCallingAgent(Runnable[Any, AgentResult]):
                 messages.append(result)
                 steps.append(AgentStep("tool", step, result, call))
                 yield steps[-1]
-        yield AgentResult("", messages, steps, "max_steps")
+        yield AgentResult(partial_answer(messages, self.max_steps), messages, steps, "max_steps")
 
     async def _ainvoke(self, input: Any, config: RunConfig | None = None, **kwargs: Any) -> AgentResult:
         result = None
@@ -169,6 +179,18 @@ def final_result(items: Iterable[Any]) -> AgentResult:
     if not isinstance(result, AgentResult):
         raise RuntimeError("the agent's step stream ended without a result")
     return result
+
+
+def partial_answer(messages: Sequence[BaseMessage], max_steps: int) -> str:
+    """What an agent that ran out of steps can still say: its last words, else its last tool
+    result, with a note that it stopped — never an empty string."""
+    stopped = f"(stopped after {max_steps} model turns without a final answer)"
+    for message in reversed(messages):
+        if isinstance(message, AIMessage) and message.text.strip():
+            return f"{message.text.strip()} {stopped}"
+        if isinstance(message, ToolMessage) and message.status != "error" and message.text.strip():
+            return f"{message.name or 'a tool'} returned: {message.text.strip()} {stopped}"
+    return stopped
 
 
 def _unknown_tool(call: ToolCall, tools: dict[str, Tool]) -> ToolMessage:

@@ -25,6 +25,7 @@ from .agent import (
     _unknown_tool,
     agent_input_messages,
     final_result,
+    partial_answer,
 )
 
 __all__ = ["ReActAgent", "ReActParseError", "parse_react"]
@@ -172,7 +173,9 @@ class ReActAgent(Runnable[Any, AgentResult]):
             steps.append(AgentStep("tool", step, result, call))
             yield steps[-1]
             transcript += f"{text.rstrip()}\nObservation: {result.content}\n"
-        yield AgentResult("", [*messages, AIMessage(transcript)], steps, "max_steps")
+        said = [*messages, *(s.message for s in steps if s.kind == "tool")]
+        output = partial_answer(said, self.max_steps)
+        yield AgentResult(output, [*messages, AIMessage(transcript)], steps, "max_steps")
 
     def _invoke(self, input: Any, config: RunConfig | None = None, **kwargs: Any) -> AgentResult:
         return final_result(self._stream(input, config))
