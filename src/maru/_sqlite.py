@@ -9,8 +9,9 @@
 - **Schema**: each file has a ``<prefix>_meta`` table holding ``schema_version``; an empty file gets
   the schema, a file with other tables is someone else's (:class:`ForeignDatabase`).
 
-Callers turn ``sqlite3`` errors into their own :class:`~maru.errors.MaruError` with
-:func:`describe`, which says whether the file is corrupt, locked or otherwise unusable.
+- **Errors**: :func:`error_for` turns a ``sqlite3`` error into the caller's own
+  :class:`~maru.errors.MaruError`, worded the same way for every file: corrupt, locked or otherwise
+  unusable (:func:`describe`), naming the file and what to do.
 """
 
 from __future__ import annotations
@@ -23,13 +24,14 @@ import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
 __all__ = [
     "ForeignDatabase",
     "ThreadConnections",
     "describe",
     "ensure_schema",
+    "error_for",
     "is_memory_path",
     "retry_busy",
     "write_transaction",
@@ -91,6 +93,35 @@ def describe(exc: sqlite3.Error) -> Literal["corrupt", "locked", "other"]:
     if "locked" in text or "busy" in text:
         return "locked"
     return "other"
+
+
+E = TypeVar("E", bound=Exception)
+
+
+def error_for(
+    exc: sqlite3.Error,
+    error: type[E],
+    *,
+    what: str,
+    timeout: float,
+    if_corrupt: str,
+    if_other: str,
+    timeout_option: str | None = None,
+) -> E:
+    """``exc`` as the caller's ``error``: one wording for every maru SQLite file, so a user reads
+    the same three cases everywhere. ``what`` names the file (``"the trace store /x.sqlite"``);
+    ``if_corrupt`` / ``if_other`` say what to do; a file locked longer than ``timeout`` points to
+    ``timeout_option`` (``"RunStore(timeout=...)"``) when the caller has one."""
+    kind = describe(exc)
+    if kind == "corrupt":
+        return error(f"{what} is corrupt or not a SQLite database ({exc}); {if_corrupt}")
+    if kind == "locked":
+        wait_longer = f"raise {timeout_option} or " if timeout_option else ""
+        return error(
+            f"{what} stayed locked by another writer for more than {timeout:g} s ({exc}); "
+            f"{wait_longer}find the process holding it"
+        )
+    return error(f"cannot use {what} ({exc}); {if_other}")
 
 
 class ForeignDatabase(Exception):

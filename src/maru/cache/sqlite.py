@@ -108,21 +108,11 @@ class SQLiteCache(BaseCache):
         )
 
     def _error(self, exc: sqlite3.Error) -> CacheError:
-        kind = _sqlite.describe(exc)
-        if kind == "corrupt":
-            return CacheError(
-                f"the SQLite cache file {self.path} is corrupt or not a SQLite database ({exc}); "
-                "delete or move it and maru will create a new, empty cache there"
-            )
-        if kind == "locked":
-            return CacheError(
-                f"the SQLite cache {self.path} stayed locked by another writer for more than "
-                f"{self.timeout:g} s ({exc}); raise SQLiteCache(timeout=...) or find the process "
-                "holding it"
-            )
-        return CacheError(
-            f"cannot use the SQLite cache file {self.path} ({exc}); check that the path is a "
-            "writable file, or delete or move it"
+        return _sqlite.error_for(
+            exc, CacheError, what=f"the SQLite cache file {self.path}", timeout=self.timeout,
+            timeout_option="SQLiteCache(timeout=...)",
+            if_corrupt="delete or move it and maru will create a new, empty cache there",
+            if_other="check that the path is a writable file, or delete or move it",
         )
 
     def close(self) -> None:

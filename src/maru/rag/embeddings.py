@@ -428,15 +428,10 @@ class _SQLiteStore(_VectorStore):
         )
 
     def _error(self, exc: sqlite3.Error) -> CacheError:
-        kind = _sqlite.describe(exc)
-        what = {
-            "corrupt": "is corrupt or not a SQLite database",
-            "locked": f"stayed locked by another writer for more than {self.timeout:g} s",
-            "other": "cannot be used",
-        }[kind]
-        return CacheError(
-            f"the embedding cache file {self.path} {what} ({exc}); delete or move it, or choose "
-            "another path"
+        return _sqlite.error_for(
+            exc, CacheError, what=f"the embedding cache file {self.path}", timeout=self.timeout,
+            if_corrupt="delete or move it, or choose another path",
+            if_other="delete or move it, or choose another path",
         )
 
     def get_many(self, keys: Sequence[str]) -> dict[str, bytes]:

@@ -152,19 +152,11 @@ class RunStore:
         )
 
     def _error(self, exc: sqlite3.Error) -> TraceStoreError:
-        kind = _sqlite.describe(exc)
-        if kind == "corrupt":
-            return TraceStoreError(
-                f"the trace store {self.path} is corrupt or not a SQLite database ({exc}); "
-                "delete or move it and maru will create a new, empty store there"
-            )
-        if kind == "locked":
-            return TraceStoreError(
-                f"the trace store {self.path} stayed locked by another writer for more than "
-                f"{self.timeout:g} s ({exc}); raise RunStore(timeout=...) or find the process holding it"
-            )
-        return TraceStoreError(
-            f"cannot use the trace store {self.path} ({exc}); check that the path is a writable file"
+        return _sqlite.error_for(
+            exc, TraceStoreError, what=f"the trace store {self.path}", timeout=self.timeout,
+            timeout_option="RunStore(timeout=...)",
+            if_corrupt="delete or move it and maru will create a new, empty store there",
+            if_other="check that the path is a writable file",
         )
 
     def _query(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:

@@ -144,18 +144,11 @@ class LocalStore(VectorStore):
             )
 
     def _error(self, exc: sqlite3.Error) -> VectorStoreError:
-        kind = _sqlite.describe(exc)
-        if kind == "corrupt":
-            return VectorStoreError(
-                f"the store file {self._db} is corrupt or not a SQLite database ({exc}); "
-                "move the folder away and re-index"
-            )
-        if kind == "locked":
-            return VectorStoreError(
-                f"the store {self._db} stayed locked by another writer for more than {self.timeout:g} s "
-                f"({exc}); raise LocalStore(timeout=...) or find the process holding it"
-            )
-        return VectorStoreError(f"cannot use the store file {self._db} ({exc}); check the folder is writable")
+        return _sqlite.error_for(
+            exc, VectorStoreError, what=f"the store file {self._db}", timeout=self.timeout,
+            timeout_option="LocalStore(timeout=...)",
+            if_corrupt="move the folder away and re-index", if_other="check the folder is writable",
+        )
 
     def _read(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         try:
