@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -51,39 +50,19 @@ def write_json(path: Path, data: Any) -> None:
     os.replace(tmp, path)
 
 
-@dataclass(frozen=True)
 class JobFolder:
     """The files of one local job (see the module docstring for the layout)."""
 
-    path: Path
-
-    @property
-    def job_file(self) -> Path:
-        return self.path / "job.json"
-
-    @property
-    def pids_file(self) -> Path:
-        return self.path / "pids.json"
-
-    @property
-    def result_file(self) -> Path:
-        return self.path / "result.json"
-
-    @property
-    def supervisor_log(self) -> Path:
-        return self.path / "supervisor.log"
-
-    @property
-    def cancelled_marker(self) -> Path:
-        return self.path / "cancelled"
-
-    @property
-    def hangs_dir(self) -> Path:
-        return self.path / "hangs"
-
-    @property
-    def logs_dir(self) -> Path:
-        return self.path / "logs"
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.job_file = path / "job.json"
+        self.pids_file = path / "pids.json"
+        self.result_file = path / "result.json"
+        self.supervisor_log = path / "supervisor.log"
+        self.cancelled_marker = path / "cancelled"
+        self.preempted_dir = path / "preempted"
+        self.hangs_dir = path / "hangs"
+        self.logs_dir = path / "logs"
 
     def node_log(self, node: int) -> Path:
         return self.path / f"node{node}.log"
@@ -112,7 +91,7 @@ class JobFolder:
     def preempted_ranks(self) -> list[str]:
         """``rank<r>`` of every worker that checkpointed after SIGTERM (marked by
         :mod:`maru.launch.entry`)."""
-        return sorted(p.stem for p in (self.path / "preempted").glob("rank*.json"))
+        return sorted(p.stem for p in self.preempted_dir.glob("rank*.json"))
 
     def restarts(self) -> int:
         """How many times torchrun restarted the busiest node's workers."""
