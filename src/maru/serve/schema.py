@@ -42,6 +42,7 @@ __all__ = [
     "StringPromptValueOutput",
     "decode_input",
     "infer_types",
+    "wire_type",
 ]
 
 Scalar = str | int | float | bool
@@ -133,6 +134,12 @@ def infer_types(runnable: Any) -> tuple[Any, Any]:
     """``(input_type, output_type)`` of ``runnable`` in wire form; ``Any`` where nothing is known."""
     input_type, output_type = _types(runnable, 0)
     return _describable(input_type), _describable(output_type)
+
+
+def wire_type(tp: Any, *, out: bool) -> Any:
+    """A type the caller gives for the input (``out=False``) or the output, in the wire form that
+    :func:`infer_types` returns."""
+    return _describable(_wire(tp, out=out))
 
 
 def _types(step: Any, depth: int) -> tuple[Any, Any]:
@@ -288,7 +295,7 @@ def _object_model(
             definitions[f"f{i}"] = (tp, Field(alias=key))
         else:
             definitions[f"f{i}"] = (typing.Optional[tp], Field(default=None, alias=key))  # noqa: UP045
-    return create_model(  # type: ignore[call-overload,no-any-return]
+    return create_model(
         name,
         __base__=_object_base(extra),
         **definitions,
@@ -331,17 +338,17 @@ def _wire(tp: Any, *, out: bool) -> Any:
     if origin is None or not args:
         return tp
     if origin is Annotated:
-        return Annotated[(_wire(args[0], out=out), *tp.__metadata__)]  # type: ignore[valid-type]
+        return Annotated[(_wire(args[0], out=out), *tp.__metadata__)]
     if origin is Union or origin is types.UnionType:
         return Union[tuple(_wire(a, out=out) for a in args)]  # noqa: UP007
     if origin is Literal:
         return tp
     if origin in _SEQUENCES:
-        return list[_wire(args[0], out=out)]  # type: ignore[misc]
+        return types.GenericAlias(list, _wire(args[0], out=out))
     if origin is tuple:
-        return tuple[tuple(a if a is Ellipsis else _wire(a, out=out) for a in args)]  # type: ignore[misc]
+        return types.GenericAlias(tuple, tuple(a if a is Ellipsis else _wire(a, out=out) for a in args))
     if origin in _MAPPINGS and len(args) == 2:
-        return dict[args[0], _wire(args[1], out=out)]  # type: ignore[misc,valid-type]  # built at runtime
+        return types.GenericAlias(dict, (args[0], _wire(args[1], out=out)))
     return tp
 
 
