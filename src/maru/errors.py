@@ -27,6 +27,8 @@ class OutputParserError(MaruError, ValueError):
     def __init__(self, message: str, raw: str = "") -> None:
         shown = raw if len(raw) <= 500 else raw[:500] + f"… ({len(raw)} chars)"
         super().__init__(f"{message}\n--- raw model output ---\n{shown}")
+        self.reason = message
+        """What was wrong, without the raw output (to show the model in a repair round)."""
         self.raw = raw
 
 

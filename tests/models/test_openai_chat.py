@@ -219,7 +219,11 @@ def test_bind_tools_round_trip(server: FakeChatServer) -> None:
 
 
 def test_with_structured_output_json_schema(server: FakeChatServer) -> None:
-    server.script(Reply(json.dumps({"city": "Jeju", "unit": "kelvin"})), Reply("not json at all"))
+    server.script(
+        Reply(json.dumps({"city": "Jeju", "unit": "kelvin"})),
+        Reply("not json yet"),  # repaired once, then
+        Reply("not json at all"),
+    )
     chain = make(server).with_structured_output(GetWeather)
     assert chain.invoke("Jeju in kelvin") == GetWeather(city="Jeju", unit="kelvin")
     fmt = server.requests[0].body["response_format"]

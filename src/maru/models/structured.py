@@ -1,6 +1,7 @@
 """Structured output: a chat model made to answer with a validated pydantic object.
 
-Two ways to ask, one way to check: ``json_schema`` sends the model's JSON schema as
+``auto`` (the default, :mod:`maru.models.adaptive`) picks what the endpoint supports. Two fixed
+ways to ask, one way to check: ``json_schema`` sends the model's JSON schema as
 ``response_format`` (OpenAI, Gemini, vLLM, llama.cpp and Ollama all accept it); ``tool`` forces a call
 of a tool shaped like the model, for servers that only do tool calling. Either way the answer is
 parsed and validated here, and a failure raises :class:`~maru.errors.OutputParserError` carrying
@@ -42,7 +43,7 @@ def structured_output(
     model: ChatModel,
     schema: type[BaseModel],
     *,
-    method: Literal["json_schema", "tool"] = "json_schema",
+    method: Literal["auto", "json_schema", "tool"] = "auto",
     strict: bool | None = None,
 ) -> Runnable[Any, Any]:
     from pydantic import BaseModel
@@ -52,6 +53,10 @@ def structured_output(
             f"with_structured_output() takes a pydantic model class, got {type(schema).__name__}: "
             f"{schema!r:.80}"
         )
+    if method == "auto":
+        from .adaptive import AdaptiveStructuredOutput
+
+        return AdaptiveStructuredOutput(model, schema, strict)
     if method == "json_schema":
         bound = model.bind(response_format=json_schema_format(schema, strict))
     elif method == "tool":
@@ -60,7 +65,7 @@ def structured_output(
             tool["function"] = {**tool["function"], "strict": strict}
         bound = model.bind_tools([tool], tool_choice=tool_name(tool))
     else:
-        raise ValueError(f"with_structured_output(method={method!r}): use 'json_schema' or 'tool'")
+        raise ValueError(f"with_structured_output(method={method!r}): use 'auto', 'json_schema' or 'tool'")
     return bound | StructuredOutputParser(schema, method=method)
 
 
