@@ -14,6 +14,7 @@ from .. import _lazy
 _LAZY: dict[str, str] = {
     "Task": ".task",
     "Trainer": ".trainer",
+    "TrainerConfig": ".config",
     "FitResult": ".trainer",
     "seed_everything": ".trainer",
     "DistEnv": ".dist",

@@ -22,15 +22,25 @@ PRECISIONS = ("32", "bf16-mixed", "16-mixed")
 _ALIASES = {"32-true": "32", "fp32": "32", "bf16": "bf16-mixed", "16": "16-mixed", "fp16": "16-mixed"}
 
 
+def canonical_precision(name: str) -> str:
+    """``name`` as one of :data:`PRECISIONS` (aliases such as ``"bf16"`` resolved); a
+    :class:`~maru.errors.TrainError` naming the choices when it is none of them."""
+    canonical = _ALIASES.get(str(name), str(name))
+    if canonical not in PRECISIONS:
+        raise TrainError(
+            f"precision {canonical!r} is not one of {', '.join(PRECISIONS)}; pass one of these "
+            f"(or an alias: {', '.join(_ALIASES)})"
+        )
+    return canonical
+
+
 class Precision:
     """What the trainer needs from a precision setting: the forward context and a loss scaler."""
 
     def __init__(self, name: str, device: torch.device, *, fsdp: bool = False) -> None:
         import torch
 
-        name = _ALIASES.get(str(name), str(name))
-        if name not in PRECISIONS:
-            raise TrainError(f"precision {name!r} is not one of {', '.join(PRECISIONS)}")
+        name = canonical_precision(name)
         if name == "16-mixed" and device.type == "cpu":
             warnings.warn(
                 "precision='16-mixed' needs a GPU: float16 autocast on CPU is slow and unscaled; "

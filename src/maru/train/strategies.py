@@ -247,17 +247,29 @@ def _require_parallelize(task: Task) -> None:
         )
 
 
+def check_strategy(strategy: str | Strategy, tp_size: int | None = None) -> None:
+    """A :class:`~maru.errors.TrainError` saying what to pass when ``strategy`` (with ``tp_size``)
+    names no strategy; checked when the trainer is configured, long before ``fit``."""
+    if isinstance(strategy, Strategy):
+        return
+    if strategy not in STRATEGIES:
+        raise TrainError(
+            f"strategy {strategy!r} is not one of {', '.join(STRATEGIES)}; pass one of these or "
+            "a maru.train.Strategy"
+        )
+    if strategy == "dp_tp" and tp_size is None:
+        raise TrainError("strategy='dp_tp' needs tp_size (ranks per tensor-parallel group)")
+
+
 def resolve_strategy(
     strategy: str | Strategy, env: DistEnv, *, tp_size: int | None = None
 ) -> Strategy:
     """Turn the trainer's ``strategy`` argument into a :class:`Strategy` for this environment."""
+    check_strategy(strategy, tp_size)
     if isinstance(strategy, Strategy):
         return strategy
-    if strategy not in STRATEGIES:
-        raise TrainError(f"strategy {strategy!r} is not one of {', '.join(STRATEGIES)}")
     if strategy == "dp_tp":
-        if tp_size is None:
-            raise TrainError("strategy='dp_tp' needs tp_size (ranks per tensor-parallel group)")
+        assert tp_size is not None
         return DPxTP(tp_size)
     if strategy == "tp":
         return TP(tp_size)

@@ -20,14 +20,13 @@ from __future__ import annotations
 import gc
 import os
 import random
-import time
 import warnings
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any, Unpack
 
 from ..errors import TrainError
+from .config import TrainerConfig, TrainerSettings
 from .dist import DistEnv, Preempted, SigtermFlag, destroy_process_group, init_process_group
 from .precision import Precision
 from .strategies import Strategy, resolve_strategy
@@ -104,86 +103,49 @@ def _batch_size(batch: Any) -> int:
 class Trainer:
     """Train a task: ``Trainer(max_steps=1000).fit(task, data)``.
 
-    Give ``max_steps`` or ``max_epochs`` (or both: whichever ends first). ``strategy`` is
-    ``"auto"`` (one process: plain; several: DDP), ``"ddp"``, ``"fsdp"``, ``"tp"``, ``"dp_tp"``
-    (with ``tp_size``) or a :class:`~maru.train.strategies.Strategy`. The trainer seeds every
-    generator with ``seed`` when constructed, so a task built after the trainer starts identical on
-    every rank; ``fit`` then reseeds with ``seed + data-parallel rank`` for per-rank randomness.
+    The keyword arguments are the fields of :class:`~maru.train.config.TrainerConfig` (see it for
+    each), checked when the trainer is built; ``Trainer(config=TrainerConfig(...))`` is the same,
+    and keywords given beside a ``config`` replace its values. Give ``max_steps`` or
+    ``max_epochs`` (or both: whichever ends first). ``strategy`` is ``"auto"`` (one process:
+    plain; several: DDP), ``"ddp"``, ``"fsdp"``, ``"tp"``, ``"dp_tp"`` (with ``tp_size``) or a
+    :class:`~maru.train.strategies.Strategy`. The trainer seeds every generator with ``seed`` when
+    constructed, so a task built after the trainer starts identical on every rank; ``fit`` then
+    reseeds with ``seed + data-parallel rank`` for per-rank randomness.
     """
 
     def __init__(
-        self,
-        *,
-        max_steps: int | None = None,
-        max_epochs: int | None = None,
-        strategy: str | Strategy = "auto",
-        tp_size: int | None = None,
-        precision: str = "32",
-        grad_accum: int = 1,
-        clip_grad_norm: float | None = None,
-        log_every: int = 10,
-        val_every: int | None = None,
-        checkpoint_dir: str | Path | None = None,
-        checkpoint_every: int | None = None,
-        keep_last: int = 3,
-        async_checkpoint: bool = False,
-        seed: int = 0,
-        run_dir: str | Path | None = None,
-        loggers: Any = "auto",
-        progress: bool = True,
-        device: str | torch.device | None = None,
-        deterministic: bool = False,
-        hang_timeout_s: float | None = None,
+        self, *, config: TrainerConfig | None = None, **settings: Unpack[TrainerSettings]
     ) -> None:
-        if max_steps is None and max_epochs is None:
-            raise TrainError("give the Trainer max_steps or max_epochs (or both)")
-        for name, value in (
-            ("max_steps", max_steps),
-            ("max_epochs", max_epochs),
-            ("grad_accum", grad_accum),
-            ("log_every", log_every),
-            ("val_every", val_every),
-            ("checkpoint_every", checkpoint_every),
-            ("keep_last", keep_last),
-        ):
-            if value is not None and (not isinstance(value, int) or value < 1):
-                raise TrainError(f"{name} must be a positive integer, not {value!r}")
-        if checkpoint_dir is None and os.environ.get("MARU_CHECKPOINT_DIR"):
-            checkpoint_dir = os.environ["MARU_CHECKPOINT_DIR"]  # set by maru launch
-        if checkpoint_every is not None and checkpoint_dir is None:
-            raise TrainError("checkpoint_every needs checkpoint_dir (where to write checkpoints)")
-        self.max_steps = max_steps
-        self.max_epochs = max_epochs
-        self.strategy = strategy
-        self.tp_size = tp_size
-        self.precision = precision
-        self.grad_accum = grad_accum
-        self.clip_grad_norm = clip_grad_norm
-        self.log_every = log_every
-        self.val_every = val_every
-        self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
-        self.checkpoint_every = checkpoint_every
-        self.keep_last = keep_last
-        self.async_checkpoint = async_checkpoint
-        self.seed = seed
-        self.run_dir = Path(run_dir) if run_dir is not None else None
-        self.loggers_spec = loggers
-        self.progress = progress
-        self.device = device
-        self.deterministic = deterministic
-        self.hang_timeout_s = hang_timeout_s
-        self.step = 0
-        self.epoch = 0
+        if config is None:
+            config = TrainerConfig(**settings)
+        elif settings:
+            config = replace(config, **settings)
+        self.config = config
         self.env = DistEnv.from_environ()
         self.heartbeat = Heartbeat()
-        seed_everything(seed)
+        self._run: _Run | None = None
+        self._ended_at = (0, 0)  # (step, epoch) of the last fit, once its run is gone
+        seed_everything(config.seed)
+
+    @property
+    def step(self) -> int:
+        """Optimizer steps taken: live while ``fit`` runs (its run owns the count), the last
+        run's count after it."""
+        run = self._run
+        return run.step if run is not None else self._ended_at[0]
+
+    @property
+    def epoch(self) -> int:
+        """The epoch ``fit`` is in (live), or the one the last run ended in."""
+        run = self._run
+        return run.epoch if run is not None else self._ended_at[1]
 
     # ----------------------------------------------------------------------------------- set-up
     def _pick_device(self) -> torch.device:
         import torch
 
-        if self.device is not None:
-            return torch.device(self.device)
+        if self.config.device is not None:
+            return torch.device(self.config.device)
         if torch.cuda.is_available():
             return torch.device("cuda", self.env.local_rank)
         return torch.device("cpu")
@@ -210,10 +172,11 @@ class Trainer:
         self.env = DistEnv.from_environ()
         owns_group = init_process_group(self.env)
         sigterm = SigtermFlag().install()
-        watchdog = _start_watchdog(self.hang_timeout_s, self.heartbeat)
+        watchdog = _start_watchdog(self.config.hang_timeout_s, self.heartbeat)
         try:
             return self._fit(task, train_data, val_data, sigterm)
         finally:
+            self._release_run()
             if watchdog is not None:
                 watchdog.stop()
             sigterm.restore()
@@ -230,24 +193,39 @@ class Trainer:
     ) -> FitResult:
         import torch
 
-        if self.deterministic:
+        config = self.config
+        if config.deterministic:
             self._set_deterministic()
         device = self._pick_device()
         if device.type == "cuda":
             torch.cuda.set_device(device)
-        strategy = resolve_strategy(self.strategy, self.env, tp_size=self.tp_size)
-        precision = Precision(self.precision, device, fsdp=strategy.uses_fsdp)
+        strategy = resolve_strategy(config.strategy, self.env, tp_size=config.tp_size)
+        precision = Precision(config.precision, device, fsdp=strategy.uses_fsdp)
         strategy.setup(task, self.env, device, precision)
-        seed_everything(self.seed + strategy.dp_rank)
+        seed_everything(config.seed + strategy.dp_rank)
         optimizers, schedulers = split_optimizers(task.configure_optimizers())
         resumable = _resumable(train_data)
         if resumable:
             train_data.shard(strategy.dp_rank, strategy.dp_size)  # type: ignore[attr-defined]
         if val_data is not None and _resumable(val_data):
             val_data.shard(strategy.dp_rank, strategy.dp_size)  # type: ignore[attr-defined]
-        run = _Run(self, task, strategy, precision, device, optimizers, schedulers, sigterm)
-        run.resume(train_data, resumable)
-        return run.loop(train_data, val_data, resumable)
+        run = self._run = _Run(
+            config,
+            self.env,
+            self.heartbeat,
+            _Parts(task, strategy, precision, device, optimizers, schedulers),
+            _Data(train_data, val_data, resumable),
+            sigterm,
+        )
+        run.resume()
+        return run.loop()
+
+    def _release_run(self) -> None:
+        """Keep the run's position and drop the run itself: its wrappers must not outlive ``fit``
+        (see the ``gc.collect`` there)."""
+        run, self._run = self._run, None
+        if run is not None:
+            self._ended_at = (run.step, run.epoch)
 
 
 def _start_watchdog(timeout_s: float | None, heartbeat: Heartbeat) -> Watchdog | None:
@@ -256,46 +234,98 @@ def _start_watchdog(timeout_s: float | None, heartbeat: Heartbeat) -> Watchdog |
     return Watchdog(timeout, heartbeat).start() if timeout else None
 
 
+@dataclass(frozen=True, slots=True)
+class _Parts:
+    """What ``fit`` set up for one run: the task as the strategy prepared it, and its helpers."""
+
+    task: Task
+    strategy: Strategy
+    precision: Precision
+    device: torch.device
+    optimizers: list[Any]
+    schedulers: list[Any]
+
+
+@dataclass(frozen=True, slots=True)
+class _Data:
+    """A run's data; ``resumable`` when the training data keeps a position (a ShardedDataset)."""
+
+    train: Any
+    val: Any
+    resumable: bool
+
+
 class _Run:
-    """One ``fit`` call's state. Kept apart from the Trainer so the loop reads locals."""
+    """One ``fit`` call. It owns the position (``step``, ``epoch``; the trainer only reads them)
+    and runs the loop as a ladder of small named steps, in the manner of torchtitan's ``train`` →
+    ``train_step`` → ``forward_backward_step``:
+
+    ``loop`` (epochs) → ``run_epoch`` (batches) → ``micro_step`` (forward and backward of one
+    micro-batch) and, once ``grad_accum`` of them are in, ``train_step`` → ``optimizer_step``
+    (unscale, clip, step, zero_grad, scaler, schedulers) → ``log_step`` → ``maybe_validate`` →
+    ``maybe_checkpoint`` → ``check_preempted``.
+
+    The hot path's settings are read off the config once, here, so a step costs what the
+    hand-written loop costs plus a few method calls.
+    """
 
     def __init__(
         self,
-        trainer: Trainer,
-        task: Task,
-        strategy: Strategy,
-        precision: Precision,
-        device: torch.device,
-        optimizers: list[Any],
-        schedulers: list[Any],
+        config: TrainerConfig,
+        env: DistEnv,
+        heartbeat: Heartbeat,
+        parts: _Parts,
+        data: _Data,
         sigterm: SigtermFlag,
     ) -> None:
-        self.t = trainer
-        self.task = task
-        self.strategy = strategy
-        self.precision = precision
-        self.device = device
-        self.optimizers = optimizers
-        self.schedulers = schedulers
+        self.config = config
+        self.env = env
+        self.heartbeat = heartbeat
+        self.task, self.strategy, self.precision = parts.task, parts.strategy, parts.precision
+        self.device, self.optimizers, self.schedulers = parts.device, parts.optimizers, parts.schedulers
+        self.data = data
         self.sigterm = sigterm
-        self.is_main = trainer.env.rank == 0
+        self.step = 0
+        self.epoch = 0
+        self.is_main = env.rank == 0
         self.manager: Any = None
+        self.data_resumed = False
         self.resumed_from: str | None = None
         self.saved_step: int | None = None
         self.last_checkpoint: str | None = None
         self.metrics: dict[str, float] = {}
         self.val_metrics: dict[str, float] = {}
-        if trainer.checkpoint_dir is not None:
+        if config.checkpoint_dir is not None:
             from .checkpoint import CheckpointManager
 
             self.manager = CheckpointManager(
-                trainer.checkpoint_dir, keep_last=trainer.keep_last, async_save=trainer.async_checkpoint
+                config.checkpoint_dir, keep_last=config.keep_last, async_save=config.async_checkpoint
             )
+        # the hot path, read once
+        train_call = self.strategy.train_call
+        assert train_call is not None
+        self.train_call = train_call
+        self.forward_context = self.precision.forward_context
+        self.scaler = self.precision.scaler
+        self.move = self.device.type != "cpu"
+        self.accum = config.grad_accum
+        self.log_every = config.log_every
+        self.max_steps = config.max_steps if config.max_steps is not None else float("inf")
+        self.max_epochs = config.max_epochs if config.max_epochs is not None else float("inf")
+        self.params: list[Any] = []
+        # what the steps hand on: the current micro-batch count, the summed loss of a logging
+        # step, and the last micro-batch's output, loss (divided by grad_accum) and batch
+        self.micro = 0
+        self.loss_sum: torch.Tensor | None = None
+        self.out: Any = None
+        self.loss: Any = None
+        self.batch: Any = None
+        self.grad_norm: Any = None
 
     # ------------------------------------------------------------------------ checkpoints
-    def resume(self, train_data: Any, resumable: bool) -> None:
-        self.t.step, self.t.epoch = 0, 0
-        self.data_resumed = False
+    def resume(self) -> None:
+        """Load the newest checkpoint, if any: model, optimizers, schedulers, position, scaler,
+        data position and RNG."""
         if self.manager is None:
             return
         path = self.manager.latest()
@@ -305,16 +335,16 @@ class _Run:
             path, model=self.task, optimizers=self.optimizers, schedulers=self.schedulers
         )
         state = extra.get("trainer", {})
-        self.t.step, self.t.epoch = int(state.get("step", 0)), int(state.get("epoch", 0))
-        self.saved_step = self.t.step
+        self.step, self.epoch = int(state.get("step", 0)), int(state.get("epoch", 0))
+        self.saved_step = self.step
         if self.precision.scaler is not None and "scaler" in extra:
             self.precision.scaler.load_state_dict(extra["scaler"])
-        if resumable and "data" in extra:
-            train_data.load_state_dict(extra["data"])
+        if self.data.resumable and "data" in extra:
+            self.data.train.load_state_dict(extra["data"])
             self.data_resumed = True
-        elif not resumable:
+        elif not self.data.resumable:
             warnings.warn(
-                f"resumed at step {self.t.step} from {path}, but the training data is not a "
+                f"resumed at step {self.step} from {path}, but the training data is not a "
                 "ShardedDataset: the epoch restarts from its first batch (no mid-epoch resume)",
                 stacklevel=4,
             )
@@ -324,222 +354,249 @@ class _Run:
             restore_rng(extra["rng"])
         self.resumed_from = str(path)
 
-    def save(self, train_data: Any, resumable: bool) -> None:
+    def save(self) -> None:
         from .checkpoint import capture_rng
 
         extra: dict[str, Any] = {
-            "trainer": {"step": self.t.step, "epoch": self.t.epoch},
+            "trainer": {"step": self.step, "epoch": self.epoch},
             "rng": capture_rng(),
         }
-        if resumable:
-            extra["data"] = train_data.state_dict()
+        if self.data.resumable:
+            extra["data"] = self.data.train.state_dict()
         if self.precision.scaler is not None:
             extra["scaler"] = self.precision.scaler.state_dict()
         path = self.manager.save(
-            self.t.step,
+            self.step,
             model=self.task,
             optimizers=self.optimizers,
             schedulers=self.schedulers,
             extra=extra,
         )
-        self.saved_step = self.t.step
+        self.saved_step = self.step
         self.last_checkpoint = str(path)
 
     # ------------------------------------------------------------------------------- loop
-    def loop(self, train_data: Any, val_data: Any, resumable: bool) -> FitResult:
-        t = self.t
-        task, strategy, precision = self.task, self.strategy, self.precision
-        train_call = strategy.train_call
-        assert train_call is not None
-        forward_context = precision.forward_context
-        scaler = precision.scaler
-        optimizers, schedulers = self.optimizers, self.schedulers
-        params = [p for p in task.parameters() if p.requires_grad]
-        accum, clip = t.grad_accum, t.clip_grad_norm
-        log_every, val_every, ckpt_every = t.log_every, t.val_every, t.checkpoint_every
-        max_steps = t.max_steps if t.max_steps is not None else float("inf")
-        max_epochs = t.max_epochs if t.max_epochs is not None else float("inf")
-        move = self.device.type != "cpu"
-        device = self.device
-        distributed = t.env.distributed
-        sigterm = self.sigterm
-        heartbeat = t.heartbeat
-
-        self._start_logging(train_data)
-        task.train()
-        step, epoch = t.step, t.epoch
-        micro = 0
-        loss_sum: torch.Tensor | None = None
-        loss: Any = None
-        grad_norm: Any = None
-        batch: Any = None
-        done = step >= max_steps or epoch >= max_epochs
-        first_epoch = True
-        self._window_start, self._window_step = time.perf_counter(), step
-        while not done:
-            if resumable and not (first_epoch and self.data_resumed):
-                train_data.set_epoch(epoch)
-            elif not resumable:
-                sampler = getattr(train_data, "sampler", None)
-                if sampler is not None and hasattr(sampler, "set_epoch"):
-                    sampler.set_epoch(epoch)
-            first_epoch = False
-            for batch in train_data:
-                if move:
-                    batch = move_to_device(batch, device)
-                micro += 1
-                sync = micro == accum
-                logging_now = (step + 1) % log_every == 0
-                with strategy.no_sync(sync) if accum > 1 else _NULL, forward_context():
-                    out = train_call(batch)
-                loss = out["loss"] if isinstance(out, dict) else out
-                if accum > 1:
-                    loss = loss / accum
-                if logging_now:
-                    detached = loss.detach().float()
-                    loss_sum = detached if loss_sum is None else loss_sum + detached
-                if scaler is not None:
-                    scaler.scale(loss).backward()
-                else:
-                    loss.backward()
-                if not sync:
-                    continue
-                micro = 0
-                if clip is not None:
-                    if scaler is not None:
-                        for opt in optimizers:
-                            scaler.unscale_(opt)
-                    grad_norm = strategy.clip_grad_norm(params, clip)
-                for opt in optimizers:
-                    if scaler is not None:
-                        scaler.step(opt)
-                    else:
-                        opt.step()
-                    opt.zero_grad(set_to_none=True)
-                if scaler is not None:
-                    scaler.update()
-                for sched in schedulers:
-                    sched.step()
-                step += 1
-                t.step = step
-                heartbeat.step = step
-                stop = False
-                if logging_now:
-                    stop = self._log(step, epoch, loss_sum, out, grad_norm, batch, accum)
-                    loss_sum = None
-                if val_every is not None and step % val_every == 0 and val_data is not None:
-                    self._validate(val_data, step)
-                if ckpt_every is not None and step % ckpt_every == 0:
-                    self.save(train_data, resumable)
-                if stop or (not distributed and sigterm.set):
-                    self._preempt(train_data, resumable)
-                if step >= max_steps:
-                    done = True
-                    break
-            else:
-                epoch += 1
-                t.epoch = epoch
-                if epoch >= max_epochs:
-                    done = True
-            if batch is None and not done:
+    def loop(self) -> FitResult:
+        """Epochs until ``max_steps`` or ``max_epochs``, then the final validation and save."""
+        self.params = [p for p in self.task.parameters() if p.requires_grad]
+        self._start_logging()
+        self.task.train()
+        self._window_step = self.step
+        keep_position = self.data_resumed  # a resumed ShardedDataset continues mid-epoch once
+        while not self._done():
+            self.begin_epoch(keep_position)
+            keep_position = False
+            if not self.run_epoch():
+                break
+            self.epoch += 1
+            if self.batch is None and not self._done():
                 raise TrainError("the training data yielded no batch: nothing to train on")
-        return self._finish(train_data, val_data, resumable, loss, accum)
+        return self._finish()
 
-    def _preempt(self, train_data: Any, resumable: bool) -> None:
-        if self.manager is not None and self.saved_step != self.t.step:
-            self.save(train_data, resumable)
+    def _done(self) -> bool:
+        return self.step >= self.max_steps or self.epoch >= self.max_epochs
+
+    def begin_epoch(self, keep_position: bool) -> None:
+        """Tell the data which epoch starts, so it shuffles by epoch (a ShardedDataset, or a
+        DataLoader's sampler)."""
+        if self.data.resumable:
+            if not keep_position:
+                self.data.train.set_epoch(self.epoch)
+            return
+        sampler = getattr(self.data.train, "sampler", None)
+        if sampler is not None and hasattr(sampler, "set_epoch"):
+            sampler.set_epoch(self.epoch)
+
+    def run_epoch(self) -> bool:
+        """One pass over the training data; False when ``max_steps`` ended it early."""
+        for batch in self.data.train:
+            if self.micro_step(batch):
+                self.train_step()
+                if self.step >= self.max_steps:
+                    return False
+        return True
+
+    def micro_step(self, batch: Any) -> bool:
+        """Forward and backward of one micro-batch, the gradient sync held back until the last of
+        a step's ``grad_accum``; True when that step's gradients are all in."""
+        if self.move:
+            batch = move_to_device(batch, self.device)
+        self.batch = batch
+        self.micro += 1
+        accum = self.accum
+        sync = self.micro == accum
+        with self.strategy.no_sync(sync) if accum > 1 else _NULL, self.forward_context():
+            out = self.train_call(batch)
+        loss = out["loss"] if isinstance(out, dict) else out
+        if accum > 1:
+            loss = loss / accum
+        if (self.step + 1) % self.log_every == 0:  # the step this micro-batch belongs to logs
+            detached = loss.detach().float()
+            self.loss_sum = detached if self.loss_sum is None else self.loss_sum + detached
+        self.out, self.loss = out, loss
+        if self.scaler is not None:
+            self.scaler.scale(loss).backward()
+        else:
+            loss.backward()
+        if sync:
+            self.micro = 0
+        return sync
+
+    def train_step(self) -> None:
+        """What follows a step's backward passes: the optimizer step, the count, the logging,
+        validation and checkpoint boundaries and the preemption check."""
+        self.optimizer_step()
+        self.step += 1
+        self.heartbeat.step = self.step
+        stop = self.log_step()
+        self.maybe_validate()
+        self.maybe_checkpoint()
+        self.check_preempted(stop)
+
+    def optimizer_step(self) -> None:
+        """Unscale and clip (when clipping), step and zero every optimizer, then update the loss
+        scaler and step the schedulers."""
+        scaler, optimizers = self.scaler, self.optimizers
+        clip = self.config.clip_grad_norm
+        if clip is not None:
+            if scaler is not None:
+                for opt in optimizers:
+                    scaler.unscale_(opt)
+            self.grad_norm = self.strategy.clip_grad_norm(self.params, clip)
+        for opt in optimizers:
+            if scaler is not None:
+                scaler.step(opt)
+            else:
+                opt.step()
+            opt.zero_grad(set_to_none=True)
+        if scaler is not None:
+            scaler.update()
+        for sched in self.schedulers:
+            sched.step()
+
+    def log_step(self) -> bool:
+        """At a logging boundary, log (see :meth:`_log`); returns whether any rank was asked to
+        stop (SIGTERM), which that same reduction tells every rank."""
+        if self.step % self.log_every != 0:
+            return False
+        stop = self._log()
+        self.loss_sum = None
+        return stop
+
+    def maybe_validate(self) -> None:
+        val_every = self.config.val_every
+        if val_every is not None and self.step % val_every == 0 and self.data.val is not None:
+            self._validate()
+
+    def maybe_checkpoint(self) -> None:
+        every = self.config.checkpoint_every
+        if every is not None and self.step % every == 0:
+            self.save()
+
+    def check_preempted(self, stop: bool) -> None:
+        """Preempt when a logging step said so or, in one process, as soon as SIGTERM arrived
+        (several processes wait for the next logging step, so that they all stop together)."""
+        if stop or (not self.env.distributed and self.sigterm.set):
+            self._preempt()
+
+    def _preempt(self) -> None:
+        if self.manager is not None and self.saved_step != self.step:
+            self.save()
         if self.manager is not None:
             self.manager.wait()
         self._close_logging()
         destroy_process_group()
-        raise Preempted(self.t.step, self.last_checkpoint)
+        raise Preempted(self.step, self.last_checkpoint)
 
-    def _finish(self, train_data: Any, val_data: Any, resumable: bool, loss: Any, accum: int) -> FitResult:
-        t = self.t
-        if val_data is not None:
-            self._validate(val_data, t.step)
+    def _finish(self) -> FitResult:
+        if self.data.val is not None:
+            self._validate()
         if self.manager is not None:
-            if self.saved_step != t.step:
-                self.save(train_data, resumable)
+            if self.saved_step != self.step:
+                self.save()
             self.manager.wait()
         self._close_logging()
         self.task.on_fit_end()
-        last = float(loss.detach().float().item()) * accum if loss is not None else None
+        loss = self.loss
+        last = float(loss.detach().float().item()) * self.accum if loss is not None else None
+        run_dir = self.config.run_dir
         return FitResult(
-            step=t.step,
-            epoch=t.epoch,
+            step=self.step,
+            epoch=self.epoch,
             loss=last,
             metrics=dict(self.metrics),
             val_metrics=dict(self.val_metrics),
             checkpoint=self.last_checkpoint,
             resumed_from=self.resumed_from,
-            run_dir=str(t.run_dir) if t.run_dir is not None else None,
+            run_dir=str(run_dir) if run_dir is not None else None,
         )
 
     # ---------------------------------------------------------------------------- logging
-    def _start_logging(self, train_data: Any) -> None:
+    def _start_logging(self) -> None:
         from .loggers import make_loggers
         from .metrics import ThroughputMeter
         from .progress import ProgressBar
 
-        t = self.t
-        self.loggers = make_loggers(t.loggers_spec, t.run_dir) if self.is_main else []
-        total: int | None = t.max_steps
-        if total is None and t.max_epochs is not None and hasattr(train_data, "__len__"):
-            total = t.max_epochs * len(train_data) // t.grad_accum
-        self.progress = ProgressBar(total, enabled=t.progress and self.is_main)
+        config = self.config
+        self.loggers = make_loggers(config.loggers, config.run_dir) if self.is_main else []
+        total: int | None = config.max_steps
+        if total is None and config.max_epochs is not None and hasattr(self.data.train, "__len__"):
+            total = config.max_epochs * len(self.data.train) // config.grad_accum
+        self.progress = ProgressBar(total, enabled=config.progress and self.is_main)
         self.meter = ThroughputMeter(device=self.device, dtype=self.precision.name)
         self.meter.start_step(sync=True)
         for logger in self.loggers:
             logger.log_hparams(self._hparams())
 
     def _hparams(self) -> dict[str, Any]:
-        t = self.t
+        config = self.config
         return {
-            "max_steps": t.max_steps,
-            "max_epochs": t.max_epochs,
+            "max_steps": config.max_steps,
+            "max_epochs": config.max_epochs,
             "strategy": self.strategy.name,
             "precision": self.precision.name,
-            "grad_accum": t.grad_accum,
-            "clip_grad_norm": t.clip_grad_norm,
-            "seed": t.seed,
-            "world_size": t.env.world_size,
+            "grad_accum": config.grad_accum,
+            "clip_grad_norm": config.clip_grad_norm,
+            "seed": config.seed,
+            "world_size": self.env.world_size,
             "task": type(self.task).__name__,
         }
 
-    def _log(
-        self, step: int, epoch: int, loss_sum: Any, out: Any, grad_norm: Any, batch: Any, accum: int
-    ) -> bool:
+    def _log(self) -> bool:
         """One logging step: reduce the loss (and the SIGTERM flag) over ranks in one all-reduce,
         read task metrics, write loggers and the progress bar. Returns whether to stop."""
         import torch
 
+        loss_sum = self.loss_sum
+        assert loss_sum is not None
         packed = torch.stack(
             [loss_sum.reshape(()), torch.tensor(float(self.sigterm.set), device=loss_sum.device)]
         )
-        world = self.t.env.world_size
+        world = self.env.world_size
         if world > 1:
             self.strategy.all_reduce_sum(packed)
         values = packed.tolist()
-        metrics: dict[str, float] = {"loss": values[0] / world, "epoch": float(epoch)}
+        metrics: dict[str, float] = {"loss": values[0] / world, "epoch": float(self.epoch)}
         metrics["lr"] = float(self.optimizers[0].param_groups[0]["lr"])
+        grad_norm = self.grad_norm
         if grad_norm is not None:
             metrics["grad_norm"] = float(grad_norm.full_tensor() if hasattr(grad_norm, "full_tensor") else grad_norm)
-        if isinstance(out, dict):
-            for name, value in out.items():
+        if isinstance(self.out, dict):
+            for name, value in self.out.items():
                 if name != "loss":
                     metrics[name] = _to_float(value)
         logged = self.task._logged
         for name, value in logged.items():
             metrics[name] = _to_float(value)
-        metrics.update(self._throughput(step, batch, accum))
+        metrics.update(self._throughput())
         self.metrics = metrics
         for logger in self.loggers:
-            logger.log_metrics(metrics, step)
-        self.progress.update(step, metrics)
+            logger.log_metrics(metrics, self.step)
+        self.progress.update(self.step, metrics)
         return values[1] > 0
 
-    def _throughput(self, step: int, batch: Any, accum: int) -> dict[str, float]:
+    def _throughput(self) -> dict[str, float]:
+        step, batch, accum = self.step, self.batch, self.accum
         steps = max(step - self._window_step, 1)
         self._window_step = step
         dp = self.strategy.dp_size
@@ -563,14 +620,14 @@ class _Run:
         self.progress.close()
 
     # ------------------------------------------------------------------------- validation
-    def _validate(self, val_data: Any, step: int) -> dict[str, float]:
-        """Mean of ``validation_step`` over ``val_data`` on every rank, reduced over ranks. RNG
-        state is put back afterwards, so validating never changes the training run."""
+    def _validate(self) -> dict[str, float]:
+        """Mean of ``validation_step`` over the validation data on every rank, reduced over
+        ranks. RNG state is put back afterwards, so validating never changes the training run."""
         import torch
 
         from .checkpoint import capture_rng, restore_rng
 
-        task, val_call = self.task, self.strategy.val_call
+        task, val_call, val_data = self.task, self.strategy.val_call, self.data.val
         assert val_call is not None
         rng = capture_rng()
         was_training = task.training
@@ -596,14 +653,14 @@ class _Run:
         if totals is None:
             names, totals = ["loss"], torch.zeros(1, device=self.device)
         packed = torch.cat([totals, torch.tensor([float(count)], device=self.device)])
-        if self.t.env.world_size > 1:
+        if self.env.world_size > 1:
             self.strategy.all_reduce_sum(packed)
         values = packed.tolist()
         seen = max(values[-1], 1.0)
         metrics = {f"val_{name}": value / seen for name, value in zip(names, values[:-1], strict=True)}
         self.val_metrics = metrics
         for logger in self.loggers:
-            logger.log_metrics(metrics, step)
+            logger.log_metrics(metrics, self.step)
         return metrics
 
 

@@ -1,11 +1,12 @@
-"""File plumbing shared by the file-backed sources: where a source's files are, and per-process
-handles (a forked DataLoader worker must not share its parent's file offsets)."""
+"""What the file-backed sources share: where a source's files are, per-process handles (a forked
+DataLoader worker must not share its parent's file offsets) and which file a sample is in."""
 
 from __future__ import annotations
 
+import bisect
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -55,3 +56,15 @@ class PerProcessHandles:
             for handle in self._handles.values():
                 closer(handle)
         self._handles = {}
+
+
+def locate(cumulative: Sequence[int], index: int, unit: str) -> tuple[int, int]:
+    """``(part, position in part)`` of sample ``index`` (negative counts from the end) in parts
+    whose running totals are ``cumulative`` (``[0, len(part 0), len(parts 0-1), ...]``)."""
+    n = cumulative[-1]
+    if index < 0:
+        index += n
+    if not 0 <= index < n:
+        raise IndexError(f"index {index} out of range for {n} {unit}")
+    part = bisect.bisect_right(cumulative, index) - 1
+    return part, index - cumulative[part]

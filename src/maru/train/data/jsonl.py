@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import bisect
 import json
 import os
 from collections.abc import Sequence
@@ -11,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from maru.errors import LoaderError
 
-from ._files import PathLike, PerProcessHandles, source_files
+from ._files import PathLike, PerProcessHandles, locate, source_files
 
 if TYPE_CHECKING:
     import numpy as np
@@ -68,13 +67,7 @@ class JsonlSource:
         return self._cumulative[-1]
 
     def __getitem__(self, index: int) -> Any:
-        n = len(self)
-        if index < 0:
-            index += n
-        if not 0 <= index < n:
-            raise IndexError(f"index {index} out of range for {n} records")
-        k = bisect.bisect_right(self._cumulative, index) - 1
-        j = index - self._cumulative[k]
+        k, j = locate(self._cumulative, index, "records")
         start, length = int(self._starts[k][j]), int(self._lengths[k][j])
         fd = self._handles.get(k, lambda: os.open(self.files[k], os.O_RDONLY))
         raw = os.pread(fd, length, start)

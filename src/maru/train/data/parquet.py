@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import bisect
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -10,7 +9,7 @@ from typing import Any
 
 from maru.errors import LoaderError
 
-from ._files import PathLike, PerProcessHandles, source_files
+from ._files import PathLike, PerProcessHandles, locate, source_files
 
 
 class ParquetSource:
@@ -80,14 +79,8 @@ class ParquetSource:
         return values
 
     def __getitem__(self, index: int) -> dict[str, Any]:
-        n = len(self)
-        if index < 0:
-            index += n
-        if not 0 <= index < n:
-            raise IndexError(f"index {index} out of range for {n} rows")
-        g = bisect.bisect_right(self._cumulative, index) - 1
+        g, j = locate(self._cumulative, index, "rows")
         values = self._group(g)
-        j = index - self._cumulative[g]
         return {name: column[j] for name, column in values.items()}
 
     def __getitems__(self, indices: Sequence[int]) -> list[dict[str, Any]]:

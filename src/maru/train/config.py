@@ -1,0 +1,168 @@
+"""The Trainer's settings as one frozen, validated value: :class:`TrainerConfig`.
+
+``Trainer(max_steps=100, precision="bf16-mixed")`` and
+``Trainer(config=TrainerConfig(max_steps=100, precision="bf16-mixed"))`` build the same trainer.
+Every value is checked here, once, when the config is made (not at the first step of ``fit``), and
+all the problems found are reported together in one :class:`~maru.errors.TrainError` that says
+what to pass instead. A config is frozen, so the settings a run started with are the ones it ends
+with; :func:`dataclasses.replace` makes a changed copy (checked again).
+
+A plain dataclass rather than a pydantic model: building a Trainer stays a few microseconds and
+imports nothing heavy.
+"""
+
+from __future__ import annotations
+
+import numbers
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypedDict
+
+from ..errors import TrainError
+from .precision import canonical_precision
+from .strategies import Strategy, check_strategy
+
+if TYPE_CHECKING:
+    import torch
+
+# Settings that count something: each must be a positive integer when given.
+_COUNTS = (
+    "max_steps",
+    "max_epochs",
+    "tp_size",
+    "grad_accum",
+    "log_every",
+    "val_every",
+    "checkpoint_every",
+    "keep_last",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class TrainerConfig:
+    """How a :class:`~maru.train.Trainer` runs. Every field is also a keyword of ``Trainer``.
+
+    - ``max_steps`` / ``max_epochs``: when to stop (give one or both; whichever ends first).
+    - ``strategy``: ``"auto"``, ``"single"``, ``"ddp"``, ``"fsdp"``, ``"tp"``, ``"dp_tp"`` (with
+      ``tp_size``) or a :class:`~maru.train.strategies.Strategy`.
+    - ``precision``: ``"32"``, ``"bf16-mixed"`` or ``"16-mixed"`` (or an alias such as ``"bf16"``).
+    - ``grad_accum``: micro-batches per optimizer step; ``clip_grad_norm``: the global gradient
+      norm to clip to (``float("inf")`` logs the norm without clipping).
+    - ``log_every`` / ``val_every`` / ``checkpoint_every``: boundaries, in optimizer steps.
+    - ``checkpoint_dir``: where checkpoints go and resume comes from; ``None`` takes
+      ``$MARU_CHECKPOINT_DIR`` when set (``maru launch`` sets it). ``keep_last`` checkpoints are
+      kept; ``async_checkpoint`` writes them in the background.
+    - ``seed``: seeds every generator (``fit`` adds the data-parallel rank).
+    - ``run_dir`` / ``loggers`` / ``progress``: where and how metrics are written and shown.
+    - ``device``: the device to train on (default: this rank's GPU, else the CPU);
+      ``deterministic``: deterministic kernels.
+    - ``hang_timeout_s``: seconds without a step before the watchdog kills the process (``0``:
+      off; ``None``: ``$MARU_HANG_TIMEOUT_S``).
+    """
+
+    max_steps: int | None = None
+    max_epochs: int | None = None
+    strategy: str | Strategy = "auto"
+    tp_size: int | None = None
+    precision: str = "32"
+    grad_accum: int = 1
+    clip_grad_norm: float | None = None
+    log_every: int = 10
+    val_every: int | None = None
+    checkpoint_dir: str | Path | None = None
+    checkpoint_every: int | None = None
+    keep_last: int = 3
+    async_checkpoint: bool = False
+    seed: int = 0
+    run_dir: str | Path | None = None
+    loggers: Any = "auto"
+    progress: bool = True
+    device: str | torch.device | None = None
+    deterministic: bool = False
+    hang_timeout_s: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.checkpoint_dir is None and os.environ.get("MARU_CHECKPOINT_DIR"):
+            object.__setattr__(self, "checkpoint_dir", os.environ["MARU_CHECKPOINT_DIR"])
+        for name in ("checkpoint_dir", "run_dir"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, Path):
+                object.__setattr__(self, name, Path(value))
+        problems = _problems(self)
+        if len(problems) == 1:
+            raise TrainError(problems[0])
+        if problems:
+            listed = "\n".join(f"  - {problem}" for problem in problems)
+            raise TrainError(f"the Trainer settings have {len(problems)} problems:\n{listed}")
+
+
+class TrainerSettings(TypedDict, total=False):
+    """The keyword arguments of ``Trainer(...)``: :class:`TrainerConfig`'s fields (a test keeps
+    the two in step), so type checkers see the same keywords as before the config existed."""
+
+    max_steps: int | None
+    max_epochs: int | None
+    strategy: str | Strategy
+    tp_size: int | None
+    precision: str
+    grad_accum: int
+    clip_grad_norm: float | None
+    log_every: int
+    val_every: int | None
+    checkpoint_dir: str | Path | None
+    checkpoint_every: int | None
+    keep_last: int
+    async_checkpoint: bool
+    seed: int
+    run_dir: str | Path | None
+    loggers: Any
+    progress: bool
+    device: str | torch.device | None
+    deterministic: bool
+    hang_timeout_s: float | None
+
+
+def _problems(config: TrainerConfig) -> list[str]:
+    """Everything wrong with ``config``, each as what is wrong and what to pass instead."""
+    problems: list[str] = []
+    if config.max_steps is None and config.max_epochs is None:
+        problems.append("give the Trainer max_steps or max_epochs (or both)")
+    for name in _COUNTS:
+        value = getattr(config, name)
+        if value is not None and (not isinstance(value, int) or value < 1):
+            problems.append(f"{name} must be a positive integer, not {value!r}")
+    if config.checkpoint_every is not None and config.checkpoint_dir is None:
+        problems.append("checkpoint_every needs checkpoint_dir (where to write checkpoints)")
+    if config.clip_grad_norm is not None and not _positive_number(config.clip_grad_norm):
+        problems.append(
+            f"clip_grad_norm must be a positive number (or None: no clipping), not "
+            f"{config.clip_grad_norm!r}"
+        )
+    timeout = config.hang_timeout_s
+    if timeout is not None and not (_positive_number(timeout) or timeout == 0):
+        problems.append(
+            f"hang_timeout_s must be a number of seconds >= 0 (0: no watchdog), not {timeout!r}"
+        )
+    if not isinstance(config.seed, int):
+        problems.append(f"seed must be an integer, not {config.seed!r}")
+    problems.extend(_choice_problems(config))
+    return problems
+
+
+def _choice_problems(config: TrainerConfig) -> list[str]:
+    """The precision and strategy checks, which live beside what they check."""
+    problems = []
+    try:
+        canonical_precision(config.precision)
+    except TrainError as exc:
+        problems.append(str(exc))
+    try:
+        check_strategy(config.strategy, config.tp_size)
+    except TrainError as exc:
+        problems.append(str(exc))
+    return problems
+
+
+def _positive_number(value: object) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and float(value) > 0
