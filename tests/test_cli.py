@@ -13,6 +13,8 @@ import pytest
 from typer.testing import CliRunner
 
 from maru import __version__, cli
+from maru.cli import chat as cli_chat
+from maru.cli import demo as cli_demo
 from maru.core import Runnable
 from maru.messages import AIMessageChunk, BaseMessage
 
@@ -216,7 +218,7 @@ class EchoChat(Runnable[Any, Any]):
 
 def test_chat_repl_streams_and_keeps_history(monkeypatch: pytest.MonkeyPatch) -> None:
     model = EchoChat()
-    monkeypatch.setattr(cli, "_make_chat_model", lambda model_name, base_url: model)
+    monkeypatch.setattr(cli_chat, "make_chat_model", lambda model_name, base_url: model)
     result = invoke("chat", "--system", "be brief", input="hello\n\nsecond\n/exit\n")
     assert result.exit_code == 0, result.output
     assert "[2 msgs] echo: hello" in result.stdout
@@ -229,7 +231,7 @@ def test_chat_repl_streams_and_keeps_history(monkeypatch: pytest.MonkeyPatch) ->
 
 def test_chat_repl_reset_and_eof(monkeypatch: pytest.MonkeyPatch) -> None:
     model = EchoChat()
-    monkeypatch.setattr(cli, "_make_chat_model", lambda model_name, base_url: model)
+    monkeypatch.setattr(cli_chat, "make_chat_model", lambda model_name, base_url: model)
     result = invoke("chat", input="one\n/reset\ntwo\n")  # ends with EOF, not /exit
     assert result.exit_code == 0, result.output
     assert [len(call) for call in model.calls] == [1, 1]
@@ -244,7 +246,7 @@ def test_chat_repl_survives_a_failed_turn(monkeypatch: pytest.MonkeyPatch) -> No
             yield from super()._stream(input, config, **kwargs)
 
     model = Flaky()
-    monkeypatch.setattr(cli, "_make_chat_model", lambda model_name, base_url: model)
+    monkeypatch.setattr(cli_chat, "make_chat_model", lambda model_name, base_url: model)
     result = invoke("chat", input="first\nsecond\n/exit\n")
     assert result.exit_code == 0, result.output
     assert "ConnectionError: endpoint unreachable" in result.output
@@ -305,15 +307,15 @@ def test_demo_runs_offline_and_says_it_is_scripted() -> None:
     assert "maru chat" in out  # how to reach a real model
     assert "Demo complete" in out
     assert "section failed" not in out
-    for section in cli.DEMO_SECTIONS:
+    for section in cli_demo.DEMO_SECTIONS:
         assert section.title in out
 
 
 def test_demo_section_selection() -> None:
     result = invoke("demo", "--section", "2")
     assert result.exit_code == 0, result.output
-    assert cli.DEMO_SECTIONS[1].title in result.stdout
-    assert cli.DEMO_SECTIONS[0].title not in result.stdout
+    assert cli_demo.DEMO_SECTIONS[1].title in result.stdout
+    assert cli_demo.DEMO_SECTIONS[0].title not in result.stdout
     bad = invoke("demo", "--section", "99")
     assert bad.exit_code == 2
 
@@ -322,7 +324,7 @@ def test_demo_reports_a_failing_section(monkeypatch: pytest.MonkeyPatch) -> None
     def boom(console: Any) -> None:
         raise ValueError("broken on purpose")
 
-    monkeypatch.setattr(cli, "DEMO_SECTIONS", [cli.DemoSection("Broken", "a failing section", boom)])
+    monkeypatch.setattr(cli_demo, "DEMO_SECTIONS", [cli_demo.DemoSection("Broken", "a failing section", boom)])
     result = invoke("demo")
     assert result.exit_code == 1
     assert "ValueError: broken on purpose" in result.stdout

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from conftest import SHARED_DATA
-from maru import cli
+from maru.cli import chat as cli_chat
 from maru.models.scripted import ScriptedChatModel
 from test_cli import EchoChat, invoke
 
@@ -20,7 +20,7 @@ needs_chinook = pytest.mark.skipif(not CHINOOK.is_file(), reason="chinook not pr
 @needs_chinook
 def test_sql_question_shows_sql_then_answer(monkeypatch: pytest.MonkeyPatch) -> None:
     model = ScriptedChatModel(["```sql\nSELECT count(*) AS albums FROM Album\n```", "There are 347 albums."])
-    monkeypatch.setattr(cli, "_make_chat_model", lambda name, url: model)
+    monkeypatch.setattr(cli_chat, "make_chat_model", lambda name, url: model)
     result = invoke("sql", "How many albums?", "--db", DB)
     assert result.exit_code == 0, result.output
     out = result.stdout
@@ -45,7 +45,7 @@ def test_sql_without_db_explains() -> None:
 
 def test_chat_session_resumes_across_runs(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     model = EchoChat()
-    monkeypatch.setattr(cli, "_make_chat_model", lambda name, url: model)
+    monkeypatch.setattr(cli_chat, "make_chat_model", lambda name, url: model)
     db = str(tmp_path / "hist" / "h.sqlite")
     first = invoke("chat", "--session", "trip", "--history", db, input="서울에서 유명한 여행지는?\n/exit\n")
     assert first.exit_code == 0, first.output

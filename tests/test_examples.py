@@ -1,4 +1,5 @@
-"""The programs in examples/ run offline and print what they promise."""
+"""The programs in examples/ run offline and print what they promise; the parts they share with
+``maru demo`` (in ``maru.demo``) do what the examples rely on."""
 
 from __future__ import annotations
 
@@ -89,12 +90,9 @@ def test_composition_tour_offline() -> None:
 
 
 def test_composition_tour_rows_cover_every_primitive() -> None:
-    sys.path.insert(0, str(EXAMPLES))
-    try:
-        import composition_tour as tour
-    finally:
-        sys.path.remove(str(EXAMPLES))
-    rows = dict(tour.run_tour())
+    from maru.demo.composition_tour import run_tour
+
+    rows = dict(run_tour())
     named = " ".join(rows)
     for primitive in (
         "|", "dict", "parallel", "passthrough", "assign", "pick", "branch", "route", "with_retry",
@@ -110,13 +108,10 @@ def test_cost_cache_trace_example_counts_caches_and_traces(tmp_path: Path) -> No
     assert "requests sent: 2, cache hits: 3" in out
     assert "budget: 2 requests charged of 10 allowed" in out
     assert "traces recorded: 5" in out
-    sys.path.insert(0, str(EXAMPLES))
-    try:
-        import cost_cache_trace as example
-    finally:
-        sys.path.remove(str(EXAMPLES))
-    result = example.run_demo(tmp_path)
-    assert result["answers"][:2] == result["answers"][2:] == example.REPLIES
+    from maru.demo.cost_cache_trace import REPLIES, run_demo
+
+    result = run_demo(tmp_path)
+    assert result["answers"][:2] == result["answers"][2:] == REPLIES
     assert result["usage"].total_cost > 0 and result["usage"].cache_hits == 3
     assert [r.kind for r in result["last_trace"]] == ["chain", "prompt", "llm", "parser"]
 

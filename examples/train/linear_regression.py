@@ -4,70 +4,11 @@
     python examples/train/linear_regression.py --steps 2000 --run-dir runs/linreg
     torchrun --nproc-per-node 2 examples/train/linear_regression.py --strategy ddp
 
-A ``Task`` is an ``nn.Module`` that says how to compute the loss of a batch and which optimizer
-to use; the ``Trainer`` does the rest (devices, processes, logging, checkpoints).
+The program is ``maru/demo/linear_regression.py`` (a ``Task`` of a few lines and a ``Trainer``),
+shipped in the package so that ``maru demo`` can run it from an installed wheel; read it there.
 """
 
-from __future__ import annotations
-
-import argparse
-import os
-
-import torch
-import torch.nn.functional as F
-from torch import nn
-
-from maru.train import ShardedDataset, Task, TensorSource, Trainer
-
-
-class LinearRegression(Task):
-    def __init__(self, lr: float) -> None:
-        super().__init__()
-        self.linear = nn.Linear(1, 1)
-        self.lr = lr
-
-    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
-        x, y = batch
-        return F.mse_loss(self.linear(x), y)
-
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.SGD(self.parameters(), lr=self.lr)
-
-
-def make_data(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """x uniform in [-1, 1], y = 2x + 1 plus Gaussian noise (σ = 0.1)."""
-    generator = torch.Generator().manual_seed(seed)
-    x = torch.rand(n, 1, generator=generator) * 2 - 1
-    y = 2 * x + 1 + 0.1 * torch.randn(n, 1, generator=generator)
-    return x, y
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=300)
-    parser.add_argument("--samples", type=int, default=4096)
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--lr", type=float, default=0.1)
-    parser.add_argument("--strategy", default="auto")
-    parser.add_argument("--run-dir", default=None, help="where metrics.csv goes (none: no logs)")
-    parser.add_argument("--no-progress", action="store_true")
-    args = parser.parse_args()
-
-    data = ShardedDataset(TensorSource(make_data(args.samples, seed=0)), batch_size=args.batch_size)
-    task = LinearRegression(args.lr)
-    trainer = Trainer(
-        max_steps=args.steps,
-        strategy=args.strategy,
-        run_dir=args.run_dir,
-        loggers="auto" if args.run_dir else None,
-        progress=not args.no_progress,
-    )
-    trainer.fit(task, data)
-
-    w, b = task.linear.weight.item(), task.linear.bias.item()
-    if int(os.environ.get("RANK", "0")) == 0:  # every rank holds the same weights; one prints
-        print(f"learned: w = {w:.3f}, b = {b:.3f}  (true: w = 2, b = 1)")
-
+from maru.demo.linear_regression import main
 
 if __name__ == "__main__":
     main()

@@ -11,6 +11,15 @@ class ConfigurationError(MaruError):
     """Something needed to run is not configured (an API key, a base URL, a model name)."""
 
 
+class TargetError(ConfigurationError):
+    """A ``module:object`` target (``maru run``, ``maru serve``, ``serve("…")``) cannot be loaded:
+    malformed, not importable, no such attribute, or not a runnable. ``hint`` says what to do."""
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.hint = hint
+
+
 class PromptError(MaruError, KeyError):
     """A prompt template got a missing or unexpected variable, or a template is malformed.
 

@@ -262,12 +262,12 @@ def test_cli_dry_run_prints_valid_yaml(
 ) -> None:
     from typer.testing import CliRunner
 
-    from maru.launch.cli import launch_app
+    from maru.cli import app
 
     db = tmp_path / "jobs.sqlite"
     result = CliRunner().invoke(
-        launch_app,
-        [str(EXAMPLES / "fashion_mnist.toml"), "--on", "kubernetes", "--dry-run", "--db", str(db)],
+        app,
+        ["launch", str(EXAMPLES / "fashion_mnist.toml"), "--on", "kubernetes", "--dry-run", "--db", str(db)],
     )
     assert result.exit_code == 0, result.output
     documents = list(yaml.safe_load_all(result.stdout))
@@ -279,14 +279,14 @@ def test_cli_dry_run_prints_valid_yaml(
 def test_cli_reports_a_bad_spec(tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
-    from maru.launch.cli import launch_app
+    from maru.cli import app
 
     bad = tmp_path / "bad.toml"
     bad.write_text('name = "x"\nnnodes = "2:1"\n[entrypoint]\nscript = "t.py"\n')
-    result = CliRunner().invoke(launch_app, [str(bad), "--on", "kubernetes", "--dry-run"])
+    result = CliRunner().invoke(app, ["launch", str(bad), "--on", "kubernetes", "--dry-run"])
     assert result.exit_code == 2
     assert "nnodes: '2:1': MAX must be at least MIN" in result.stderr
-    result = CliRunner().invoke(launch_app, [str(bad), "--on", "nowhere", "--dry-run"])
+    result = CliRunner().invoke(app, ["launch", str(bad), "--on", "nowhere", "--dry-run"])
     assert result.exit_code == 2
 
 
@@ -465,8 +465,8 @@ def test_jobs_cli_round_trip(api: tuple[Recorder, Any], tmp_path: Path, monkeypa
     """launch records the job; jobs ls/status/cancel find it in the registry."""
     from typer.testing import CliRunner
 
+    from maru.cli import app
     from maru.launch import backend as backend_module
-    from maru.launch.cli import jobs_app, launch_app
 
     recorder, api_client = api
     real = backend_module.get_backend
@@ -481,27 +481,27 @@ def test_jobs_cli_round_trip(api: tuple[Recorder, Any], tmp_path: Path, monkeypa
     db = tmp_path / "jobs.sqlite"
     recorder.answer("POST", PTJ, 201, {})
     runner = CliRunner()
-    result = runner.invoke(launch_app, [str(spec_path), "--on", "kubernetes", "--db", str(db)])
+    result = runner.invoke(app, ["launch", str(spec_path), "--on", "kubernetes", "--db", str(db)])
     assert result.exit_code == 0, result.output
     assert "ns/pytorchjob/fm" in result.stdout
     (record,) = JobRegistry(db).list()
     assert (record.backend, record.job_id, record.spec_path) == ("kubernetes", "ns/pytorchjob/fm", str(spec_path))
 
-    result = runner.invoke(jobs_app, ["ls", "--db", str(db)])
+    result = runner.invoke(app, ["jobs", "ls", "--db", str(db)])
     assert result.exit_code == 0 and "ns/pytorchjob/fm" in result.stdout
 
     recorder.answer("GET", f"{PTJ}/fm", 200, {"spec": {}, "status": {"conditions": [
         {"type": "Failed", "status": "True", "message": "pod fm-master-0 failed"}]}})  # fmt: skip
     recorder.answer("GET", PODS, 200, {"items": []})
-    result = runner.invoke(jobs_app, ["status", "fm", "--db", str(db)])
+    result = runner.invoke(app, ["jobs", "status", "fm", "--db", str(db)])
     assert result.exit_code == 0, result.output
     assert "ns/pytorchjob/fm: failed" in result.stdout and "pod fm-master-0 failed" in result.stdout
 
     recorder.answer("DELETE", f"{PTJ}/fm", 200, {})
-    result = runner.invoke(jobs_app, ["cancel", "fm", "--db", str(db)])
+    result = runner.invoke(app, ["jobs", "cancel", "fm", "--db", str(db)])
     assert result.exit_code == 0 and recorder.requests[-1]["method"] == "DELETE"
 
-    result = runner.invoke(jobs_app, ["status", "unknown-job", "--db", str(db)])
+    result = runner.invoke(app, ["jobs", "status", "unknown-job", "--db", str(db)])
     assert result.exit_code == 2 and "no job 'unknown-job' in the registry" in result.stderr
 
 

@@ -135,10 +135,10 @@ def test_cli_ingest_and_ask(tmp_path, corpus, monkeypatch):
 
 
 def test_docs_example_answers_from_the_project_docs(tmp_path):
-    from maru.cli import load_example
+    from maru.demo.ask_docs import run_demo
 
-    example = load_example("rag_ask_docs")
-    result = example.run_demo(tmp_path / "kb", ["What does make demo do?"])
+    root = Path(__file__).resolve().parents[2]
+    result = run_demo(tmp_path / "kb", [root / "docs", root / "README.md"], ["What does make demo do?"])
     assert result["first"].chunks > 10 and result["second"].chunks == 0
     answer = result["answers"][0]
     assert answer.mode == "extractive" and re.search(r"\[[1-4]\]", answer.text)

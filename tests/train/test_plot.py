@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from maru.cli import app
 from maru.errors import TrainError
-from maru.train.cli import train_app
 from maru.train.loggers import CSVLogger
 from maru.train.plot import plot_run
 
@@ -59,13 +59,13 @@ def test_plot_run_without_metrics_csv(tmp_path: Path) -> None:
 def test_cli_plot(tmp_path: Path) -> None:
     _write_run(tmp_path)
     out = tmp_path / "curve.png"
-    result = CliRunner().invoke(train_app, ["plot", str(tmp_path), "--out", str(out)])
+    result = CliRunner().invoke(app, ["train", "plot", str(tmp_path), "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert str(out) in result.output
     _assert_png(out)
 
 
 def test_cli_plot_error_exits_2_with_a_message(tmp_path: Path) -> None:
-    result = CliRunner().invoke(train_app, ["plot", str(tmp_path)])
+    result = CliRunner().invoke(app, ["train", "plot", str(tmp_path)])
     assert result.exit_code == 2
     assert "no metrics file" in result.output

@@ -1,6 +1,6 @@
 """``maru launch JOB.toml --on local|slurm|kubernetes [--dry-run]`` and ``maru jobs ls | status |
-logs | cancel`` (mounted by ``maru.cli``). Submitted jobs are recorded in the job registry
-(``.maru/jobs.sqlite``) so the ``jobs`` commands find them whatever backend ran them."""
+logs | cancel``. Submitted jobs are recorded in the job registry (``.maru/jobs.sqlite``) so the
+``jobs`` commands find them whatever backend ran them."""
 
 from __future__ import annotations
 
@@ -9,20 +9,17 @@ import dataclasses
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ..errors import ConfigurationError
-from .backend import LaunchError
+from ..errors import ConfigurationError, LaunchError
+from ._shared import command_group, fail
 
 if TYPE_CHECKING:
-    from .backend import Backend
-    from .registry import JobRegistry
+    from ..launch.backend import Backend
+    from ..launch.registry import JobRegistry
 
-__all__ = ["jobs_app", "launch", "launch_app"]
-
-USAGE_ERROR = 2
 REGISTRY_HELP = "The job registry (default .maru/jobs.sqlite)."
 RegistryDb = Annotated[
     Path | None, typer.Option("--db", envvar="MARU_JOBS_DB", show_envvar=True, help=REGISTRY_HELP)
@@ -33,13 +30,8 @@ OnOption = Annotated[
 ]
 
 
-def _fail(message: str, code: int = USAGE_ERROR) -> NoReturn:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code)
-
-
 def _registry(db: Path | None) -> JobRegistry:
-    from .registry import JobRegistry
+    from ..launch.registry import JobRegistry
 
     return JobRegistry(db)
 
@@ -51,18 +43,18 @@ def _reported() -> Iterator[None]:
     try:
         yield
     except ConfigurationError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     except LaunchError as exc:
-        _fail(str(exc), code=1)
+        fail(str(exc), code=1)
 
 
 def _backend(name: str) -> Backend:
-    from .backend import get_backend
+    from ..launch.backend import get_backend
 
     try:
         return get_backend(name)
     except ConfigurationError as exc:
-        _fail(str(exc))
+        fail(str(exc))
 
 
 def launch(
@@ -88,12 +80,12 @@ def launch(
 ) -> None:
     """Run a training job described by a job spec, locally under torchrun, on Slurm or on
     Kubernetes (Kubeflow PyTorchJob or JobSet)."""
-    from .spec import load_spec
+    from ..launch.spec import load_spec
 
     try:
         spec = load_spec(spec_path)
     except ConfigurationError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     backend = _backend(on)
     with _reported():
         if dry_run:
@@ -137,23 +129,7 @@ def _wait_and_report(backend: Backend, job_id: str, poll_s: float = 2.0) -> int:
     return code
 
 
-launch_app = typer.Typer(
-    name="launch", add_completion=False, pretty_exceptions_enable=False, help=launch.__doc__
-)
-launch_app.command()(launch)
-
-jobs_app = typer.Typer(
-    name="jobs",
-    help="Follow submitted jobs: list them, their status, their logs; cancel one.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
-
-
-@jobs_app.callback()
-def _jobs() -> None:
-    """Follow submitted jobs: list them, their status, their logs; cancel one."""
+jobs_app = command_group("jobs", help="Follow submitted jobs: list them, their status, their logs; cancel one.")
 
 
 def _resolve(job: str, on: str | None, db: Path | None) -> tuple[Backend, str]:
@@ -161,12 +137,12 @@ def _resolve(job: str, on: str | None, db: Path | None) -> tuple[Backend, str]:
     records = _registry(db).find(job, backend=on)
     if len(records) > 1:
         listed = ", ".join(f"{r.backend}:{r.job_id}" for r in records[:5])
-        _fail(f"{job!r} matches several recorded jobs ({listed}); give the full id or --on")
+        fail(f"{job!r} matches several recorded jobs ({listed}); give the full id or --on")
     if records:
         return _backend(records[0].backend), records[0].job_id
     if on:
         return _backend(on), job
-    _fail(f"no job {job!r} in the registry; maru jobs ls lists them, or pass --on BACKEND")
+    fail(f"no job {job!r} in the registry; maru jobs ls lists them, or pass --on BACKEND")
 
 
 @jobs_app.command("ls")

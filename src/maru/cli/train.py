@@ -1,4 +1,4 @@
-"""``maru train …`` commands (mounted by ``maru.cli``): ``maru train plot RUN_DIR``."""
+"""``maru train …``: look at training runs (``maru train plot RUN_DIR``)."""
 
 from __future__ import annotations
 
@@ -7,23 +7,14 @@ from typing import Annotated
 
 import typer
 
-from ..errors import TrainError
+from ._extras import needs_extra
+from ._shared import command_group, fail
 
-train_app = typer.Typer(
-    name="train",
-    help="Look at training runs.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
-
-
-@train_app.callback()
-def _group() -> None:
-    """Look at training runs."""
+train_app = command_group("train", help="Look at training runs.")
 
 
 @train_app.command("plot")
+@needs_extra("train", "maru train plot")
 def plot(
     run_dir: Annotated[Path, typer.Argument(help="A run directory holding metrics.csv.")],
     out: Annotated[
@@ -35,11 +26,11 @@ def plot(
     ] = None,
 ) -> None:
     """Draw a run's loss curves to a PNG."""
-    from .plot import plot_run
+    from ..errors import TrainError
+    from ..train.plot import plot_run
 
     try:
         path = plot_run(run_dir, out, tuple(metric) if metric else ("loss", "val_loss"))
     except TrainError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
+        fail(str(exc))
     typer.echo(str(path))

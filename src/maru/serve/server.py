@@ -36,7 +36,7 @@ def serve(
     from .app import create_app
 
     if isinstance(runnable_or_target, str):
-        from ..cli import load_target
+        from .target import load_target
 
         runnable_or_target = load_target(runnable_or_target)
     app = create_app(

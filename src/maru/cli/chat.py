@@ -1,0 +1,172 @@
+"""``maru chat``: a streaming chat REPL against any OpenAI-compatible endpoint, and the chat model
+the other commands (``ask``, ``sql``) build from the same flags and environment."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from ._extras import needs_extra, require_module
+from ._shared import fail, make_console, write
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from ..core import Runnable
+    from ..messages import BaseMessage
+
+CHAT_SETUP_HELP = """\
+maru chat talks to any OpenAI-compatible chat endpoint. Configure one with environment variables
+or flags (flags win):
+
+  OPENAI_API_KEY   API key                         (needed unless --base-url points at a local server)
+  OPENAI_BASE_URL  endpoint, or --base-url URL     (default: https://api.openai.com/v1)
+  MARU_MODEL       model name, or --model NAME
+
+Examples:
+  OpenAI              export OPENAI_API_KEY=sk-...
+                      maru chat --model gpt-4o-mini
+  Gemini              export OPENAI_API_KEY=<your Gemini API key>
+                      export OPENAI_BASE_URL=https://generativelanguage.googleapis.com/v1beta/openai/
+                      maru chat --model gemini-2.0-flash
+  Ollama (local)      maru chat --base-url http://localhost:11434/v1 --model llama3.2
+  vLLM (local)        maru chat --base-url http://localhost:8000/v1 --model <served model name>
+  llama.cpp server    maru chat --base-url http://localhost:8080/v1 --model local   (any name)
+"""
+
+CHAT_COMMANDS_HELP = "/reset clears the conversation, /exit (or Ctrl-D) quits."
+
+
+def chat(
+    model: Annotated[
+        str | None, typer.Option("--model", "-m", envvar="MARU_MODEL", help="Model name.", show_envvar=True)
+    ] = None,
+    base_url: Annotated[
+        str | None,
+        typer.Option("--base-url", envvar="OPENAI_BASE_URL", help="OpenAI-compatible endpoint.", show_envvar=True),
+    ] = None,
+    system: Annotated[str | None, typer.Option("--system", "-s", help="System prompt for the conversation.")] = None,
+    session: Annotated[
+        str | None,
+        typer.Option("--session", help="Keep this conversation under a session id; it resumes on the next run."),
+    ] = None,
+    history_db: Annotated[
+        str,
+        typer.Option("--history", envvar="MARU_HISTORY", help="Where sessions are kept: a SQLite path or a SQLAlchemy/redis URL.", show_envvar=True),
+    ] = ".maru/history.sqlite",
+) -> None:
+    """Chat with a real model (OpenAI, Gemini, Ollama, vLLM, llama.cpp …), streaming its replies.
+
+    The key comes from OPENAI_API_KEY; it is never taken on the command line.
+    """
+    chat_model = make_chat_model(model or None, base_url or None)
+    store = None
+    if session:
+        from ..history import history_store
+
+        if "://" not in history_db:
+            Path(history_db).parent.mkdir(parents=True, exist_ok=True)
+        store = history_store(history_db)
+    chat_repl(chat_model, system, store, session)
+
+
+def make_chat_model(model: str | None, base_url: str | None) -> Runnable[Any, Any]:
+    """``OpenAIChat`` from the flags and the environment; exits 2 saying what to set (or to
+    install) when none can be built."""
+    from ..errors import ConfigurationError
+
+    api_key = os.environ.get("OPENAI_API_KEY") or None
+    if not api_key and not base_url:
+        fail("no chat model is configured: OPENAI_API_KEY and OPENAI_BASE_URL are not set.", CHAT_SETUP_HELP)
+    with needs_extra("openai", "a chat model"):
+        require_module("openai")  # the SDK itself is imported on the first call
+        from ..models import OpenAIChat
+
+        try:
+            return OpenAIChat(model=model, base_url=base_url, api_key=api_key)
+        except ConfigurationError as exc:
+            fail(str(exc), CHAT_SETUP_HELP)
+
+
+def chat_repl(
+    chat_model: Runnable[Any, Any], system: str | None, store: Any = None, session: str | None = None
+) -> None:
+    """The chat loop. With a history ``store`` and ``session``, earlier turns are loaded first and
+    every completed turn is appended, so the conversation resumes on the next run."""
+    from ..messages import HumanMessage
+
+    console = make_console()
+    label = getattr(chat_model, "model_name", None) or chat_model.name
+    console.print(f"[bold]maru chat[/] with [cyan]{label}[/]. {CHAT_COMMANDS_HELP}", soft_wrap=True)
+    history = _start_history(system, store, session, console)
+    while True:
+        try:
+            line = console.input("[bold green]you ›[/] ")
+        except (EOFError, KeyboardInterrupt):
+            console.print()
+            return
+        text = line.strip()
+        if not text:
+            continue
+        if text in ("/exit", "/quit"):
+            return
+        if text == "/reset":
+            del history[int(bool(system)) :]
+            if store is not None and session:
+                store.clear(session)
+            console.print("[dim]conversation cleared[/]")
+            continue
+        if text == "/help":
+            console.print(CHAT_COMMANDS_HELP)
+            continue
+
+        history.append(HumanMessage(text))
+        reply = _stream_reply(chat_model, history, console)
+        if reply is None:  # failed, or nothing came back: forget the turn
+            history.pop()
+            continue
+        history.append(reply)
+        if store is not None and session:
+            store.append(session, history[-2:])
+
+
+def _start_history(system: str | None, store: Any, session: str | None, console: Console) -> list[BaseMessage]:
+    """The system prompt, then the session's earlier turns (without their own system prompt)."""
+    from ..messages import SystemMessage
+
+    history: list[BaseMessage] = [SystemMessage(system)] if system else []
+    if store is not None and session:
+        past = [m for m in store.get(session) if not isinstance(m, SystemMessage)]
+        history.extend(past)
+        if past:
+            console.print(f"[dim]session {session}: resumed {len(past)} earlier messages[/]")
+    return history
+
+
+def _stream_reply(chat_model: Runnable[Any, Any], history: list[BaseMessage], console: Console) -> Any:
+    """Write the model's reply to stdout as it streams; return it gathered, or ``None`` when the
+    turn failed. Ctrl-C stops the reply and keeps what came; a network or provider error is
+    reported and the REPL goes on; a configuration error ends it."""
+    from ..errors import ConfigurationError
+    from ..messages import AIMessageChunk, BaseMessage
+
+    reply: Any = None
+    console.print("[bold blue]ai ›[/] ", end="")
+    try:
+        for chunk in chat_model.stream(history):
+            reply = chunk if reply is None else reply + chunk
+            write(chunk.text if isinstance(chunk, BaseMessage) else str(chunk))
+    except KeyboardInterrupt:
+        console.print("\n[dim](interrupted)[/]")
+    except ConfigurationError as exc:
+        console.print()
+        fail(str(exc), CHAT_SETUP_HELP)
+    except Exception as exc:  # network and provider errors: report, forget the turn, go on
+        console.print()
+        console.print(f"[bold red]error:[/] {type(exc).__name__}: {exc}", soft_wrap=True)
+        return None
+    write("\n")
+    return reply.to_message() if isinstance(reply, AIMessageChunk) else reply

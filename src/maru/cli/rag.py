@@ -1,0 +1,99 @@
+"""``maru ingest PATH…`` and ``maru ask QUESTION``: index documents into a knowledge-base folder,
+then answer from them with citations (a chat model writes the answer when one is configured)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from . import chat
+from ._extras import needs_extra
+from ._shared import fail, make_console
+
+STORE_HELP = "The knowledge-base folder (vectors, records, BM25 index)."
+STAGE_LABELS = {"scan": "scanning files", "embed": "embedding chunks", "bm25": "building BM25 index"}
+
+StoreOption = Annotated[
+    Path, typer.Option("--store", envvar="MARU_STORE", help=STORE_HELP, show_envvar=True)
+]
+
+
+@needs_extra("rag", "maru ingest")
+def ingest(
+    paths: Annotated[list[Path], typer.Argument(help="Files or folders to index (txt, md, html, pdf, csv, jsonl …).")],
+    store: StoreOption = Path(".maru/kb"),
+    glob: Annotated[str, typer.Option("--glob", help="Which files of a folder to take.")] = "**/*",
+) -> None:
+    """Index documents for `maru ask`. Re-running skips unchanged files and removes deleted ones."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from ..errors import LoaderError
+    from ..rag.knowledge import KnowledgeBase
+
+    console = make_console()
+    kb = KnowledgeBase(store)
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console, transient=True) as bar:
+        tasks: dict[str, Any] = {}
+
+        def progress(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(STAGE_LABELS.get(stage, stage), total=total)
+            bar.update(tasks[stage], completed=done, total=total)
+
+        try:
+            report = kb.ingest([str(p) for p in paths], glob=glob, progress=progress)
+        except LoaderError as exc:
+            fail(str(exc))
+        finally:
+            kb.close()
+    result = report.result
+    console.print(
+        f"{report.files_seen} files: {len(report.sources)} indexed, {report.files_unchanged} unchanged, "
+        f"{report.files_removed} removed; {report.chunks} chunks"
+        + (f" (added {result.added}, updated {result.updated}, skipped {result.skipped}, deleted {result.deleted})" if result else "")
+        + f" → {store}"
+    )
+
+
+@needs_extra("rag", "maru ask")
+def ask(
+    question: Annotated[str, typer.Argument(help="The question, in any language.")],
+    store: StoreOption = Path(".maru/kb"),
+    k: Annotated[int, typer.Option("--k", "-k", help="How many passages to retrieve.")] = 4,
+    extractive: Annotated[bool, typer.Option("--extractive", help="Answer with quoted sentences even when a model is configured.")] = False,
+    model: Annotated[str | None, typer.Option("--model", "-m", envvar="MARU_MODEL", help="Model name.")] = None,
+    base_url: Annotated[str | None, typer.Option("--base-url", envvar="OPENAI_BASE_URL", help="OpenAI-compatible endpoint.")] = None,
+) -> None:
+    """Answer a question from the documents `maru ingest` indexed, citing its sources.
+
+    With a chat model configured (OPENAI_API_KEY or OPENAI_BASE_URL) the model writes the answer;
+    without one, the answer is the best sentences of the top passages, each cited.
+    """
+    from rich.markup import escape
+
+    from ..errors import LoaderError
+    from ..rag.knowledge import KnowledgeBase
+
+    console = make_console()
+    if not (store / "vectors").exists():
+        fail(f"no knowledge base at {store}", f"Index documents first:  maru ingest PATH --store {store}")
+    chat_model = None
+    if not extractive and (os.environ.get("OPENAI_API_KEY") or base_url):
+        chat_model = chat.make_chat_model(model or None, base_url or None)
+    kb = KnowledgeBase(store)
+    try:
+        answer = kb.ask(question, k=k, model=chat_model)
+    except LoaderError as exc:
+        fail(str(exc))
+    finally:
+        kb.close()
+    mode = "answer" if answer.mode == "llm" else "answer (extractive: quoted from the sources, no model configured)"
+    console.print(f"[bold]{mode}:[/] {escape(answer.text)}", soft_wrap=True)
+    console.print("[bold]sources:[/]")
+    for c in answer.citations:
+        score = f" ({c.score:.3f})" if c.score is not None else ""
+        console.print(f"  \\[{c.n}] {escape(c.source)}{score}", soft_wrap=True, highlight=False)
