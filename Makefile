@@ -1,8 +1,9 @@
 # maru — developer entry points. Everything runs inside .venv, which `make setup` creates.
 #
+#   make setup   .venv with what the demo and the tests need (pins: constraints.txt)
 #   make demo    the offline tour (no API key, no network)
 #   make test    the whole test suite, integration and slow tests included
-#   make bench   every benchmark in bench/
+#   make bench   every benchmark in bench/ (adds the `bench` extra, the peers they time, first)
 #   make lint    ruff, then mypy
 #
 # Shell logic longer than a line lives in scripts/.

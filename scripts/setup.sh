@@ -1,20 +1,24 @@
 #!/usr/bin/env bash
 # Create the project's virtualenv and install maru into it, editable, with the extras that the
-# test suite, the demo and the benchmarks need. Idempotent and quick when nothing changed:
+# demo and the test suite need (`make bench` adds the `bench` extra: scripts/bench.sh). Idempotent
+# and quick when nothing changed:
 #
 #   - .venv is created with the first Python >= 3.11 found ($PYTHON, python3, python3.13 …);
 #     a .venv whose interpreter is broken or too old is rebuilt.
-#   - `pip install -e ".[EXTRAS]"` runs only when pyproject.toml, the extras or the interpreter
-#     changed since the last successful install. The stamp file .venv/.maru-setup records that.
+#   - `pip install -e ".[EXTRAS]" -c constraints.txt` runs only when pyproject.toml,
+#     constraints.txt, the extras or the interpreter changed since the last successful install.
+#     The stamp file .venv/.maru-setup records that (scripts/_install.sh).
 #
 # Environment: PYTHON (interpreter to use), VENV (default .venv), MARU_EXTRAS (default
-# dev,openai,bench,cache,usage,trace,serve,rag,milvus,agents,sql,train,launch). torch comes in with rag/train, pinned to 2.13.0.
+# dev,openai,cache,usage,trace,serve,rag,milvus,agents,sql,train,launch). torch comes in with
+# rag/train; constraints.txt pins it to the CPU build 2.13.0.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# shellcheck source=scripts/_install.sh
+source scripts/_install.sh
 
 VENV="${VENV:-.venv}"
-EXTRAS="${MARU_EXTRAS:-dev,openai,bench,cache,usage,trace,serve,rag,milvus,agents,sql,train,launch}"
-STAMP="$VENV/.maru-setup"
+EXTRAS="${MARU_EXTRAS:-dev,openai,cache,usage,trace,serve,rag,milvus,agents,sql,train,launch}"
 PY_OK='import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)'
 
 find_python() {
@@ -40,25 +44,8 @@ if ! [ -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c "$PY_OK" >/dev/null 2>
     echo "setup: creating $VENV with $python ($("$python" --version 2>&1))"
     rm -rf "$VENV"
     "$python" -m venv "$VENV"
-    rm -f "$STAMP"
+    "$VENV/bin/python" -m pip install --disable-pip-version-check --quiet --upgrade pip \
+        || echo "setup: could not upgrade pip; going on with $("$VENV/bin/python" -m pip --version)"
 fi
 
-# What the install depends on: the project metadata, the extras asked for and the interpreter.
-want=$("$VENV/bin/python" - "$EXTRAS" <<'PY'
-import hashlib, sys
-h = hashlib.sha256(open("pyproject.toml", "rb").read())
-h.update(sys.argv[1].encode())
-h.update(sys.version.encode())
-print(h.hexdigest())
-PY
-)
-
-if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want" ] && [ -x "$VENV/bin/maru" ]; then
-    exit 0  # up to date
-fi
-
-echo "setup: installing maru[$EXTRAS] into $VENV (pyproject.toml changed or first run)"
-"$VENV/bin/python" -m pip install --disable-pip-version-check --quiet --upgrade pip || echo "setup: could not upgrade pip; going on with $("$VENV/bin/python" -m pip --version)"
-"$VENV/bin/python" -m pip install --disable-pip-version-check --quiet -e ".[$EXTRAS]"
-echo "$want" > "$STAMP"
-echo "setup: done ($("$VENV/bin/python" --version), maru $("$VENV/bin/python" -c 'import maru; print(maru.__version__)'))"
+install_extras "$VENV/.maru-setup" "$EXTRAS"
