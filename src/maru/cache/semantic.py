@@ -29,7 +29,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .base import BaseCache, CachedResponse, CacheRequest
 from .guard import compatible
@@ -37,13 +37,21 @@ from .guard import compatible
 if TYPE_CHECKING:
     import numpy as np
 
-    from ..models.embeddings import Embeddings
-
 __all__ = ["SemanticCache"]
 
 log = logging.getLogger("maru.cache")
 
 _MEMO_SIZE = 256  # recently embedded questions kept for the update that follows a miss
+
+
+class QueryEmbedder(Protocol):
+    """What the cache asks of an embedding model; every :class:`maru.models.Embeddings` is one.
+    A protocol rather than that class because ``maru.models`` imports the cache: the cache must
+    not import it back."""
+
+    def embed_query(self, text: str) -> list[float]: ...
+
+    async def aembed_query(self, text: str) -> list[float]: ...
 
 
 class _Entry:
@@ -132,7 +140,7 @@ class SemanticCache(BaseCache):
 
     def __init__(
         self,
-        embeddings: Embeddings,
+        embeddings: QueryEmbedder,
         *,
         threshold: float = 0.9,
         namespace: str = "default",

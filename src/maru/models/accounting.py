@@ -21,17 +21,37 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Iterator, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..cache.base import CachedResponse, CacheRequest
 from ..messages import AIMessage, AIMessageChunk, BaseMessage, Usage
+from .chunks import gather_message, message_to_chunk
 
 if TYPE_CHECKING:
     from ..cache.base import BaseCache
     from ..usage.scope import UsageScope
-    from .base import ChatModel
 
 log = logging.getLogger("maru.models")
+
+
+class Provider(Protocol):
+    """What accounting calls on a chat model: its name and the four provider hooks. A protocol,
+    not ``ChatModel``: the model calls into this module, so this module never imports it back."""
+
+    @property
+    def model_name(self) -> str: ...
+
+    def _generate(self, messages: list[BaseMessage], params: dict[str, Any]) -> AIMessage: ...
+
+    async def _agenerate(self, messages: list[BaseMessage], params: dict[str, Any]) -> AIMessage: ...
+
+    def _stream_chunks(
+        self, messages: list[BaseMessage], params: dict[str, Any]
+    ) -> Iterator[AIMessageChunk]: ...
+
+    def _astream_chunks(
+        self, messages: list[BaseMessage], params: dict[str, Any]
+    ) -> AsyncIterator[AIMessageChunk]: ...
 
 
 class _Request:
@@ -123,7 +143,7 @@ class _Request:
 
 
 def _open(
-    model: ChatModel,
+    model: Provider,
     messages: Sequence[BaseMessage],
     params: dict[str, Any],
     cache: BaseCache | None,
@@ -179,26 +199,15 @@ async def _alookup(request: _Request) -> CachedResponse | None:
 
 def _replay(hit: CachedResponse) -> Iterator[AIMessageChunk]:
     if hit.chunks is None:
-        from .base import message_to_chunk
-
         yield _mark_cached(message_to_chunk(hit.message))
         return
     for chunk in hit.chunks:
         yield _mark_cached(chunk)
 
 
-def _gathered(chunks: list[AIMessageChunk]) -> AIMessage:
-    if not chunks:
-        return AIMessage("")
-    total = chunks[0]
-    for chunk in chunks[1:]:
-        total = total + chunk
-    return total.to_message()
-
-
 # --------------------------------------------------------------------------- the four entry points
 def call(
-    model: ChatModel,
+    model: Provider,
     messages: list[BaseMessage],
     params: dict[str, Any],
     cache: BaseCache | None,
@@ -208,7 +217,7 @@ def call(
     hit = _lookup(request)
     if request.served_from_cache(hit):
         assert hit is not None
-        return _mark_cached(hit.message if hit.chunks is None else _gathered(hit.chunks))
+        return _mark_cached(hit.message if hit.chunks is None else gather_message(hit.chunks))
     request.reserve()
     try:
         message = model._generate(messages, params)
@@ -222,7 +231,7 @@ def call(
 
 
 async def acall(
-    model: ChatModel,
+    model: Provider,
     messages: list[BaseMessage],
     params: dict[str, Any],
     cache: BaseCache | None,
@@ -232,7 +241,7 @@ async def acall(
     hit = await _alookup(request)
     if request.served_from_cache(hit):
         assert hit is not None
-        return _mark_cached(hit.message if hit.chunks is None else _gathered(hit.chunks))
+        return _mark_cached(hit.message if hit.chunks is None else gather_message(hit.chunks))
     request.reserve()
     try:
         message = await model._agenerate(messages, params)
@@ -246,7 +255,7 @@ async def acall(
 
 
 def call_stream(
-    model: ChatModel,
+    model: Provider,
     messages: list[BaseMessage],
     params: dict[str, Any],
     cache: BaseCache | None,
@@ -267,19 +276,19 @@ def call_stream(
             yield chunk
         complete = True
     except GeneratorExit:  # the consumer stopped early: the provider still billed what it sent
-        request.settle(_gathered(chunks), streamed=True)
+        request.settle(gather_message(chunks), streamed=True)
         raise
     except BaseException:
         request.release()
         raise
-    message = _gathered(chunks)
+    message = gather_message(chunks)
     request.settle(message, streamed=True)
     if complete and request.cache is not None:
         request.store(CachedResponse(message, chunks))
 
 
 async def acall_stream(
-    model: ChatModel,
+    model: Provider,
     messages: list[BaseMessage],
     params: dict[str, Any],
     cache: BaseCache | None,
@@ -299,12 +308,12 @@ async def acall_stream(
             chunks.append(chunk)
             yield chunk
     except GeneratorExit:
-        request.settle(_gathered(chunks), streamed=True)
+        request.settle(gather_message(chunks), streamed=True)
         raise
     except BaseException:
         request.release()
         raise
-    message = _gathered(chunks)
+    message = gather_message(chunks)
     request.settle(message, streamed=True)
     if request.cache is not None:
         await request.astore(CachedResponse(message, chunks))

@@ -22,13 +22,13 @@ from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, cast
 
 from ..cache import base as _cache_base
-from ..core.chunks import NOTHING
 from ..core.config import RunConfig
 from ..core.executor import run_coroutine_sync, run_in_thread
 from ..core.runnable import Runnable
 from ..messages import AIMessage, AIMessageChunk, BaseMessage, to_messages
 from ..usage.scope import current_scope
 from . import accounting
+from .chunks import gather_message, message_to_chunk
 from .tools_schema import normalize_tool_choice, to_openai_tool, to_openai_tools
 
 if TYPE_CHECKING:
@@ -163,7 +163,7 @@ class ChatModel(Runnable[Any, AIMessage]):
         """One request, one whole message. Default: derived from whichever hook the provider has."""
         overrides = self._overrides
         if "_stream_chunks" in overrides:
-            return _sum_chunks(self._stream_chunks(messages, params))
+            return gather_message(self._stream_chunks(messages, params))
         if "_agenerate" in overrides or "_astream_chunks" in overrides:
             return run_coroutine_sync(self._agenerate(messages, params))
         raise self._not_implemented()
@@ -174,10 +174,7 @@ class ChatModel(Runnable[Any, AIMessage]):
         if "_generate" in overrides or "_stream_chunks" in overrides:
             return await run_in_thread(self._generate, messages, params)
         if "_astream_chunks" in overrides:
-            acc: Any = NOTHING
-            async for chunk in self._astream_chunks(messages, params):
-                acc = chunk if acc is NOTHING else acc + chunk
-            return _chunk_sum_to_message(acc)
+            return gather_message([chunk async for chunk in self._astream_chunks(messages, params)])
         raise self._not_implemented()
 
     def _stream_chunks(
@@ -260,31 +257,3 @@ def _normalize(params: Mapping[str, Any]) -> dict[str, Any]:
 
         out["response_format"] = json_schema_format(response_format)
     return out
-
-
-def message_to_chunk(message: AIMessage) -> AIMessageChunk:
-    """A whole message as a single stream chunk (tool calls stay parsed)."""
-    if isinstance(message, AIMessageChunk):
-        return message
-    return AIMessageChunk(
-        content=message.content,
-        name=message.name,
-        id=message.id,
-        metadata=message.metadata,
-        tool_calls=list(message.tool_calls),
-        usage=message.usage,
-        response_metadata=message.response_metadata,
-    )
-
-
-def _sum_chunks(chunks: Iterator[AIMessageChunk]) -> AIMessage:
-    acc: Any = NOTHING
-    for chunk in chunks:
-        acc = chunk if acc is NOTHING else acc + chunk
-    return _chunk_sum_to_message(acc)
-
-
-def _chunk_sum_to_message(acc: Any) -> AIMessage:
-    if acc is NOTHING:
-        return AIMessage("")
-    return acc.to_message()

@@ -158,7 +158,7 @@ class MMRSelector(_EmbeddingSelector):
     def select(self, input_variables: Mapping[str, Any]) -> list[dict[str, Any]]:
         import numpy as np
 
-        from ..rag.stores.base import mmr_select
+        from .._mmr import mmr_select
 
         if self._matrix is None:
             return []

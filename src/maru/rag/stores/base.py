@@ -15,6 +15,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
+from ..._mmr import mmr_select
 from ...errors import VectorStoreError
 from ..documents import Document
 from ..filters import Filter, validate
@@ -198,27 +199,3 @@ class VectorStore(ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def mmr_select(query: np.ndarray, candidates: np.ndarray, k: int, lambda_mult: float) -> list[int]:
-    """Indices of ``k`` candidates chosen greedily by maximal marginal relevance (cosine)."""
-    import numpy as np
-
-    def unit(m: np.ndarray) -> np.ndarray:
-        norms = np.linalg.norm(m, axis=-1, keepdims=True)
-        return m / np.where(norms == 0, 1, norms)
-
-    c = unit(candidates)
-    relevance = c @ unit(query)
-    chosen: list[int] = []
-    best_sim = np.full(len(c), -np.inf)
-    k = min(k, len(c))
-    while len(chosen) < k:
-        if chosen:
-            best_sim = np.maximum(best_sim, c @ c[chosen[-1]])
-            score = lambda_mult * relevance - (1 - lambda_mult) * best_sim
-        else:
-            score = relevance.copy()
-        score[chosen] = -np.inf
-        chosen.append(int(np.argmax(score)))
-    return chosen
