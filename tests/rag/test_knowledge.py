@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from pathlib import Path
 
@@ -143,3 +144,151 @@ def test_docs_example_answers_from_the_project_docs(tmp_path):
     answer = result["answers"][0]
     assert answer.mode == "extractive" and re.search(r"\[[1-4]\]", answer.text)
     assert {Path(c.source).name for c in answer.citations} <= {p.name for p in Path("docs").glob("*.md")} | {"README.md"}
+
+
+# ---------------------------------------------------------------------------- the knowledge base as a runnable
+QUESTION = "When was Gyeongbokgung built?"
+REPLY = "Gyeongbokgung was built in 1395 [1]."
+
+
+@pytest.fixture
+def kb(tmp_path, corpus, minilm):
+    kb = KnowledgeBase(tmp_path / "kb", embeddings=minilm, model=ScriptedChatModel([REPLY], cycle=True), k=2)
+    kb.ingest([corpus])
+    yield kb
+    kb.close()
+
+
+def test_invoke_stream_batch_and_async_answer_like_ask(kb):
+    assert kb.ask(QUESTION, k=2).text == REPLY
+    assert kb.invoke(QUESTION) == kb.invoke({"question": QUESTION}) == REPLY
+    chunks = list(kb.stream(QUESTION))
+    assert len(chunks) > 1 and "".join(chunks) == REPLY  # the model's tokens stream through
+    assert kb.batch([QUESTION, {"question": "Where is the fish market?"}]) == [REPLY, REPLY]
+
+    async def run_async():
+        return await kb.ainvoke(QUESTION), [c async for c in kb.astream(QUESTION)], await kb.abatch([QUESTION])
+
+    answer, streamed, batched = asyncio.run(run_async())
+    assert answer == REPLY and len(streamed) > 1 and "".join(streamed) == REPLY and batched == [REPLY]
+    model = kb.model
+    system = model.calls[-1].messages[0].content
+    assert "[1] (" in system and "palaces.md" in system  # k=2 passages, numbered, with their sources
+
+
+def test_without_a_model_the_runnable_answers_extractively(tmp_path, corpus, minilm):
+    kb = KnowledgeBase(tmp_path / "kb", embeddings=minilm, k=2)
+    kb.ingest([corpus])
+    answer = kb.ask(QUESTION, k=2)
+    assert answer.mode == "extractive" and "1395" in answer.text
+    assert kb.invoke(QUESTION) == "".join(kb.stream(QUESTION)) == answer.text
+    assert kb.invoke(QUESTION, sentences=1).count("[") == 1  # settings can be given per call
+
+
+def test_usable_inside_a_larger_chain(kb):
+    from maru import passthrough, runnable
+    from maru.parsers import StrOutputParser
+
+    chain = {"question": passthrough()} | kb | runnable(str.upper)
+    assert chain.invoke(QUESTION) == REPLY.upper()
+    piped = kb | StrOutputParser()
+    assert piped.invoke(QUESTION) == REPLY
+    assert len(list(piped.stream(QUESTION))) > 1
+
+
+class MemorySink:
+    def __init__(self):
+        self.traces = []
+
+    def write(self, runs):
+        self.traces.append(runs)
+
+    def flush(self):
+        pass
+
+    def close(self):
+        pass
+
+
+def _descends_from(run, root, by_id):
+    while run.parent_id is not None:
+        run = by_id[run.parent_id]
+    return run is root
+
+
+@pytest.mark.parametrize("how", ["invoke", "stream", "ask", "observed"])
+def test_a_question_traces_as_one_tree(kb, how):
+    from maru.core.events import listen
+    from maru.tracing import tracing
+
+    events = []
+    sink = MemorySink()
+    with tracing([sink]):
+        if how == "invoke":
+            kb.invoke(QUESTION)
+        elif how == "stream":
+            list(kb.stream(QUESTION))
+        elif how == "ask":
+            kb.ask(QUESTION, k=2)
+        else:  # a listener sends every run down the general (observed) path
+            with listen(events.append):
+                kb.invoke(QUESTION)
+    [runs] = sink.traces
+    root = runs[-1]
+    assert root.parent_id is None and root.name == "KnowledgeBase"
+    assert (root.outputs["answer"] if how == "ask" else root.outputs) == REPLY
+    by_id = {r.id: r for r in runs}
+    assert all(r.trace_id == root.id and _descends_from(r, root, by_id) for r in runs)
+    assert {"retriever", "prompt", "llm", "parser"} <= {r.kind for r in runs}
+    assert {r.name for r in runs if r.parent_id == root.id} == {"question", "Parallel", "Assign"}
+    if how == "observed":
+        starts = [e for e in events if e.phase == "start"]
+        assert starts[0].name == "KnowledgeBase" and starts[0].parent_id is None
+        assert {e.trace_id for e in events} == {starts[0].run_id}
+        assert {"retriever", "prompt", "chat_model"} <= {e.kind for e in starts}
+
+
+def test_the_retriever_and_the_bm25_index_are_loaded_once(kb, monkeypatch):
+    from maru.rag.lexical import BM25Index
+
+    loads = []
+    load = BM25Index.load
+    monkeypatch.setattr(BM25Index, "load", classmethod(lambda cls, d: loads.append(d) or load(d)))
+    for q in (QUESTION, "Where is the biggest fish market?", "What flows through Seoul?"):
+        kb.invoke(q)
+        kb.ask(q, k=2)
+    assert len(loads) == 1
+    assert kb.retriever(2) is kb.retriever(2)
+    assert kb._answering() is kb._answering()
+
+
+def test_answers_follow_a_reindex(kb, corpus, minilm, monkeypatch):
+    from maru.rag.lexical import BM25Index
+
+    question = "What is Jeonju famous for?"
+    assert all(Path(c.source).name != "jeonju.md" for c in kb.ask(question, k=2).citations)
+    (corpus / "jeonju.md").write_text("Jeonju is famous for bibimbap, served in a hot stone bowl.", encoding="utf-8")
+    kb.ingest([corpus])  # this object re-indexes: what it kept is dropped
+    assert Path(kb.ask(question, k=1).citations[0].source).name == "jeonju.md"
+
+    loads = []
+    load = BM25Index.load
+    monkeypatch.setattr(BM25Index, "load", classmethod(lambda cls, d: loads.append(d) or load(d)))
+    (corpus / "jeonju.md").unlink()
+    (corpus / "gimchi.md").write_text("Gimchi is fermented napa cabbage with chili.", encoding="utf-8")
+    other = KnowledgeBase(kb.path, embeddings=minilm)  # another writer of the same folder
+    other.ingest([corpus])
+    other.close()
+    cited = kb.ask("What is gimchi made of?", k=1).citations
+    assert Path(cited[0].source).name == "gimchi.md" and len(loads) == 1  # the new BM25 index, read once
+    assert all(Path(c.source).name != "jeonju.md" for c in kb.ask(question, k=4).citations)
+
+
+def test_runnable_refuses_what_ask_refuses(tmp_path, minilm):
+    kb = KnowledgeBase(tmp_path / "kb", embeddings=minilm)
+    with pytest.raises(LoaderError, match="maru ingest"):
+        kb.invoke("anything")
+    with pytest.raises(ValueError, match="empty"):
+        kb.invoke({"question": "  "})
+    with pytest.raises(TypeError, match="question string"):
+        kb.invoke(42)

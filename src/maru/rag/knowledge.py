@@ -11,6 +11,12 @@ One folder holds everything, so it can be copied or deleted as a unit:
 Answers: hybrid retrieval (BM25 + dense, adaptively fused), then either a configured chat model
 writes an answer citing the passages as ``[n]``, or — offline — the best sentences of the top
 passages are picked by embedding similarity and word overlap with the question, each cited.
+
+The knowledge base is a runnable (question in, answer text out), so answering is one composition
+of maru's own steps — question → {question, citations} → + answer — built once per settings: it
+streams the answer's tokens, batches, runs async, traces as one tree, pipes with ``|`` and serves
+with ``maru serve module:kb``. The retriever and the loaded BM25 index are kept between questions
+and dropped when the index changes (an ingest here, or a saved BM25 index from another process).
 """
 
 from __future__ import annotations
@@ -19,17 +25,22 @@ import hashlib
 import json
 import os
 import re
-from collections.abc import Callable, Iterable, Sequence
+import threading
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..core import compose
+from ..core.config import RunConfig
+from ..core.runnable import Runnable, runnable
 from ..errors import LoaderError
 from .documents import Document
 
 if TYPE_CHECKING:
     from ..models.embeddings import Embeddings
     from .indexing import IndexResult
+    from .lexical import BM25Index
     from .retrievers.base import Retriever
     from .stores.local import LocalStore
 
@@ -70,8 +81,21 @@ class IngestReport:
     sources: list[str] = field(default_factory=list)
 
 
-class KnowledgeBase:
-    """Ingest files into a folder and answer questions from it."""
+_MAX_CHAINS = 16
+"""Compositions kept per knowledge base (one per setting of k, sentences and model asked for)."""
+_UNSEEN = (-1, -1)
+"""The index mark before the index was looked at (``None`` means: there is no BM25 index)."""
+
+
+class KnowledgeBase(Runnable[Any, str]):
+    """Ingest files into a folder and answer questions from it.
+
+    As a runnable it takes a question (or ``{"question": ...}``) and returns the answer's text,
+    written by ``model`` (a chat model) when one is given, else quoted (``sentences`` sentences)
+    from the top ``k`` passages; the three can also be given per call. :meth:`ask` returns the same
+    answer with its citations."""
+
+    io_bound = True
 
     def __init__(
         self,
@@ -80,13 +104,26 @@ class KnowledgeBase:
         embeddings: Embeddings | None = None,
         chunk_size: int = 800,
         chunk_overlap: int = 120,
+        model: Any = None,
+        k: int = 4,
+        sentences: int = 3,
     ) -> None:
         self.path = Path(path)
         self.path.mkdir(parents=True, exist_ok=True)
         self._embeddings = embeddings
         self.chunk_size, self.chunk_overlap = chunk_size, chunk_overlap
+        self.model, self.k, self.sentences = model, k, sentences
         self._store: LocalStore | None = None
         self._records: Any = None
+        # What answering builds once and keeps until the index changes (guarded by _lock).
+        self._lock = threading.Lock()
+        self._index_mark: tuple[int, int] | None = _UNSEEN
+        self._bm25: BM25Index | None = None
+        self._retrievers: dict[int, Retriever] = {}
+        self._chains: dict[tuple[int, int, int], tuple[Any, Runnable[Any, dict[str, Any]]]] = {}
+
+    def __repr__(self) -> str:
+        return f"KnowledgeBase({str(self.path)!r})"
 
     # ------------------------------------------------------------------ parts
     @property
@@ -114,6 +151,7 @@ class KnowledgeBase:
         return self._records
 
     def close(self) -> None:
+        self._forget_answering()
         if self._store is not None:
             self._store.close()
             self._store = None
@@ -180,6 +218,7 @@ class KnowledgeBase:
         manifest.update(current)
         if chunks or removed or not (self.path / "bm25").exists():
             self._rebuild_bm25(progress)
+            self._forget_answering()
         self._write_manifest(manifest)
         return IngestReport(len(files), len(files) - len(changed), len(removed), len(chunks), result,
                             [str(f) for f in changed])
@@ -218,27 +257,143 @@ class KnowledgeBase:
 
     # ------------------------------------------------------------------ ask
     def retriever(self, k: int = 4) -> Retriever:
-        """Hybrid BM25 + dense retrieval with adaptive fusion (dense alone before any BM25 index)."""
-        from .lexical import BM25Retriever
-        from .retrievers.hybrid import HybridRetriever
-
-        dense = self.store.as_retriever(k=k)
-        if not (self.path / "bm25").exists():
-            return dense
-        return HybridRetriever([dense, BM25Retriever.load(self.path / "bm25", k=k)], k=k)
+        """Hybrid BM25 + dense retrieval with adaptive fusion (dense alone before any BM25 index).
+        Built once per ``k`` (the BM25 index read from disk once) and rebuilt after the index
+        changed; a retriever taken from here keeps answering from the index it was built on."""
+        with self._lock:
+            self._follow_index()
+            return self._retriever(k)
 
     def ask(self, question: str, *, k: int = 4, model: Any = None, sentences: int = 3) -> Answer:
-        """Answer ``question`` from the top ``k`` passages: with ``model`` (a chat model) an answer
-        citing ``[n]``; without, the best ``sentences`` sentences of those passages, cited."""
+        """Answer ``question`` from the top ``k`` passages: with ``model`` (a chat model; default
+        the knowledge base's own) an answer citing ``[n]``; without, the best ``sentences``
+        sentences of those passages, cited."""
+        model = self.model if model is None else model
+        result = self._answering(k, sentences, model=model).invoke(question)
+        mode = "extractive" if model is None else "llm"
+        return Answer(question, result["answer"].strip(), result["citations"], mode)
+
+    # ------------------------------------------------------------------ as a runnable
+    # The hooks run the answering composition's own hooks, so its steps are this run's children.
+    # Call-time keyword arguments (``k``, ``sentences``, ``model``) override the settings.
+    def _invoke(self, input: Any, config: RunConfig | None = None, **kwargs: Any) -> str:
+        answer: str = self._answering(**kwargs)._invoke(input, config)["answer"]
+        return answer
+
+    async def _ainvoke(self, input: Any, config: RunConfig | None = None, **kwargs: Any) -> str:
+        answer: str = (await self._answering(**kwargs)._ainvoke(input, config))["answer"]
+        return answer
+
+    def _stream(self, input: Any, config: RunConfig | None = None, **kwargs: Any) -> Iterator[str]:
+        for chunk in self._answering(**kwargs)._stream(input, config):
+            if "answer" in chunk:
+                yield chunk["answer"]
+
+    async def _astream(self, input: Any, config: RunConfig | None = None, **kwargs: Any) -> AsyncIterator[str]:
+        async for chunk in self._answering(**kwargs)._astream(input, config):
+            if "answer" in chunk:
+                yield chunk["answer"]
+
+    # ------------------------------------------------------------------ answering, built once
+    def _answering(
+        self, k: int | None = None, sentences: int | None = None, *, model: Any = None
+    ) -> Runnable[Any, dict[str, Any]]:
+        """The composition that answers with these settings (the knowledge base's own where not
+        given), from a question to ``{question, citations, answer}``: built on first use, then
+        reused until the index changes."""
+        k = self.k if k is None else k
+        sentences = self.sentences if sentences is None else sentences
+        model = self.model if model is None else model
+        key = (k, sentences, id(model))
+        with self._lock:
+            self._follow_index()
+            kept = self._chains.get(key)
+            if kept is None or kept[0] is not model:  # an id can be reused once its model is gone
+                if len(self._chains) >= _MAX_CHAINS:
+                    del self._chains[next(iter(self._chains))]
+                kept = self._chains[key] = (model, self._compose(self._retriever(k), self._writer(model, sentences)))
+            return kept[1]
+
+    def _compose(self, retriever: Retriever, writer: Runnable[Any, str]) -> Runnable[Any, dict[str, Any]]:
+        """question → {question, citations} → {question, citations, answer}."""
+        retrieve = compose.Sequence(retriever, runnable(_cite, name="cite"), name="retrieve")
+        return compose.Sequence(
+            runnable(self._question, name="question"),
+            compose.parallel(question=compose.passthrough(), citations=retrieve),
+            compose.assign(answer=writer),
+            name="KnowledgeBase",
+        )
+
+    def _writer(self, model: Any, sentences: int) -> Runnable[Any, str]:
+        """The step that writes the answer from ``{question, citations}``: the model prompted with
+        the numbered passages, or — without a model — the best sentences of the passages, quoted."""
+        if model is None:
+            embeddings = self.embeddings
+
+            def extract(inputs: dict[str, Any]) -> str:
+                return _extract(inputs["question"], inputs["citations"], embeddings, sentences)
+
+            return runnable(extract, io_bound=True)  # embeds: keep it off an event loop
+        from ..parsers import StrOutputParser
+        from ..prompts import ChatPromptTemplate
+
+        prompt = ChatPromptTemplate.from_messages([("system", _RAG_SYSTEM), ("human", "{question}")])
+        values = compose.parallel(passages=runnable(_numbered, name="passages"), question=compose.pick("question"))
+        return compose.Sequence(values, prompt, model, StrOutputParser(), name="write")
+
+    def _question(self, input: Any) -> str:
+        """The question of ``input`` (a string or ``{"question": ...}``), refused when it is empty
+        or when there is nothing to answer from."""
+        question = input.get("question") if isinstance(input, Mapping) else input
+        if not isinstance(question, str):
+            raise TypeError(
+                f"KnowledgeBase takes a question string or {{'question': ...}}, got {type(input).__name__}: {input!r:.80}"
+            )
         if not question.strip():
             raise ValueError("the question is empty")
         if self.store.count() == 0:
             raise LoaderError(f"the knowledge base at {self.path} is empty: run `maru ingest PATH --store {self.path}` first")
-        passages = self.retriever(k).invoke(question)
-        citations = [Citation(i, str(d.metadata.get("source", "?")), d.text, d.score) for i, d in enumerate(passages, 1)]
-        if model is not None:
-            return Answer(question, _llm_answer(model, question, citations), citations, "llm")
-        return _extractive(question, citations, self.embeddings, sentences)
+        return question
+
+    # ------------------------------------------------------------------ kept between questions
+    def _follow_index(self) -> None:
+        """Drop what was built on an older index (lock held). A saved BM25 index marks every
+        (re-)index, by this process or another; the vector store follows writes on its own."""
+        from .lexical import BM25Index
+
+        mark = BM25Index.saved_mark(self.path / "bm25")
+        if mark != self._index_mark:
+            self._forget()
+            self._index_mark = mark
+
+    def _retriever(self, k: int) -> Retriever:
+        """The retriever for ``k``, built on first use (lock held)."""
+        if k not in self._retrievers:
+            self._retrievers[k] = self._build_retriever(k)
+        return self._retrievers[k]
+
+    def _build_retriever(self, k: int) -> Retriever:
+        from .lexical import BM25Index, BM25Retriever
+        from .retrievers.hybrid import HybridRetriever
+
+        dense = self.store.as_retriever(k=k)
+        if self._index_mark is None:  # no BM25 index saved yet
+            return dense
+        if self._bm25 is None:
+            self._bm25 = BM25Index.load(self.path / "bm25")
+        return HybridRetriever([dense, BM25Retriever(self._bm25, k=k)], k=k)
+
+    def _forget(self) -> None:
+        """Drop the retrievers, the loaded BM25 index and the compositions (lock held)."""
+        self._index_mark = _UNSEEN
+        self._bm25 = None
+        self._retrievers.clear()
+        self._chains.clear()
+
+    def _forget_answering(self) -> None:
+        """Drop what answering kept: this object re-indexed, or closed the store it was built on."""
+        with self._lock:
+            self._forget()
 
 
 # ---------------------------------------------------------------------------- answering
@@ -248,16 +403,16 @@ _RAG_SYSTEM = (
 )
 
 
-def _llm_answer(model: Any, question: str, citations: list[Citation]) -> str:
-    from ..prompts import ChatPromptTemplate
-
-    prompt = ChatPromptTemplate.from_messages([("system", _RAG_SYSTEM), ("human", "{question}")])
-    passages = "\n\n".join(f"[{c.n}] ({c.source})\n{c.text}" for c in citations)
-    reply = model.invoke(prompt.format_messages(passages=passages, question=question))
-    return str(getattr(reply, "content", reply)).strip()
+def _cite(passages: list[Document]) -> list[Citation]:
+    return [Citation(i, str(d.metadata.get("source", "?")), d.text, d.score) for i, d in enumerate(passages, 1)]
 
 
-def _extractive(question: str, citations: list[Citation], embeddings: Embeddings, n: int) -> Answer:
+def _numbered(inputs: dict[str, Any]) -> str:
+    """The passages as the model sees them: ``[n] (source)`` then the text."""
+    return "\n\n".join(f"[{c.n}] ({c.source})\n{c.text}" for c in inputs["citations"])
+
+
+def _extract(question: str, citations: list[Citation], embeddings: Embeddings, n: int) -> str:
     """The sentences of the passages closest to the question: cosine similarity of embeddings plus
     the share of the question's index terms they contain (which carries languages the embedding
     model does not know), with a small bonus for higher-ranked passages."""
@@ -274,7 +429,7 @@ def _extractive(question: str, citations: list[Citation], embeddings: Embeddings
             if 20 <= len(sentence) <= 600 and not sentence[0].islower() and sentence[0] not in ").,;:":
                 candidates.append((c.n, sentence))
     if not candidates:
-        return Answer(question, "No passage matched the question.", citations, "extractive")
+        return "No passage matched the question."
     vectors = embeddings.embed_array([s for _, s in candidates])
     q = np.asarray(embeddings.embed_query(question), dtype=np.float32)
     norms = np.linalg.norm(vectors, axis=1) * (np.linalg.norm(q) or 1.0)
@@ -286,8 +441,7 @@ def _extractive(question: str, citations: list[Citation], embeddings: Embeddings
         scores.append(float(cos) + 0.5 * overlap + 0.05 / rank)
     best = sorted(range(len(candidates)), key=lambda i: -scores[i])[:n]
     best.sort(key=lambda i: (candidates[i][0], i))  # passage order, then text order
-    text = " ".join(f"{candidates[i][1]} [{candidates[i][0]}]" for i in best)
-    return Answer(question, text, citations, "extractive")
+    return " ".join(f"{candidates[i][1]} [{candidates[i][0]}]" for i in best)
 
 
 # ---------------------------------------------------------------------------- helpers

@@ -36,6 +36,9 @@ __all__ = [
 
 Language = Literal["ko", "zh", "ja", "en", "other"]
 
+_META = "maru_bm25.json"
+"""The index's description, the file :meth:`BM25Index.save` writes last."""
+
 # ============================================================================ language detection
 
 
@@ -274,7 +277,7 @@ class BM25Index:
             "format": "maru.bm25/1", "k1": self.k1, "b": self.b, "count": len(self.docs),
             "indexed": bool(self._vocab),
         }
-        (path / "maru_bm25.json").write_text(json.dumps(meta), encoding="utf-8")
+        (path / _META).write_text(json.dumps(meta), encoding="utf-8")
 
     @classmethod
     def load(cls, directory: str | Path) -> BM25Index:
@@ -282,7 +285,7 @@ class BM25Index:
         import bm25s
 
         path = Path(directory)
-        meta_file = path / "maru_bm25.json"
+        meta_file = path / _META
         if not meta_file.exists():
             raise IndexingError(f"{path} holds no saved BM25 index (no maru_bm25.json): save() one first")
         meta = json.loads(meta_file.read_text(encoding="utf-8"))
@@ -300,6 +303,17 @@ class BM25Index:
         else:
             index._bm25 = bm25s.BM25(k1=index.k1, b=index.b)
         return index
+
+    @staticmethod
+    def saved_mark(directory: str | Path) -> tuple[int, int] | None:
+        """What tells one saved index in ``directory`` from the next (``None``: none is saved):
+        the modification time and size of the file :meth:`save` writes last. A reader that kept
+        a loaded index compares marks to know it is stale without reading the index again."""
+        try:
+            stat = (Path(directory) / _META).stat()
+        except FileNotFoundError:
+            return None
+        return stat.st_mtime_ns, stat.st_size
 
 
 class BM25Retriever(Retriever):
