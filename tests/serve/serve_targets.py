@@ -55,6 +55,23 @@ def travel_chain(replies: list[str] | None = None, *, io_bound: bool = False) ->
     return prompt | model | StrOutputParser()
 
 
+# ----------------------------------------------------------------------------- a knowledge base
+KB_REPLY = "Gyeongbokgung was first built in 1395 [1]."
+
+
+def knowledge_base(folder: Path) -> Any:
+    """A ``KnowledgeBase`` over two small files in ``folder``, answering with a scripted model."""
+    from maru.rag.knowledge import KnowledgeBase
+
+    docs = folder / "docs"
+    docs.mkdir(parents=True, exist_ok=True)
+    (docs / "palaces.md").write_text("Gyeongbokgung was first built in 1395 by the Joseon dynasty.", encoding="utf-8")
+    (docs / "food.txt").write_text("Jagalchi Market in Busan is the largest fish market in Korea.", encoding="utf-8")
+    kb = KnowledgeBase(folder / "kb", model=ScriptedChatModel([KB_REPLY], cycle=True), k=1)
+    kb.ingest([docs])
+    return kb
+
+
 # ----------------------------------------------------------------------------- small steps
 def count_messages(messages: list[BaseMessage]) -> dict[str, Any]:
     """Proves that message dicts arrive as messages."""
