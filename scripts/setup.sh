@@ -18,7 +18,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source scripts/_install.sh
 
 VENV="${VENV:-.venv}"
-EXTRAS="${MARU_EXTRAS:-dev,openai,cache,usage,trace,serve,rag,milvus,agents,sql,train,launch}"
+EXTRAS="${MARU_EXTRAS:-dev,openai,cache,usage,trace,serve,rag,milvus,agents,sql,train,launch,local}"
 PY_OK='import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)'
 
 find_python() {
@@ -48,4 +48,8 @@ if ! [ -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c "$PY_OK" >/dev/null 2>
         || echo "setup: could not upgrade pip; going on with $("$VENV/bin/python" -m pip --version)"
 fi
 
+if ! "$VENV/bin/python" -c "import llama_cpp" >/dev/null 2>&1 \
+    && ! "$VENV/bin/python" -m pip cache list llama_cpp_python 2>/dev/null | grep -q whl; then
+    echo "setup: building llama.cpp for the local model (llama-cpp-python): about 11 CPU-minutes on 2 cores, once; pip caches the wheel"
+fi
 install_extras "$VENV/.maru-setup" "$EXTRAS"
