@@ -1,9 +1,21 @@
-"""Chat models and embeddings: the interfaces, the OpenAI-compatible provider and a scripted test double."""
+"""Chat models and embeddings: the interfaces, the local llama.cpp model (the default), the
+OpenAI-compatible provider and a scripted test double."""
 
 from .base import ChatModel
+from .default import default_chat_model, describe_model
 from .embeddings import Embeddings
+from .llamacpp import LlamaCppChat
 from .openai import OpenAIChat
 from .scripted import ScriptedChatModel
 from .tools_schema import to_openai_tool
 
-__all__ = ["ChatModel", "Embeddings", "OpenAIChat", "ScriptedChatModel", "to_openai_tool"]
+__all__ = [
+    "ChatModel",
+    "Embeddings",
+    "LlamaCppChat",
+    "OpenAIChat",
+    "ScriptedChatModel",
+    "default_chat_model",
+    "describe_model",
+    "to_openai_tool",
+]
