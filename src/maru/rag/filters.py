@@ -11,7 +11,8 @@ node classes below. :func:`validate` checks a tree against the field types a sto
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+import operator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -232,29 +233,7 @@ def matches(node: Filter | None, metadata: Mapping[str, Any]) -> bool:
         case Compare(field, op, value):
             if field not in metadata:
                 return op in ("ne", "nin")
-            got = metadata[field]
-            try:
-                if op == "eq":
-                    return bool(got == value)
-                if op == "ne":
-                    return bool(got != value)
-                if op == "gt":
-                    return bool(got > value)
-                if op == "gte":
-                    return bool(got >= value)
-                if op == "lt":
-                    return bool(got < value)
-                if op == "lte":
-                    return bool(got <= value)
-                if op == "in":
-                    return got in value
-                if op == "nin":
-                    return got not in value
-                if op == "contains":
-                    return value in got if isinstance(got, list | tuple | str) else False
-            except TypeError:
-                return False
-            raise FilterError(f"unknown filter operator {op!r}")
+            return _compare(op, metadata[field], value)
         case And(children):
             return all(matches(c, metadata) for c in children)
         case Or(children):
@@ -262,6 +241,30 @@ def matches(node: Filter | None, metadata: Mapping[str, Any]) -> bool:
         case Not(child):
             return not matches(child, metadata)
     raise FilterError(f"not a filter node: {node!r}")
+
+
+_COMPARISONS: dict[str, Callable[[Any, Any], bool]] = {
+    "eq": operator.eq,
+    "ne": operator.ne,
+    "gt": operator.gt,
+    "gte": operator.ge,
+    "lt": operator.lt,
+    "lte": operator.le,
+    "in": lambda got, value: got in value,
+    "nin": lambda got, value: got not in value,
+    "contains": lambda got, value: value in got if isinstance(got, list | tuple | str) else False,
+}
+
+
+def _compare(op: str, got: Any, value: Any) -> bool:
+    """One comparison; values that cannot be compared (``"a" < 1``) do not match."""
+    compare = _COMPARISONS.get(op)
+    if compare is None:
+        raise FilterError(f"unknown filter operator {op!r}")
+    try:
+        return bool(compare(got, value))
+    except TypeError:
+        return False
 
 
 def sql_literal(value: Scalar) -> str:

@@ -88,6 +88,22 @@ def span_attributes(run: Run, *, capture_content: bool = False, max_content_char
     }
     if run.parent_id is not None:
         attrs["maru.parent.id"] = run.parent_id
+    _add_gen_ai(attrs, run)
+    _add_usage(attrs, run, "gen_ai.usage" if run.kind in _MODEL_KINDS else "maru.usage")
+    if run.tags:
+        attrs["maru.tags"] = [str(t) for t in run.tags]
+    for key, value in (run.metadata or {}).items():
+        if value is not None:
+            attrs[f"maru.metadata.{key}"] = _attribute_value(value)
+    if run.error:
+        attrs["error.type"] = _error_type(run.error)
+    if capture_content:
+        _add_content(attrs, run, max_content_chars)
+    return attrs
+
+
+def _add_gen_ai(attrs: dict[str, Any], run: Run) -> None:
+    """The GenAI semantic conventions: operation, model and provider, tool name."""
     operation = _OPERATIONS.get(run.kind)
     if operation is not None:
         attrs["gen_ai.operation.name"] = operation
@@ -98,34 +114,30 @@ def span_attributes(run: Run, *, capture_content: bool = False, max_content_char
         if provider:
             attrs["gen_ai.provider.name"] = provider
             attrs["gen_ai.system"] = provider  # conventions ≤ 1.36
-        usage_prefix = "gen_ai.usage"
-    else:
-        usage_prefix = "maru.usage"
     if run.kind == "tool":
         attrs["gen_ai.tool.name"] = run.name
+
+
+def _add_usage(attrs: dict[str, Any], run: Run, prefix: str) -> None:
+    """Tokens under ``prefix`` (GenAI's for model runs, maru's for their parents) and the cost."""
     if run.input_tokens is not None:
-        attrs[f"{usage_prefix}.input_tokens"] = run.input_tokens
+        attrs[f"{prefix}.input_tokens"] = run.input_tokens
     if run.output_tokens is not None:
-        attrs[f"{usage_prefix}.output_tokens"] = run.output_tokens
+        attrs[f"{prefix}.output_tokens"] = run.output_tokens
     if run.cached_tokens:
-        attrs[f"{usage_prefix}.cache_read.input_tokens"] = run.cached_tokens
+        attrs[f"{prefix}.cache_read.input_tokens"] = run.cached_tokens
     if run.cost is not None:
         attrs["maru.cost_usd"] = float(run.cost)
-    if run.tags:
-        attrs["maru.tags"] = [str(t) for t in run.tags]
-    for key, value in (run.metadata or {}).items():
+
+
+def _add_content(attrs: dict[str, Any], run: Run, max_chars: int) -> None:
+    """Inputs and outputs as JSON text, cut at ``max_chars`` (opt-in: they may hold user data)."""
+    for key, value in (("maru.inputs", run.inputs), ("maru.outputs", run.outputs)):
         if value is not None:
-            attrs[f"maru.metadata.{key}"] = _attribute_value(value)
-    if run.error:
-        attrs["error.type"] = _error_type(run.error)
-    if capture_content:
-        for key, value in (("maru.inputs", run.inputs), ("maru.outputs", run.outputs)):
-            if value is not None:
-                text = json.dumps(value, ensure_ascii=False, default=str)
-                if len(text) > max_content_chars:
-                    text = text[:max_content_chars] + f"… [{len(text)} chars]"
-                attrs[key] = text
-    return attrs
+            text = json.dumps(value, ensure_ascii=False, default=str)
+            if len(text) > max_chars:
+                text = text[:max_chars] + f"… [{len(text)} chars]"
+            attrs[key] = text
 
 
 def _error_type(error: str) -> str:
