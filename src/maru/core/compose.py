@@ -8,7 +8,7 @@ from typing import Any
 from . import events as _events
 from .chunks import agather, gather
 from .config import RunConfig
-from .events import current_run, traced_call
+from .events import LISTENERS, SEQ_ERROR, current_run, traced_call
 from .executor import run_bounded, submit
 from .runnable import Lambda, Runnable, coerce
 
@@ -30,7 +30,9 @@ class Sequence(Runnable[Any, Any]):
         if len(flat) < 2:
             raise ValueError("a sequence needs at least two steps")
         self.steps: tuple[Runnable[Any, Any], ...] = tuple(flat)
-        traced = [(s, s._invoke, type(s).invoke is Runnable.invoke) for s in flat]  # hooks bound once
+        hooks = [s._invoke for s in flat]  # bound once
+        self._first_hook, self._rest_hooks = hooks[0], tuple(hooks[1:])
+        traced = [(s, hook, type(s).invoke is Runnable.invoke) for s, hook in zip(flat, hooks, strict=True)]
         self._traced_first, self._traced_rest = traced[0], tuple(traced[1:])
         # Every step traced directly: the sequence can take the inline lean path.
         self._lean = tuple(hook for _, hook, direct in traced) if all(d for _, _, d in traced) else ()
@@ -53,14 +55,18 @@ class Sequence(Runnable[Any, Any]):
         the sequence records its own run and its steps' runs inline (see :meth:`_invoke_lean`)."""
         state = current_run.get()
         if state is None and (state := _events.global_state) is None:  # nobody listens
-            steps = self.steps
-            input = steps[0]._invoke(input, config, **kwargs)
-            for step in steps[1:]:
-                input = step._invoke(input, config)
-            return input
-        if self._lean and not state[0] and not kwargs and not (config and "run_name" in config):
+            return self._invoke_untraced(input, config, kwargs)
+        if self._lean and not state[LISTENERS] and not kwargs and not (config and "run_name" in config):
             return self._invoke_lean(state, input, config)
         return traced_call(self, state, self._invoke, input, config, kwargs)
+
+    def _invoke_untraced(self, input: Any, config: RunConfig | None, kwargs: dict[str, Any]) -> Any:
+        """The path when nobody listens: each step's hook called directly, in turn (bound at
+        construction, which pays for this call). Call-time kwargs go to the first step only."""
+        input = self._first_hook(input, config, **kwargs)
+        for hook in self._rest_hooks:
+            input = hook(input, config)
+        return input
 
     def _invoke_lean(
         self,
@@ -81,7 +87,7 @@ class Sequence(Runnable[Any, Any]):
         while it runs, so whatever it invokes inside is parented to it."""
         _, collector, parent, trace_id, _, records = state
         seq_id = _next_id()
-        if parent is None:
+        if trace_id is None:  # the sequence is a trace's root
             trace_id = seq_id
             records = []
         elif records is None:  # nothing collects this trace
@@ -95,7 +101,7 @@ class Sequence(Runnable[Any, Any]):
                 value = hook(value, config)
             except BaseException as exc:
                 _reset(token)
-                record[5] = exc
+                record[SEQ_ERROR] = exc
                 record += (run_id, None, _clock())
                 records.append(record)
                 if parent is None:
@@ -110,12 +116,8 @@ class Sequence(Runnable[Any, Any]):
 
     def _invoke(self, input: Any, config: RunConfig | None = None, **kwargs: Any) -> Any:
         state = current_run.get() or _events.global_state
-        if state is None:  # nobody listens: call the hooks directly
-            steps = self.steps
-            input = steps[0]._invoke(input, config, **kwargs)
-            for step in steps[1:]:
-                input = step._invoke(input, config)
-            return input
+        if state is None:  # nobody listens
+            return self._invoke_untraced(input, config, kwargs)
         # Steps whose public invoke is the base one are traced directly (one call fewer each).
         # Call-time kwargs go to the first step only.
         first, hook, direct = self._traced_first

@@ -13,9 +13,10 @@ watch:
   it. A record is a plain tuple built on the hot path; names, ids, JSON and redaction are worked out
   later, off the caller's thread. That keeps tracing within a few times the untraced cost.
 
-The state is a plain tuple (building one is ~20× cheaper than an object):
-``(listeners, collector, run_id, trace_id, parent_ids, records)``. Run ids are process-local
-integers; :func:`run_id_str` turns one into the globally unique string that events and stores show.
+The state is a plain tuple, typed as :data:`State` and read through the index names
+:data:`LISTENERS` … :data:`RECORDS`: a tuple display costs a fraction of an object's or a
+``NamedTuple``'s construction, and one is built per traced run. Run ids are process-local integers;
+:func:`run_id_str` turns one into the globally unique string that events and stores show.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Final, Protocol, TypeAlias
 
 from .chunks import NOTHING, ChunkRecorder, add_chunks
 
@@ -39,11 +40,14 @@ log = logging.getLogger("maru.events")
 
 Listener = Callable[["RunEvent"], None]
 
-RunRecord = tuple
+RunRecord: TypeAlias = tuple[
+    int, int | None, int, "Runnable[Any, Any]", str | None, Any, Any, Any, BaseException | None, float, float
+]
 """``(run_id, parent_id, trace_id, runnable, run_name, config, input, output, error, t_start,
-t_end)`` with ids as ints and times from ``time.perf_counter()`` (see :func:`wall_time`)."""
+t_end)`` with ids as ints and times from ``time.perf_counter()`` (see :func:`wall_time`). Built on the
+hot path as a tuple display and read by unpacking, never by index."""
 
-SequenceRecord = list
+SequenceRecord: TypeAlias = list[Any]
 """A whole sequence and its steps in one record, from the sequence's lean traced path:
 ``[seq_id, parent_id, trace_id, sequence, config, error, input, t_start]`` followed by
 ``run_id, output, t_end`` for each step that ran. Step *i* is ``sequence.steps[i]``; its input is the
@@ -54,14 +58,50 @@ One list instead of a tuple per run: a busy traced loop keeps its traces alive u
 takes them, and the garbage collector's share of the hot path grows with the objects (and
 references) each trace leaves behind."""
 
+SEQ_ERROR: Final = 5
+"""Where a :data:`SequenceRecord` holds the error."""
+SEQ_HEAD: Final = 8
+"""How many fields a :data:`SequenceRecord` holds before its steps'."""
+SEQ_STEP: Final = 3
+"""How many fields each step that ran adds to a :data:`SequenceRecord`: ``run_id, output, t_end``."""
+
+TraceRecords: TypeAlias = list[RunRecord | SequenceRecord]
+"""The records of one trace, children before parents, the root last."""
+
 
 class Collector(Protocol):
-    def submit(self, records: list[RunRecord]) -> None:
+    def submit(self, records: TraceRecords) -> None:
         """Take the records of one finished trace (children before parents, the root last): run
         records and sequence records."""
 
 
-State = tuple
+RunState: TypeAlias = tuple[tuple[Listener, ...], Collector | None, int, int, tuple[int, ...], TraceRecords | None]
+"""The state while a run runs: the runs started under it are its children."""
+OuterState: TypeAlias = tuple[tuple[Listener, ...], Collector | None, None, None, tuple[()], None]
+"""The state outside every run (what ``listen``, ``tracing`` and ``enable`` set): a run started under
+it is the root of a new trace."""
+State: TypeAlias = RunState | OuterState
+"""What a run observes. Its fields are read through the index names below (by unpacking on the hot
+path)."""
+LISTENERS: Final = 0
+"""The event listeners, outermost first (empty when only a collector watches)."""
+COLLECTOR: Final = 1
+"""Where the trace's records go when its root run ends (``None``: events only)."""
+RUN_ID: Final = 2
+"""The run this state belongs to, the parent of the runs started under it (``None`` above a root)."""
+TRACE_ID: Final = 3
+"""The root run's id (``None`` above a root)."""
+PARENT_IDS: Final = 4
+"""The ids from the root down to ``RUN_ID`` included, kept only while listeners watch (for events)."""
+RECORDS: Final = 5
+"""The trace's records so far, or ``None`` when nothing collects them."""
+
+
+def root_state(collector: Collector | None, listeners: tuple[Listener, ...] = ()) -> OuterState:
+    """The state above a trace's root run: every call made under it starts a new trace."""
+    return (listeners, collector, None, None, (), None)
+
+
 current_run: ContextVar[State | None] = ContextVar("maru_run_state", default=None)
 global_state: State | None = None
 """The state every call starts from when its context has none (set by ``maru.tracing.enable``)."""
@@ -101,7 +141,7 @@ def run_id_str(run_id: int) -> str:
 def set_global_collector(collector: Collector | None) -> None:
     """Trace every call in this process into ``collector`` (``None`` stops)."""
     global global_state
-    global_state = None if collector is None else ((), collector, None, None, (), None)
+    global_state = None if collector is None else root_state(collector)
 
 
 def active_state() -> State | None:
@@ -139,8 +179,8 @@ def listen(listener: Listener) -> Iterator[None]:
     Listeners are called synchronously on the thread that runs the step; one that raises is logged and
     ignored, so observing a chain can never break it.
     """
-    listeners, collector, run_id, trace_id, parent_ids, records = active_state() or ((), None, None, None, (), None)
-    token = current_run.set((listeners + (listener,), collector, run_id, trace_id, parent_ids, records))
+    state = active_state() or root_state(None)
+    token = current_run.set((state[LISTENERS] + (listener,), *state[COLLECTOR:]))
     try:
         yield
     finally:
@@ -148,17 +188,11 @@ def listen(listener: Listener) -> Iterator[None]:
 
 
 def _emit(
-    listeners: tuple[Listener, ...],
-    phase: str,
-    runnable: Runnable,
-    name: str | None,
-    config: Any,
-    run_id: int,
-    parent_id: int | None,
-    trace_id: int,
-    parent_ids: tuple[int, ...],
-    data: dict[str, Any],
+    phase: str, runnable: Runnable, name: str | None, config: Any, state: State, child: RunState, data: dict[str, Any]
 ) -> None:
+    """Tell the listeners of ``child``, the state of a run started under ``state``, what happened to it."""
+    listeners, _, run_id, trace_id, _, _ = child
+    parent_id = state[RUN_ID]
     kind = runnable.kind
     event = RunEvent(
         event=f"on_{kind}_{phase}",
@@ -168,7 +202,7 @@ def _emit(
         run_id=run_id_str(run_id),
         parent_id=None if parent_id is None else run_id_str(parent_id),
         trace_id=run_id_str(trace_id),
-        parent_ids=tuple(run_id_str(p) for p in parent_ids),
+        parent_ids=tuple(run_id_str(p) for p in state[PARENT_IDS]),
         tags=list(config.get("tags", ())) if config else [],
         metadata=dict(config.get("metadata", {})) if config else {},
         data=data,
@@ -180,11 +214,11 @@ def _emit(
             log.exception("run event listener %r failed", listener)
 
 
-def _open(state: State, config: Any) -> tuple[State, int, str | None, Any]:
-    """Start a run under ``state``: its child state, id, run name and the config its hook gets."""
-    listeners, collector, parent, trace_id, parent_ids, records = state
+def _open(state: State, config: Any) -> tuple[RunState, str | None, Any]:
+    """Start a run under ``state``: its child state, run name and the config its hook gets."""
+    listeners, collector, _, trace_id, parent_ids, records = state
     run_id = next_run_id()
-    if parent is None:  # a root run starts a trace
+    if trace_id is None:  # a root run starts a trace
         trace_id = run_id
         records = [] if collector is not None else None
     name = None
@@ -192,17 +226,17 @@ def _open(state: State, config: Any) -> tuple[State, int, str | None, Any]:
         name = config["run_name"]
         config = {k: v for k, v in config.items() if k != "run_name"}
     child = (listeners, collector, run_id, trace_id, (*parent_ids, run_id) if listeners else (), records)
-    return child, run_id, name, config
+    return child, name, config
 
 
 def _close(
-    state: State, child: State, runnable: Runnable, name: str | None, config: Any,
+    state: State, child: RunState, runnable: Runnable, name: str | None, config: Any,
     input: Any, output: Any, error: BaseException | None, t0: float,
 ) -> None:
     """Finish a run: record it, hand a finished trace to the collector, tell listeners."""
     t1 = perf_counter()
-    listeners, collector, run_id, trace_id, parent_ids, records = child
-    parent = state[2]
+    listeners, collector, run_id, trace_id, _, records = child
+    parent = state[RUN_ID]
     if records is not None:
         records.append((run_id, parent, trace_id, runnable, name, config, input, output, error, t0, t1))
         if parent is None:
@@ -212,8 +246,7 @@ def _close(
             data = {"input": input, "output": output}
         else:
             data = {"input": input, "error": error}
-        _emit(listeners, "end" if error is None else "error", runnable, name, config,
-              run_id, parent, trace_id, parent_ids[:-1], data)
+        _emit("end" if error is None else "error", runnable, name, config, state, child, data)
 
 
 def traced_call(
@@ -231,7 +264,7 @@ def traced_call(
     listeners, collector, parent, trace_id, _, records = state
     if not listeners:  # only a collector: the lean path, no events, one tuple per run
         run_id = _next_id()
-        if parent is None:
+        if trace_id is None:  # a root run starts a trace
             trace_id = run_id
             records = []
         name = None
@@ -258,7 +291,7 @@ def traced_call(
     return _traced_call_observed(runnable, state, fn, input, config, kwargs)
 
 
-def submit_trace(collector: Collector | None, records: list[RunRecord]) -> None:
+def submit_trace(collector: Collector | None, records: TraceRecords) -> None:
     try:
         collector.submit(records)  # type: ignore[union-attr]
     except Exception:
@@ -268,10 +301,10 @@ def submit_trace(collector: Collector | None, records: list[RunRecord]) -> None:
 def _traced_call_observed(
     runnable: Runnable, state: State, fn: Callable[..., Any], input: Any, config: Any, kwargs: dict
 ) -> Any:
-    child, run_id, name, config = _open(state, config)
-    listeners = child[0]
+    child, name, config = _open(state, config)
+    listeners = child[LISTENERS]
     if listeners:
-        _emit(listeners, "start", runnable, name, config, run_id, state[2], child[3], state[4], {"input": input})
+        _emit("start", runnable, name, config, state, child, {"input": input})
     t0 = perf_counter()
     token = current_run.set(child)
     try:
@@ -288,10 +321,10 @@ def _traced_call_observed(
 async def traced_acall(
     runnable: Runnable, state: State, fn: Callable[..., Any], input: Any, config: Any, kwargs: dict
 ) -> Any:
-    child, run_id, name, config = _open(state, config)
-    listeners = child[0]
+    child, name, config = _open(state, config)
+    listeners = child[LISTENERS]
     if listeners:
-        _emit(listeners, "start", runnable, name, config, run_id, state[2], child[3], state[4], {"input": input})
+        _emit("start", runnable, name, config, state, child, {"input": input})
     t0 = perf_counter()
     token = current_run.set(child)
     try:
@@ -310,12 +343,11 @@ def traced_iter(
 ) -> Iterator[Any]:
     """Trace a stream. The child state is set only while the inner generator runs, so it never
     leaks into the consumer's code between chunks."""
-    child, run_id, name, config = _open(state, config)
-    listeners = child[0]
+    child, name, config = _open(state, config)
+    listeners = child[LISTENERS]
     recorder = input if isinstance(input, ChunkRecorder) else None
     if listeners:
-        _emit(listeners, "start", runnable, name, config, run_id, state[2], child[3], state[4],
-              {"input": None if recorder else input})
+        _emit("start", runnable, name, config, state, child, {"input": None if recorder else input})
     t0 = perf_counter()
     output: Any = NOTHING
     token = current_run.set(child)
@@ -333,8 +365,7 @@ def traced_iter(
             finally:
                 current_run.reset(token)
             if listeners:
-                _emit(listeners, "stream", runnable, name, config, run_id, state[2], child[3], state[4],
-                      {"chunk": chunk})
+                _emit("stream", runnable, name, config, state, child, {"chunk": chunk})
             output = add_chunks(output, chunk)
             yield chunk
     except BaseException as exc:
@@ -353,12 +384,11 @@ async def traced_aiter(
     config: Any,
     kwargs: dict,
 ) -> AsyncIterator[Any]:
-    child, run_id, name, config = _open(state, config)
-    listeners = child[0]
+    child, name, config = _open(state, config)
+    listeners = child[LISTENERS]
     recorder = input if isinstance(input, ChunkRecorder) else None
     if listeners:
-        _emit(listeners, "start", runnable, name, config, run_id, state[2], child[3], state[4],
-              {"input": None if recorder else input})
+        _emit("start", runnable, name, config, state, child, {"input": None if recorder else input})
     t0 = perf_counter()
     output: Any = NOTHING
     token = current_run.set(child)
@@ -376,8 +406,7 @@ async def traced_aiter(
             finally:
                 current_run.reset(token)
             if listeners:
-                _emit(listeners, "stream", runnable, name, config, run_id, state[2], child[3], state[4],
-                      {"chunk": chunk})
+                _emit("stream", runnable, name, config, state, child, {"chunk": chunk})
             output = add_chunks(output, chunk)
             yield chunk
     except BaseException as exc:

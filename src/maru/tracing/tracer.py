@@ -20,7 +20,16 @@ from pathlib import Path
 from typing import Any
 
 from ..core import events
-from ..core.events import RunRecord, current_run, run_id_suffix, wall_time
+from ..core.events import (
+    LISTENERS,
+    SEQ_HEAD,
+    SEQ_STEP,
+    TraceRecords,
+    current_run,
+    root_state,
+    run_id_suffix,
+    wall_time,
+)
 from ..redact import Redactor
 from .run import Run
 
@@ -62,7 +71,7 @@ class Tracer:
         self._closed = False
 
     # ------------------------------------------------------------------ hot path
-    def submit(self, records: list[RunRecord]) -> None:
+    def submit(self, records: TraceRecords) -> None:
         """Called by the runtime when a trace's root run ends: one ``deque.append``."""
         if self._thread is None:
             self._start()
@@ -109,7 +118,7 @@ class Tracer:
             for sink in self.sinks:
                 _safely(functools.partial(sink.write, runs))
 
-    def to_runs(self, records: list[RunRecord]) -> list[Run]:
+    def to_runs(self, records: TraceRecords) -> list[Run]:
         """Raw records of one trace → runs, children before parents, the root last; the root carries
         the trace's total tokens and cost."""
         make = _RunMaker(self)
@@ -144,11 +153,12 @@ class Tracer:
         elif run.model:
             import warnings
 
-            from ..usage.prices import cost_of
+            from ..usage.prices import cost_for
 
+            local = bool(getattr(runnable, "local", False))
             with warnings.catch_warnings():  # the tracker warns about unknown prices; traces don't repeat it
                 warnings.simplefilter("ignore")
-                run.cost = cost_of(run.model, usage)
+                run.cost = cost_for(run.model, usage, local=local)
 
     def _value(self, value: Any) -> Any:
         if value is None or type(value) in _PLAIN:  # numbers need neither conversion nor redaction
@@ -234,12 +244,13 @@ class _RunMaker:
 
     def sequence(self, record: list[Any], runs: list[Run]) -> None:
         """A sequence record → its steps' runs, then the sequence's own run, appended to ``runs``."""
-        seq_id, parent, trace_id, sequence, config, error, input, t_start = record[:8]
+        seq_id, parent, trace_id, sequence, config, error, input, t_start = record[:SEQ_HEAD]
         value, t = input, t_start
-        done = (len(record) - 8) // 3
-        for i, step in enumerate(sequence.steps[:done]):
-            run_id, output, t_end = record[8 + 3 * i : 11 + 3 * i]
-            failed = error if i == done - 1 else None
+        starts = range(SEQ_HEAD, len(record), SEQ_STEP)  # where each step that ran has its fields
+        last = len(starts) - 1
+        for i, (step, at) in enumerate(zip(sequence.steps, starts, strict=False)):
+            run_id, output, t_end = record[at : at + SEQ_STEP]
+            failed = error if i == last else None
             runs.append(self.run(run_id, seq_id, trace_id, step, None, config, value, output, failed, t, t_end))
             value, t = output, t_end
         runs.append(
@@ -348,8 +359,7 @@ def tracing(sinks: Sequence[Any], **options: Any) -> Iterator[Tracer]:
     """Trace only the calls made inside this block (this context, and threads/tasks it starts)."""
     tracer = Tracer(sinks, **options)
     state = current_run.get() or events.global_state
-    listeners = state[0] if state else ()
-    token = current_run.set((listeners, tracer, None, None, (), None))
+    token = current_run.set(root_state(tracer, state[LISTENERS] if state else ()))
     try:
         yield tracer
     finally:
