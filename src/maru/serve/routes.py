@@ -31,6 +31,8 @@ __all__ = ["add_routes", "batch", "health", "invoke", "stream", "stream_events"]
 
 log = logging.getLogger("maru.serve")
 
+Route = Callable[..., Awaitable[Any]]
+
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -56,41 +58,24 @@ SSE_RESPONSES: dict[int | str, dict[str, Any]] = {
 def add_routes(app: FastAPI, models: ServeModels) -> None:
     """Register the endpoints on ``app``, their bodies validated and documented by ``models``."""
     app.add_api_route("/health", _endpoint(health), methods=["GET"], summary="Liveness check")
-    app.add_api_route(
-        "/invoke",
-        _endpoint(invoke, models.invoke_request),
-        methods=["POST"],
-        response_model=models.invoke_response,
-        responses=ERROR_RESPONSES,
-        summary="Run the runnable on one input",
-    )
-    app.add_api_route(
-        "/batch",
-        _endpoint(batch, models.batch_request),
-        methods=["POST"],
-        response_model=models.batch_response,
-        responses=ERROR_RESPONSES,
-        summary="Run the runnable on many inputs",
-    )
-    app.add_api_route(
-        "/stream",
-        _endpoint(stream, models.invoke_request),
-        methods=["POST"],
-        response_class=StreamingResponse,
-        responses=SSE_RESPONSES,
-        summary="Stream the output as server-sent events",
-    )
-    app.add_api_route(
-        "/stream_events",
-        _endpoint(stream_events, models.stream_events_request),
-        methods=["POST"],
-        response_class=StreamingResponse,
-        responses=SSE_RESPONSES,
-        summary="Stream the run events of every step as server-sent events",
-    )
+    _post(app, "/invoke", invoke, models.invoke_request, "Run the runnable on one input",
+          response_model=models.invoke_response, responses=ERROR_RESPONSES)
+    _post(app, "/batch", batch, models.batch_request, "Run the runnable on many inputs",
+          response_model=models.batch_response, responses=ERROR_RESPONSES)
+    _post(app, "/stream", stream, models.invoke_request, "Stream the output as server-sent events",
+          response_class=StreamingResponse, responses=SSE_RESPONSES)
+    _post(app, "/stream_events", stream_events, models.stream_events_request,
+          "Stream the run events of every step as server-sent events",
+          response_class=StreamingResponse, responses=SSE_RESPONSES)
 
 
-def _endpoint(route: Callable[..., Awaitable[Any]], body: type[BaseModel] | None = None) -> Callable[..., Awaitable[Any]]:
+def _post(
+    app: FastAPI, path: str, route: Route, body: type[BaseModel], summary: str, **options: Any
+) -> None:
+    app.add_api_route(path, _endpoint(route, body), methods=["POST"], summary=summary, **options)
+
+
+def _endpoint(route: Route, body: type[BaseModel] | None = None) -> Route:
     """``route`` as FastAPI should read it: its ``body`` parameter annotated with this app's model
     (FastAPI validates and documents the body from that annotation), named like ``route`` (the
     OpenAPI operation id) and without its docstring (which FastAPI would publish as the operation's
