@@ -37,6 +37,8 @@ def test_keywords_beside_a_config_replace_its_values() -> None:
     assert trainer.config == dataclasses.replace(base, max_steps=9)
     with pytest.raises(TrainError, match="grad_accum"):
         Trainer(config=base, grad_accum=0)
+    with pytest.raises(TrainError, match="must be a maru.train.TrainerConfig"):
+        Trainer(config={"max_steps": 5})  # type: ignore[arg-type]
 
 
 def test_config_is_frozen_and_paths_become_paths(tmp_path: Path) -> None:

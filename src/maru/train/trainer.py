@@ -1,10 +1,12 @@
 """The ``Trainer``: runs a :class:`~maru.train.task.Task` on one process or many and gets out of
 the way.
 
-The step loop is what one would write by hand — forward under the precision's context, backward,
-optimizer and scheduler step — plus integer compares for logging, validation and checkpoint
-boundaries. Nothing reads a value off the device between logging steps; the loss of a logging
-step, reduced over ranks, is the only sync.
+Settings are one frozen :class:`~maru.train.config.TrainerConfig`, checked when the Trainer is
+built. The step loop is what one would write by hand — forward under the precision's context,
+backward, optimizer and scheduler step — plus integer compares for logging, validation and
+checkpoint boundaries, written as a ladder of named steps (see ``_Run``). Nothing reads a value
+off the device between logging steps; the loss of a logging step, reduced over ranks, is the only
+sync.
 
 Resume is automatic: when ``checkpoint_dir`` holds a valid checkpoint, ``fit`` loads the model,
 optimizers, schedulers, step, data position and RNG state and continues, so a restarted
@@ -118,6 +120,11 @@ class Trainer:
     ) -> None:
         if config is None:
             config = TrainerConfig(**settings)
+        elif not isinstance(config, TrainerConfig):
+            raise TrainError(
+                f"config must be a maru.train.TrainerConfig, not {type(config).__name__}; build one "
+                "with TrainerConfig(...) or pass the settings as keywords"
+            )
         elif settings:
             config = replace(config, **settings)
         self.config = config
