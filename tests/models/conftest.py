@@ -52,6 +52,12 @@ class Slow:
 
 
 @dataclass
+class EmptyStream:
+    """A 200 event stream that closes before its first event (llama.cpp's server does this when it
+    cannot stream a request)."""
+
+
+@dataclass
 class Received:
     path: str
     headers: dict[str, str]
@@ -112,7 +118,12 @@ class _Handler(BaseHTTPRequestHandler):
             if isinstance(response, Slow):
                 time.sleep(response.seconds)
                 response = response.then
-            if isinstance(response, Status):
+            if isinstance(response, EmptyStream):
+                self.send_response(200)
+                self.send_header("content-type", "text/event-stream")
+                self.send_header("connection", "close")
+                self.end_headers()
+            elif isinstance(response, Status):
                 self._json(
                     response.code,
                     {"error": {"message": response.message, "type": "test"}},

@@ -35,11 +35,15 @@ log = logging.getLogger("maru.models")
 
 
 class Provider(Protocol):
-    """What accounting calls on a chat model: its name and the four provider hooks. A protocol,
-    not ``ChatModel``: the model calls into this module, so this module never imports it back."""
+    """What accounting calls on a chat model: its name, whether it is local (priced at 0 when no
+    price is known) and the four provider hooks. A protocol, not ``ChatModel``: the model calls
+    into this module, so this module never imports it back."""
 
     @property
     def model_name(self) -> str: ...
+
+    @property
+    def local(self) -> bool: ...
 
     def _generate(self, messages: list[BaseMessage], params: dict[str, Any]) -> AIMessage: ...
 
@@ -57,7 +61,9 @@ class Provider(Protocol):
 class _Request:
     """The bookkeeping of one accounted request."""
 
-    __slots__ = ("cache", "cache_request", "messages", "model", "params", "reservations", "scope")
+    __slots__ = (
+        "cache", "cache_request", "local", "messages", "model", "params", "reservations", "scope",
+    )
 
     def __init__(
         self,
@@ -66,8 +72,10 @@ class _Request:
         params: dict[str, Any],
         cache: BaseCache | None,
         scope: UsageScope | None,
+        local: bool = False,
     ) -> None:
         self.model = model_name
+        self.local = local
         self.messages = messages
         self.params = params
         self.cache = cache
@@ -107,7 +115,8 @@ class _Request:
         output_cap = self.params.get("max_tokens") or self.params.get("max_completion_tokens")
         try:
             for budget in self.scope.budgets:
-                self.reservations.append((budget, budget.reserve(self.model, input_tokens, output_cap)))
+                reservation = budget.reserve(self.model, input_tokens, output_cap, local=self.local)
+                self.reservations.append((budget, reservation))
         except BaseException:
             self.release()
             raise
@@ -132,14 +141,16 @@ class _Request:
     def record(self, usage: Usage, *, cached: bool, streamed: bool) -> None:
         if self.scope is None:
             return
-        from ..usage.prices import cost_of
+        from ..usage.prices import cost_for
 
-        cost = 0.0 if cached else cost_of(self.model, usage)
+        cost = 0.0 if cached else cost_for(self.model, usage, local=self.local)
         for budget, reservation in self.reservations:
             budget.commit(reservation, usage, cost)
         self.reservations = []
         for tracker in self.scope.trackers:
-            tracker.record(self.model, usage, cost=cost, cached=cached, streamed=streamed)
+            tracker.record(
+                self.model, usage, cost=cost, cached=cached, streamed=streamed, local=self.local
+            )
 
 
 def _open(
@@ -149,7 +160,8 @@ def _open(
     cache: BaseCache | None,
     scope: UsageScope | None,
 ) -> _Request:
-    return _Request(str(params.get("model") or model.model_name), messages, params, cache, scope)
+    name = str(params.get("model") or model.model_name)
+    return _Request(name, messages, params, cache, scope, model.local)
 
 
 def _mark_cached(message: AIMessage) -> Any:

@@ -14,14 +14,14 @@ error and answers again. A second failure raises :class:`~maru.errors.OutputPars
 from __future__ import annotations
 
 import json
-import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..core.config import RunConfig
 from ..core.runnable import Runnable
 from ..errors import OutputParserError
-from ..messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, to_messages
+from ..messages import AIMessage, BaseMessage, HumanMessage, to_messages
+from .refusals import FallbackMemory, endpoint_key, names_any, with_system_note
 from .structured import StructuredOutputParser, json_schema_format
 from .tools_schema import to_openai_tool, tool_name
 
@@ -48,9 +48,8 @@ METHODS: tuple[_Method, ...] = (
     _Method("prompt", (), "json_schema"),
 )
 
-_working: dict[str, int] = {}
+_working = FallbackMemory()
 """Endpoint → index in METHODS of the first method that it did not refuse."""
-_working_lock = threading.Lock()
 
 _REPAIR = (
     "Your reply could not be used: {error}\n"
@@ -72,7 +71,7 @@ class AdaptiveStructuredOutput(Runnable[Any, Any]):
 
     def _invoke(self, input: Any, config: RunConfig | None = None, **kwargs: Any) -> Any:
         messages = to_messages(input)
-        start = _working.get(self.endpoint, 0)
+        start = _working.start(self.endpoint)
         for index in range(start, len(METHODS)):
             method = METHODS[index]
             try:
@@ -80,7 +79,7 @@ class AdaptiveStructuredOutput(Runnable[Any, Any]):
             except Exception as exc:
                 if index == len(METHODS) - 1 or not _refuses(exc, method):
                     raise
-                _remember(self.endpoint, index + 1)
+                _working.remember(self.endpoint, index + 1)
                 continue
             return self._parse_or_repair(method, messages, reply, config)
         raise AssertionError("unreachable: the last method returns or raises")
@@ -114,22 +113,10 @@ class AdaptiveStructuredOutput(Runnable[Any, Any]):
             return parser.invoke(self._ask(method, retry, config))
 
 
-def endpoint_key(model: Any) -> str:
-    """What identifies an endpoint's capabilities: the provider class, its base URL and model."""
-    base_url = getattr(model, "base_url", None) or ""
-    return f"{type(model).__name__}|{base_url}|{getattr(model, 'model_name', '')}"
-
-
 def _refuses(exc: BaseException, method: _Method) -> bool:
     if isinstance(exc, OutputParserError) or not method.refusal_words:
         return False
-    text = f"{exc} {exc.__cause__ or ''}".lower()
-    return any(word in text for word in method.refusal_words)
-
-
-def _remember(endpoint: str, index: int) -> None:
-    with _working_lock:
-        _working[endpoint] = max(index, _working.get(endpoint, 0))
+    return names_any(exc, method.refusal_words)
 
 
 def _with_schema_note(messages: list[BaseMessage], schema: type[BaseModel]) -> list[BaseMessage]:
@@ -137,6 +124,4 @@ def _with_schema_note(messages: list[BaseMessage], schema: type[BaseModel]) -> l
         "Reply with only one JSON object that matches this JSON schema, nothing else: "
         + json.dumps(schema.model_json_schema(), ensure_ascii=False)
     )
-    if messages and isinstance(messages[0], SystemMessage):
-        return [SystemMessage(f"{messages[0].text}\n\n{note}"), *messages[1:]]
-    return [SystemMessage(note), *messages]
+    return with_system_note(messages, note)

@@ -78,6 +78,13 @@ class ChatModel(Runnable[Any, AIMessage]):
         ``gcp.gemini`` …); ``None`` when unknown. Traces and exported spans carry it."""
         return None
 
+    @property
+    def local(self) -> bool:
+        """Whether the model runs on this machine (in process, or a server on a loopback address).
+        A local model with no known price costs 0 rather than "unknown" (see
+        :func:`maru.usage.prices.cost_for`); a known price, say of a local proxy, still applies."""
+        return False
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}(model={self.model_name!r})"
 

@@ -11,13 +11,27 @@ Errors: the SDK retries rate limits (429), timeouts, connection errors and 5xx i
 ``.with_fallbacks(...)`` can target transient failures precisely. Errors that retrying cannot fix
 (400, 401, 403, 404, 422 …) become :class:`maru.errors.ProviderError` with a message that says what
 to change, the SDK exception kept as ``__cause__``. The API key never appears in a repr or message.
+
+A stream that ends without a single event (llama.cpp's server cannot stream tools with
+``tool_choice="auto"``: it answers 200 and sends nothing) is asked for again without streaming and
+yielded as one chunk, rather than passing for an empty reply.
+
+``tool_choice="required"`` works where the server lacks it (llama.cpp's server answers it with HTTP
+500): with one tool bound the request names that tool instead, which means the same; with several,
+a refusal switches the endpoint, once per process, to ``"auto"`` plus a system note that asks for a
+tool call (:mod:`maru.models.refusals`).
+
+A server on a loopback address is ``local``: a model with no known price costs 0 there, not
+"unknown" (:func:`maru.usage.prices.cost_for`).
 """
 
 from __future__ import annotations
 
 import functools
 import inspect
+import ipaddress
 import json
+import logging
 import os
 import threading
 from collections.abc import AsyncIterator, Iterator, Mapping
@@ -28,6 +42,9 @@ from urllib.parse import urlsplit
 from ..errors import ConfigurationError, ProviderError, ToolCallError
 from ..messages import AIMessage, AIMessageChunk, BaseMessage, ToolCall, ToolCallChunk, Usage
 from .base import ChatModel
+from .chunks import message_to_chunk
+from .refusals import FallbackMemory, endpoint_key, names_any, with_system_note
+from .tools_schema import tool_name
 
 if TYPE_CHECKING:
     import asyncio
@@ -35,6 +52,8 @@ if TYPE_CHECKING:
     import openai
 
 __all__ = ["DEFAULT_MODEL", "OpenAIChat", "to_openai_messages"]
+
+log = logging.getLogger("maru.models")
 
 DEFAULT_MODEL = "gpt-4o-mini"
 """Used only against OpenAI itself (no base URL) when neither ``model=`` nor ``MARU_MODEL`` is set."""
@@ -53,6 +72,15 @@ _PROVIDER_HOSTS = (
     ("api.x.ai", "x_ai"),
 )
 """Hosts of OpenAI-compatible services and their ``gen_ai.provider.name``."""
+
+_REQUIRED_REFUSED = FallbackMemory()
+"""Endpoints at 1 refused ``tool_choice="required"``; their requests emulate it."""
+
+_TOOL_CHOICE_WORDS = ("tool_choice", "tool choice")
+
+_CALL_A_TOOL = "Reply only by calling one of these tools: {names}. Do not answer in text."
+
+_EMPTY_STREAM = "%s ended a stream without sending anything; asking again without streaming"
 
 
 class _Secret:
@@ -143,6 +171,18 @@ class OpenAIChat(ChatModel):
                 return name
         return "openai"
 
+    @property
+    def local(self) -> bool:
+        """Whether ``base_url`` is on this machine (``localhost`` or a loopback address): such a
+        server is the user's own, so a model with no known price costs 0 there."""
+        host = (urlsplit(self.base_url).hostname or "") if self.base_url else ""
+        if host == "localhost" or host.endswith(".localhost"):
+            return True
+        try:
+            return ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            return False
+
     # ----------------------------------------------------------------- clients
     def _client_options(self) -> dict[str, Any]:
         return {
@@ -180,27 +220,25 @@ class OpenAIChat(ChatModel):
 
     # ----------------------------------------------------------------- provider hooks
     def _generate(self, messages: list[BaseMessage], params: dict[str, Any]) -> AIMessage:
-        request = self._request(messages, params)
-        with self._errors(params):
-            response = self.client.chat.completions.create(**request)
-        return _from_completion(response)
+        return _from_completion(self._create(messages, params))
 
     async def _agenerate(self, messages: list[BaseMessage], params: dict[str, Any]) -> AIMessage:
-        request = self._request(messages, params)
-        with self._errors(params):
-            response = await self.async_client.chat.completions.create(**request)
-        return _from_completion(response)
+        return _from_completion(await self._acreate(messages, params))
 
     def _stream_chunks(
         self, messages: list[BaseMessage], params: dict[str, Any]
     ) -> Iterator[AIMessageChunk]:
-        request = self._request(messages, params, stream=True)
+        stream = self._create(messages, params, stream=True)
         state = _StreamState()
-        with self._errors(params), self.client.chat.completions.create(**request) as stream:
+        with self._errors(params), stream:
             for event in stream:
                 chunk = state.read(event)
                 if chunk is not None:
                     yield chunk
+        if not state.seen:
+            log.info(_EMPTY_STREAM, self._where())
+            yield message_to_chunk(self._generate(messages, params))
+            return
         final = state.final()
         if final is not None:
             yield final
@@ -208,23 +246,88 @@ class OpenAIChat(ChatModel):
     async def _astream_chunks(
         self, messages: list[BaseMessage], params: dict[str, Any]
     ) -> AsyncIterator[AIMessageChunk]:
-        request = self._request(messages, params, stream=True)
+        stream = await self._acreate(messages, params, stream=True)
         state = _StreamState()
         with self._errors(params):
-            async with await self.async_client.chat.completions.create(**request) as stream:
+            async with stream:
                 async for event in stream:
                     chunk = state.read(event)
                     if chunk is not None:
                         yield chunk
+        if not state.seen:
+            log.info(_EMPTY_STREAM, self._where())
+            yield message_to_chunk(await self._agenerate(messages, params))
+            return
         final = state.final()
         if final is not None:
             yield final
 
     # ----------------------------------------------------------------- requests and errors
+    def _create(self, messages: list[BaseMessage], params: dict[str, Any], stream: bool = False) -> Any:
+        """The SDK's response (a stream when ``stream``), sent again once in the endpoint's own
+        terms when it refuses ``tool_choice="required"``."""
+        request = self._request(messages, params, stream)
+        try:
+            with self._errors(params):
+                return self.client.chat.completions.create(**request)
+        except Exception as exc:
+            if not self._refused_required(request, exc):
+                raise
+        with self._errors(params):
+            return self.client.chat.completions.create(**self._request(messages, params, stream))
+
+    async def _acreate(
+        self, messages: list[BaseMessage], params: dict[str, Any], stream: bool = False
+    ) -> Any:
+        """Async twin of ``_create``."""
+        request = self._request(messages, params, stream)
+        try:
+            with self._errors(params):
+                return await self.async_client.chat.completions.create(**request)
+        except Exception as exc:
+            if not self._refused_required(request, exc):
+                raise
+        with self._errors(params):
+            return await self.async_client.chat.completions.create(
+                **self._request(messages, params, stream)
+            )
+
+    def _refused_required(self, request: Mapping[str, Any], exc: Exception) -> bool:
+        """Whether ``exc`` refuses the request's ``tool_choice="required"`` (the error names
+        tool_choice, or the server gave no reason at all); if so, remember it for this endpoint."""
+        if request.get("tool_choice") != "required" or _status_error(exc) is None:
+            return False
+        if not (names_any(exc, _TOOL_CHOICE_WORDS) or _says_nothing(exc)):
+            return False
+        _REQUIRED_REFUSED.remember(endpoint_key(self), 1)
+        log.info(
+            "%s refused tool_choice='required'; asking for a tool call with 'auto' and a system note",
+            self._where(),
+        )
+        return True
+
+    def _require_a_tool(
+        self, messages: list[BaseMessage], params: dict[str, Any]
+    ) -> tuple[list[BaseMessage], dict[str, Any]]:
+        """``tool_choice="required"`` as this endpoint takes it: the one bound tool by name (the same
+        meaning, and servers without "required" still force a named tool), or, where the endpoint
+        refused "required" before, ``"auto"`` and a system note asking for a tool call."""
+        if params.get("tool_choice") != "required":
+            return messages, params
+        tools = params.get("tools") or ()
+        names = [tool_name(tool) for tool in tools]
+        if len(names) == 1:
+            return messages, {**params, "tool_choice": {"type": "function", "function": {"name": names[0]}}}
+        if not _REQUIRED_REFUSED.start(endpoint_key(self)):
+            return messages, params
+        note = _CALL_A_TOOL.format(names=", ".join(names))
+        return with_system_note(messages, note), {**params, "tool_choice": "auto"}
+
     def _request(
         self, messages: list[BaseMessage], params: dict[str, Any], stream: bool = False
     ) -> dict[str, Any]:
         """The SDK ``create()`` arguments: known parameters as they are, the rest in ``extra_body``."""
+        messages, params = self._require_a_tool(messages, params)
         known = _create_parameters()
         request: dict[str, Any] = {"messages": to_openai_messages(messages)}
         extra: dict[str, Any] = {}
@@ -402,16 +505,20 @@ def _from_completion(response: Any) -> AIMessage:
 
 class _StreamState:
     """Turns SDK stream events into chunks whose sum equals the non-streamed message: the id and
-    model name ride on the first chunk, usage (the last one a server reports) on a final chunk."""
+    model name ride on the first chunk, usage (the last one a server reports) on a final chunk.
+    ``seen`` stays False for a stream with no event at all: a server that cannot stream a request
+    (llama.cpp's, for tools with ``tool_choice="auto"``) answers 200 and closes the stream."""
 
-    __slots__ = ("first", "usage", "refusal")
+    __slots__ = ("first", "seen", "usage", "refusal")
 
     def __init__(self) -> None:
         self.first = True
+        self.seen = False
         self.usage: Any = None
         self.refusal = ""
 
     def read(self, event: Any) -> AIMessageChunk | None:
+        self.seen = True
         if event.usage is not None:
             self.usage = event.usage
         if not event.choices:
@@ -451,6 +558,30 @@ class _StreamState:
             usage=_usage(self.usage),
             response_metadata={"refusal": self.refusal} if self.refusal else {},
         )
+
+
+def _status_error(exc: BaseException) -> openai.APIStatusError | None:
+    """The SDK's HTTP status error behind ``exc`` (itself, or the cause of a ProviderError)."""
+    import openai
+
+    for error in (exc, exc.__cause__):
+        if isinstance(error, openai.APIStatusError):
+            return error
+    return None
+
+
+def _says_nothing(exc: BaseException) -> bool:
+    """A 4xx or 500 whose body gives no message: llama.cpp's server fails an assertion on
+    ``tool_choice="required"`` and answers 500 with an empty message. (502-504 come from gateways
+    and outages, never from a request the server read.)"""
+    error = _status_error(exc)
+    if error is None or not 400 <= error.status_code <= 500:
+        return False
+    body = error.body
+    if isinstance(body, Mapping):
+        inner = body.get("error", body)
+        return isinstance(inner, Mapping) and not str(inner.get("message") or "").strip()
+    return not body
 
 
 def _error_detail(exc: openai.APIStatusError) -> str:

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from .prices import (
         Price,
         UnknownModelPriceWarning,
+        cost_for,
         cost_of,
         load_prices,
         price_for,
@@ -51,6 +52,7 @@ _LAZY = {
     "register_tiktoken_file": "tokens",
     "Price": "prices",
     "UnknownModelPriceWarning": "prices",
+    "cost_for": "prices",
     "cost_of": "prices",
     "load_prices": "prices",
     "price_for": "prices",
@@ -76,6 +78,7 @@ __all__ = [
     "UnpricedModelError",
     "UsageScope",
     "UsageTracker",
+    "cost_for",
     "cost_of",
     "count_message_tokens",
     "count_tokens",

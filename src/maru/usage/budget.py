@@ -186,16 +186,19 @@ class Budget:
         )
 
     # ------------------------------------------------------------------ reserve / commit / release
-    def reserve(self, model: str, input_tokens: int, output_tokens: int | None = None) -> Reservation:
+    def reserve(
+        self, model: str, input_tokens: int, output_tokens: int | None = None, *, local: bool = False
+    ) -> Reservation:
         """Hold ``input_tokens`` + ``output_tokens`` (``None``: ``default_output_reserve``) and
         their estimated cost for one request of ``model``, or raise :class:`BudgetExceeded` if
-        spent + reserved + this request would cross a limit. Atomic across threads."""
+        spent + reserved + this request would cross a limit. Atomic across threads. ``local``: the
+        model runs on this machine, so without a known price it is free (not unpriced)."""
         output = self.default_output_reserve if output_tokens is None else max(0, int(output_tokens))
         cost = 0.0
         if self.max_cost is not None:
-            from .prices import cost_of
+            from .prices import cost_for
 
-            estimate = cost_of(model, Usage(input_tokens, output))
+            estimate = cost_for(model, Usage(input_tokens, output), local=local)
             if estimate is None:
                 if self.unknown_price == "raise":
                     raise UnpricedModelError(

@@ -9,7 +9,9 @@ A model name is looked up exactly, then as the longest known name it extends wit
 dated snapshot ``gpt-4o-mini-2024-07-18`` costs what ``gpt-4o-mini`` costs, while ``gpt-5.3-x`` does
 not silently take ``gpt-5``'s price), then again without a provider prefix (``openai/gpt-4o``,
 ``models/gemini-2.5-flash``). An unknown model warns once (:class:`UnknownModelPriceWarning`) and
-costs ``None`` — counted as unknown, never a crash.
+costs ``None`` — counted as unknown, never a crash — unless it is local (in process, or a server on
+a loopback address): then it costs 0, silently. Every cost of a request goes through
+:func:`cost_for`, so that rule lives here only.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from ..messages import Usage
 __all__ = [
     "Price",
     "UnknownModelPriceWarning",
+    "cost_for",
     "cost_of",
     "load_prices",
     "price_for",
@@ -255,3 +258,12 @@ def cost_of(model: str, usage: Usage) -> float | None:
                 )
         return None
     return price.cost(usage)
+
+
+def cost_for(model: str, usage: Usage, *, local: bool = False) -> float | None:
+    """USD that ``usage`` costs on ``model``, as :func:`cost_of`, except that a ``local`` model
+    (running on this machine) with no known price costs 0.0 and warns nothing: nobody bills it.
+    A known price still applies to a local endpoint (a proxy in front of a paid model)."""
+    if local and price_for(model) is None:
+        return 0.0
+    return cost_of(model, usage)

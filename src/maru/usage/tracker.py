@@ -113,15 +113,23 @@ class UsageTracker:
 
     # ------------------------------------------------------------------ recording
     def record(
-        self, model: str, usage: Usage, *, cost: float | None, cached: bool = False, streamed: bool = False
+        self,
+        model: str,
+        usage: Usage,
+        *,
+        cost: float | None,
+        cached: bool = False,
+        streamed: bool = False,
+        local: bool = False,
     ) -> None:
         """Count one call of ``model``. ``cached=True``: answered from the response cache, so it
-        costs nothing; ``usage`` is what it would have cost and is counted as saved."""
+        costs nothing; ``usage`` is what it would have cost and is counted as saved (priced as
+        :func:`~maru.usage.prices.cost_for` prices a ``local`` model)."""
         saved_cost: float | None = None
         if cached:
-            from .prices import cost_of
+            from .prices import cost_for
 
-            saved_cost = cost_of(model, usage)
+            saved_cost = cost_for(model, usage, local=local)
         with self._lock:
             tally = self._models.get(model)
             if tally is None:
