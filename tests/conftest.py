@@ -186,3 +186,14 @@ def chromium(what: str) -> Iterator[object]:
             yield browser
         finally:
             browser.close()
+
+
+# ----------------------------------------------------------------------------- a real language model
+@pytest.fixture(scope="session")
+def llama_server() -> Iterator[object]:
+    """llama.cpp's OpenAI-compatible server with the bundled SmolLM2, for the whole session
+    (a ``llama_server.LlamaServer``: ``base_url``, ``model``); see tests/llama_server.py."""
+    import llama_server as server
+
+    with server.llama_server(server.bundled_gguf()) as running:
+        yield running
