@@ -133,9 +133,17 @@ def _operation_30(operation: dict[str, Any]) -> None:
 
 
 def _schema_30(schema: Any) -> Any:
+    """A JSON Schema (2020-12, as pydantic writes it) in OpenAPI 3.0's dialect, recursively."""
     if not isinstance(schema, dict):
         return schema
-    s = dict(schema)
+    s = _children_30(dict(schema))
+    _tuple_items_30(s)
+    _types_30(s)
+    _keywords_30(s)
+    return _nullable_members_30(s)
+
+
+def _children_30(s: dict[str, Any]) -> dict[str, Any]:
     for key in ("properties", "patternProperties"):
         if isinstance(s.get(key), dict):
             s[key] = {name: _schema_30(sub) for name, sub in s[key].items()}
@@ -145,9 +153,17 @@ def _schema_30(schema: Any) -> Any:
     for key in ("allOf", "anyOf", "oneOf"):
         if isinstance(s.get(key), list):
             s[key] = [_schema_30(sub) for sub in s[key]]
+    return s
+
+
+def _tuple_items_30(s: dict[str, Any]) -> None:
     if isinstance(s.get("prefixItems"), list):
         members = s.pop("prefixItems")
         s.setdefault("items", members[0] if len(members) == 1 else {"anyOf": members})
+
+
+def _types_30(s: dict[str, Any]) -> None:
+    """``type: [X, "null"]`` and ``type: "null"`` become ``nullable``; several types an anyOf."""
     if isinstance(s.get("type"), list):
         types = [t for t in s["type"] if t != "null"]
         if len(types) < len(s["type"]):
@@ -161,6 +177,10 @@ def _schema_30(schema: Any) -> Any:
     if s.get("type") == "null":
         del s["type"]
         s["nullable"] = True
+
+
+def _keywords_30(s: dict[str, Any]) -> None:
+    """const → enum, examples → example, numeric exclusive bounds → boolean ones."""
     if "const" in s:
         s["enum"] = [s.pop("const")]
     if isinstance(s.get("examples"), list):
@@ -171,6 +191,10 @@ def _schema_30(schema: Any) -> Any:
         value = s.get(exclusive)
         if isinstance(value, int | float) and not isinstance(value, bool):
             s[bound], s[exclusive] = value, True
+
+
+def _nullable_members_30(s: dict[str, Any]) -> dict[str, Any]:
+    """An anyOf/oneOf with a null member: the member goes, ``nullable`` comes."""
     for key in ("anyOf", "oneOf"):
         members = s.get(key)
         if not isinstance(members, list):
