@@ -297,10 +297,32 @@ def test_chat_configuration_error_from_provider_exits_2(monkeypatch: pytest.Monk
 
 
 # ----------------------------------------------------------------------------- maru demo
-def test_demo_runs_offline_and_says_it_is_scripted() -> None:
-    result = invoke("demo")
-    assert result.exit_code == 0, result.output
-    out = result.stdout
+# Runs `maru demo` and records every file opened under the checkout's examples/ folder.
+DEMO_AUDITED = """
+import sys
+examples, opened = sys.argv[1], []
+sys.addaudithook(lambda event, args: event == "open" and str(args[0]).startswith(examples) and opened.append(args[0]))
+sys.argv = ["maru", "demo"]
+from maru.cli import main
+try:
+    main()
+finally:
+    print(f"examples opened: {opened}", file=sys.stderr)
+"""
+
+
+def test_demo_runs_offline_and_says_it_is_scripted(tmp_path: Path) -> None:
+    """As from an installed wheel: run outside the checkout, without reading examples/."""
+    examples = str(HERE.parent / "examples")
+    env = {k: v for k, v in _env_without_model().items() if k != "PYTHONPATH"}
+    proc = subprocess.run(
+        [sys.executable, "-c", DEMO_AUDITED, examples],
+        capture_output=True, text=True, cwd=tmp_path, env={**env, "COLUMNS": "120"},
+        stdin=subprocess.DEVNULL, timeout=600,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "examples opened: []" in proc.stderr
+    out = proc.stdout
     assert "ScriptedChatModel" in out
     assert "scripted test double" in out
     assert "not a real LLM" in out

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -92,13 +91,7 @@ def _run_section(number: int, part: DemoSection, console: Console) -> Outcome:
     except ModuleNotFoundError as exc:
         if part.extra is None or not is_missing_extra(exc, part.extra):
             return _report_failure(exc, console)
-        console.print(
-            f'[yellow]section skipped:[/] it needs the "{part.extra}" extra (no module {exc.name!r}): '
-            f"{install_command(part.extra)}",
-            soft_wrap=True,
-            markup=True,
-        )
-        return "skipped"
+        return _report_skip(exc, part.extra, console)
     except Exception as exc:
         return _report_failure(exc, console)
     return "done"
@@ -109,6 +102,14 @@ def _report_failure(exc: Exception, console: Console) -> Outcome:
 
     console.print(f"[bold red]section failed:[/] {type(exc).__name__}: {escape(str(exc))}", soft_wrap=True)
     return "failed"
+
+
+def _report_skip(exc: ModuleNotFoundError, extra: str, console: Console) -> Outcome:
+    from rich.markup import escape
+
+    reason = f'it needs the "{extra}" extra (no module {exc.name!r}): {install_command(extra)}'
+    console.print(f"[yellow]section skipped:[/] {escape(reason)}", soft_wrap=True)
+    return "skipped"
 
 
 def _summarise(outcomes: dict[str, Outcome], console: Console) -> None:
@@ -176,6 +177,8 @@ def _composition(console: Console) -> None:
 
 
 def _cost_cache_trace(console: Console) -> None:
+    import tempfile
+
     from ..demo.cost_cache_trace import run_demo
     from ..tracing.render import trace_tree
 
@@ -193,6 +196,8 @@ def _cost_cache_trace(console: Console) -> None:
 
 
 def _rag(console: Console) -> None:
+    import tempfile
+
     from rich.markup import escape
 
     from ..demo.ask_docs import installed_readme, run_demo
@@ -218,6 +223,7 @@ TRAIN_COMMAND = ["--standalone", "--nproc-per-node", "2", "-m", "maru.demo.linea
 
 def _train(console: Console) -> None:
     import subprocess
+    import tempfile
 
     require_module("torch")  # checked here: the run itself happens in two other processes
     from ..train.loggers import read_metrics

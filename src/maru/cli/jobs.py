@@ -24,6 +24,7 @@ REGISTRY_HELP = "The job registry (default .maru/jobs.sqlite)."
 RegistryDb = Annotated[
     Path | None, typer.Option("--db", envvar="MARU_JOBS_DB", show_envvar=True, help=REGISTRY_HELP)
 ]
+JobArgument = Annotated[str, typer.Argument(help="A job id or name (as maru jobs ls shows).")]
 OnOption = Annotated[
     str | None,
     typer.Option("--on", help="The backend holding the job (default: the one that submitted it)."),
@@ -178,7 +179,7 @@ def jobs_ls(
 
 @jobs_app.command("status")
 def jobs_status(
-    job: Annotated[str, typer.Argument(help="A job id or name (as maru jobs ls shows).")],
+    job: JobArgument,
     on: OnOption = None,
     db: RegistryDb = None,
 ) -> None:
@@ -194,7 +195,7 @@ def jobs_status(
 
 @jobs_app.command("logs")
 def jobs_logs(
-    job: Annotated[str, typer.Argument(help="A job id or name (as maru jobs ls shows).")],
+    job: JobArgument,
     on: OnOption = None,
     db: RegistryDb = None,
     rank: Annotated[int | None, typer.Option("--rank", "-r", min=0, help="Only this node.")] = None,
@@ -209,7 +210,7 @@ def jobs_logs(
 
 @jobs_app.command("cancel")
 def jobs_cancel(
-    job: Annotated[str, typer.Argument(help="A job id or name (as maru jobs ls shows).")],
+    job: JobArgument,
     on: OnOption = None,
     db: RegistryDb = None,
 ) -> None:

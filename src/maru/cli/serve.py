@@ -44,7 +44,7 @@ def serve_command(
     import fastapi  # noqa: F401 - a missing extra is reported before the target is imported
     import uvicorn  # noqa: F401
 
-    from ..serve.app import check_allowed_kwargs
+    from ..serve.kwargs import check_allowed_kwargs
     from ..serve.server import serve as run_server
 
     try:
