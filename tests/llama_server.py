@@ -113,6 +113,7 @@ def llama_server(model_path: Path, *, n_ctx: int = 2048, n_threads: int | None =
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        log.unlink(missing_ok=True)
 
 
 def _wait_until_serving(proc: subprocess.Popen[bytes], url: str, log: Path) -> str:
