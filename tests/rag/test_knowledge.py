@@ -292,3 +292,26 @@ def test_runnable_refuses_what_ask_refuses(tmp_path, minilm):
         kb.invoke({"question": "  "})
     with pytest.raises(TypeError, match="question string"):
         kb.invoke(42)
+
+
+def test_an_unrelated_question_is_not_found_and_no_model_is_asked(tmp_path, corpus, minilm):
+    """Seen by a user: "What is the capital of France?" over a project's docs was answered with
+    quotes about unrelated things."""
+    model = ScriptedChatModel(["Paris [1]."])
+    kb = KnowledgeBase(tmp_path / "kb", embeddings=minilm, model=model)
+    kb.ingest([corpus])
+    answer = kb.ask("What is the exchange rate of the Swiss franc today?")
+    assert answer.mode == "not_found" and answer.text == "Not found in these documents."
+    assert model.calls == [] and answer.citations  # the closest passages are still shown
+    assert KnowledgeBase(tmp_path / "kb", embeddings=minilm).ask("Who won the 1998 World Cup?").mode == "not_found"
+    assert kb.ask("When was Gyeongbokgung built?").mode == "llm"  # a real question still is answered
+
+
+def test_an_answer_without_a_citation_gets_the_passage_it_used(tmp_path, corpus, minilm):
+    model = ScriptedChatModel(["Jagalchi Market is the largest fish market in Korea."], cycle=True)
+    kb = KnowledgeBase(tmp_path / "kb", embeddings=minilm, model=model, k=3)
+    kb.ingest([corpus])
+    answer = kb.ask("Where is the largest fish market?")
+    cited = int(re.search(r"\[(\d)\]$", answer.text).group(1))
+    assert Path(answer.citations[cited - 1].source).name == "food.txt"
+    assert "".join(kb.stream("Where is the largest fish market?")) == answer.text

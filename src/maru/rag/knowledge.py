@@ -36,6 +36,7 @@ from ..core.config import RunConfig
 from ..core.runnable import Runnable, runnable
 from ..errors import LoaderError
 from .documents import Document
+from .relevance import NOT_FOUND, ensure_cited, relevance
 
 if TYPE_CHECKING:
     from ..models.embeddings import Embeddings
@@ -60,7 +61,8 @@ class Citation:
 
 @dataclass(slots=True)
 class Answer:
-    """An answer with the passages it cites; ``mode`` is ``"llm"`` or ``"extractive"``."""
+    """An answer with the passages it cites; ``mode`` is ``"llm"``, ``"extractive"`` or
+    ``"not_found"`` (no passage was relevant enough; the citations are the closest ones)."""
 
     question: str
     text: str
@@ -81,6 +83,9 @@ class IngestReport:
     sources: list[str] = field(default_factory=list)
 
 
+MIN_RELEVANCE = 0.4
+"""Calibrated on XQuAD and KorQuAD questions against their own and an unrelated corpus
+(``bench/rag_relevance.py``)."""
 _MAX_CHAINS = 16
 """Compositions kept per knowledge base (one per setting of k, sentences and model asked for)."""
 _UNSEEN = (-1, -1)
@@ -93,7 +98,8 @@ class KnowledgeBase(Runnable[Any, str]):
     As a runnable it takes a question (or ``{"question": ...}``) and returns the answer's text,
     written by ``model`` (a chat model) when one is given, else quoted (``sentences`` sentences)
     from the top ``k`` passages; the three can also be given per call. :meth:`ask` returns the same
-    answer with its citations."""
+    answer with its citations. When no passage is relevant enough (``min_relevance``) the answer
+    is "Not found in these documents." rather than an answer made up from unrelated text."""
 
     io_bound = True
 
@@ -107,12 +113,16 @@ class KnowledgeBase(Runnable[Any, str]):
         model: Any = None,
         k: int = 4,
         sentences: int = 3,
+        min_relevance: float = MIN_RELEVANCE,
     ) -> None:
         self.path = Path(path)
         self.path.mkdir(parents=True, exist_ok=True)
         self._embeddings = embeddings
         self.chunk_size, self.chunk_overlap = chunk_size, chunk_overlap
         self.model, self.k, self.sentences = model, k, sentences
+        self.min_relevance = min_relevance
+        """Below this :func:`~maru.rag.relevance.relevance` of the best passage the answer is
+        "Not found in these documents." and no model is asked (0 turns the check off)."""
         self._store: LocalStore | None = None
         self._records: Any = None
         # What answering builds once and keeps until the index changes (guarded by _lock).
@@ -270,8 +280,9 @@ class KnowledgeBase(Runnable[Any, str]):
         sentences of those passages, cited."""
         model = self.model if model is None else model
         result = self._answering(k, sentences, model=model).invoke(question)
-        mode = "extractive" if model is None else "llm"
-        return Answer(question, result["answer"].strip(), result["citations"], mode)
+        text = result["answer"].strip()
+        mode = "not_found" if text == NOT_FOUND else "extractive" if model is None else "llm"
+        return Answer(question, text, result["citations"], mode)
 
     # ------------------------------------------------------------------ as a runnable
     # The hooks run the answering composition's own hooks, so its steps are this run's children.
@@ -326,20 +337,22 @@ class KnowledgeBase(Runnable[Any, str]):
 
     def _writer(self, model: Any, sentences: int) -> Runnable[Any, str]:
         """The step that writes the answer from ``{question, citations}``: the model prompted with
-        the numbered passages, or — without a model — the best sentences of the passages, quoted."""
+        the numbered passages, or — without a model — the best sentences of the passages, quoted;
+        either one only when the passages are relevant (:class:`_Grounded`)."""
         if model is None:
             embeddings = self.embeddings
 
             def extract(inputs: dict[str, Any]) -> str:
                 return _extract(inputs["question"], inputs["citations"], embeddings, sentences)
 
-            return runnable(extract, io_bound=True)  # embeds: keep it off an event loop
+            return _Grounded(runnable(extract, io_bound=True), embeddings, self.min_relevance)
         from ..parsers import StrOutputParser
         from ..prompts import ChatPromptTemplate
 
         prompt = ChatPromptTemplate.from_messages([("system", _RAG_SYSTEM), ("human", "{question}")])
         values = compose.parallel(passages=runnable(_numbered, name="passages"), question=compose.pick("question"))
-        return compose.Sequence(values, prompt, model, StrOutputParser(), name="write")
+        write = compose.Sequence(values, prompt, model, StrOutputParser(), name="write")
+        return _Grounded(write, self.embeddings, self.min_relevance)
 
     def _question(self, input: Any) -> str:
         """The question of ``input`` (a string or ``{"question": ...}``), refused when it is empty
@@ -397,6 +410,39 @@ class KnowledgeBase(Runnable[Any, str]):
 
 
 # ---------------------------------------------------------------------------- answering
+class _Grounded(Runnable[dict[str, Any], str]):
+    """Writes the answer with ``write`` only when the best passage is relevant enough, else says
+    it is not found; an answer that cites no passage gets the marker of the one it used most."""
+
+    io_bound = True
+
+    def __init__(self, write: Runnable[Any, str], embeddings: Embeddings, min_relevance: float) -> None:
+        self.write, self.embeddings, self.min_relevance = write, embeddings, min_relevance
+        self._name = "grounded"
+
+    def _invoke(self, input: dict[str, Any], config: RunConfig | None = None, **kwargs: Any) -> str:
+        return "".join(self._stream(input, config))
+
+    def _stream(self, input: dict[str, Any], config: RunConfig | None = None, **kwargs: Any) -> Iterator[str]:
+        texts = [c.text for c in input["citations"]]
+        if not self._relevant(input["question"], texts):
+            yield NOT_FOUND
+            return
+        pieces: list[str] = []
+        for piece in self.write.stream(input, config):
+            pieces.append(piece)
+            yield piece
+        answer = "".join(pieces)
+        cited = ensure_cited(answer, texts)
+        if cited != answer:
+            yield cited[len(answer.rstrip()):]
+
+    def _relevant(self, question: str, texts: list[str]) -> bool:
+        if self.min_relevance <= 0 or not texts:
+            return bool(texts)
+        return max(relevance(question, texts, self.embeddings)) >= self.min_relevance
+
+
 _RAG_SYSTEM = (
     "Answer the question using only the numbered passages below. After each claim cite the passage "
     "it comes from as [n]. If the passages do not contain the answer, say so.\n\n{passages}"
