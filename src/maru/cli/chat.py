@@ -3,7 +3,6 @@ the other commands (``ask``, ``sql``) build from the same flags and environment.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -17,10 +16,12 @@ if TYPE_CHECKING:
 
     from ..core import Runnable
     from ..messages import BaseMessage
+    from ..models.base import ChatModel
 
 CHAT_SETUP_HELP = """\
-maru chat talks to any OpenAI-compatible chat endpoint. Configure one with environment variables
-or flags (flags win):
+With nothing configured, maru chat runs the bundled SmolLM2-135M-Instruct in process (offline, no
+key; MARU_LOCAL_MODEL or --model FILE.gguf names another GGUF file). It also talks to any
+OpenAI-compatible chat endpoint, configured with environment variables or flags (flags win):
 
   OPENAI_API_KEY   API key                         (needed unless --base-url points at a local server)
   OPENAI_BASE_URL  endpoint, or --base-url URL     (default: https://api.openai.com/v1)
@@ -58,7 +59,8 @@ def chat(
         typer.Option("--history", envvar="MARU_HISTORY", help="Where sessions are kept: a SQLite path or a SQLAlchemy/redis URL.", show_envvar=True),
     ] = ".maru/history.sqlite",
 ) -> None:
-    """Chat with a real model (OpenAI, Gemini, Ollama, vLLM, llama.cpp …), streaming its replies.
+    """Chat with a model, streaming its replies: the bundled local model with nothing configured,
+    or any OpenAI-compatible endpoint (OpenAI, Gemini, Ollama, vLLM, llama.cpp …).
 
     The key comes from OPENAI_API_KEY; it is never taken on the command line.
     """
@@ -73,22 +75,24 @@ def chat(
     chat_repl(chat_model, system, store, session)
 
 
-def make_chat_model(model: str | None, base_url: str | None) -> Runnable[Any, Any]:
-    """``OpenAIChat`` from the flags and the environment; exits 2 saying what to set (or to
-    install) when none can be built."""
+def make_chat_model(model: str | None, base_url: str | None) -> ChatModel:
+    """The chat model the flags and the environment name: an OpenAI-compatible endpoint when one
+    is configured, else the bundled local model in process. Says which on stderr; exits 2 saying
+    what to set (or to install) when none can be built."""
     from ..errors import ConfigurationError
+    from ..models.default import default_chat_model, describe_model, endpoint_configured
 
-    api_key = os.environ.get("OPENAI_API_KEY") or None
-    if not api_key and not base_url:
-        fail("no chat model is configured: OPENAI_API_KEY and OPENAI_BASE_URL are not set.", CHAT_SETUP_HELP)
-    with needs_extra("openai", "a chat model"):
-        require_module("openai")  # the SDK itself is imported on the first call
-        from ..models import OpenAIChat
-
+    remote = endpoint_configured(base_url)
+    with needs_extra("openai" if remote else "local", "a chat model"):
+        require_module("openai" if remote else "llama_cpp")  # imported on the first call
         try:
-            return OpenAIChat(model=model, base_url=base_url, api_key=api_key)
+            chat_model = default_chat_model(model, base_url)
         except ConfigurationError as exc:
             fail(str(exc), CHAT_SETUP_HELP)
+    from rich.markup import escape
+
+    make_console(stderr=True).print(f"[dim]model: {escape(describe_model(chat_model))}[/]")
+    return chat_model
 
 
 def chat_repl(

@@ -1,9 +1,8 @@
 """``maru ingest PATH…`` and ``maru ask QUESTION``: index documents into a knowledge-base folder,
-then answer from them with citations (a chat model writes the answer when one is configured)."""
+then answer from them with citations (written by the local model or a configured endpoint)."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -59,19 +58,27 @@ def ingest(
     )
 
 
+_MODES = {
+    "llm": "answer",
+    "extractive": "answer (extractive: quoted from the sources)",
+    "not_found": "answer",
+}
+
+
 @needs_extra("rag", "maru ask")
 def ask(
     question: Annotated[str, typer.Argument(help="The question, in any language.")],
     store: StoreOption = Path(".maru/kb"),
     k: Annotated[int, typer.Option("--k", "-k", help="How many passages to retrieve.")] = 4,
-    extractive: Annotated[bool, typer.Option("--extractive", help="Answer with quoted sentences even when a model is configured.")] = False,
+    extractive: Annotated[bool, typer.Option("--extractive", help="Answer with quoted sentences instead of asking a model.")] = False,
     model: Annotated[str | None, typer.Option("--model", "-m", envvar="MARU_MODEL", help="Model name.")] = None,
     base_url: Annotated[str | None, typer.Option("--base-url", envvar="OPENAI_BASE_URL", help="OpenAI-compatible endpoint.")] = None,
 ) -> None:
     """Answer a question from the documents `maru ingest` indexed, citing its sources.
 
-    With a chat model configured (OPENAI_API_KEY or OPENAI_BASE_URL) the model writes the answer;
-    without one, the answer is the best sentences of the top passages, each cited.
+    A chat model writes the answer from the top passages, citing them as [n]: the bundled local
+    model, or the endpoint OPENAI_BASE_URL / OPENAI_API_KEY name. With --extractive the answer is
+    the best sentences of the passages, each cited. When no passage is relevant, it says so.
     """
     from rich.markup import escape
 
@@ -81,17 +88,16 @@ def ask(
     console = make_console()
     if not (store / "vectors").exists():
         fail(f"no knowledge base at {store}", f"Index documents first:  maru ingest PATH --store {store}")
-    chat_model = None
-    if not extractive and (os.environ.get("OPENAI_API_KEY") or base_url):
-        chat_model = chat.make_chat_model(model or None, base_url or None)
     kb = KnowledgeBase(store)
     try:
+        kb.retriever(k)  # opens the index first: a missing "rag" extra is reported before any model
+        chat_model = None if extractive else chat.make_chat_model(model or None, base_url or None)
         answer = kb.ask(question, k=k, model=chat_model)
     except LoaderError as exc:
         fail(str(exc))
     finally:
         kb.close()
-    mode = "answer" if answer.mode == "llm" else "answer (extractive: quoted from the sources, no model configured)"
+    mode = _MODES[answer.mode]
     console.print(f"[bold]{mode}:[/] {escape(answer.text)}", soft_wrap=True)
     console.print("[bold]sources:[/]")
     for c in answer.citations:

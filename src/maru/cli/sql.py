@@ -43,7 +43,7 @@ def sql_command(
             return
         if not question:
             fail("nothing to do", "Give a question, or --query SQL, or --schema.")
-        chain = SQLQueryChain(chat.make_chat_model(model or None, base_url or None), database)  # type: ignore[arg-type]
+        chain = SQLQueryChain(chat.make_chat_model(model or None, base_url or None), database)
         answer = chain.invoke(question)
         console.print(Syntax(answer.sql, "sql", word_wrap=True))
         if answer.repaired:
