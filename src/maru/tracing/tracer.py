@@ -246,11 +246,11 @@ class _RunMaker:
         """A sequence record → its steps' runs, then the sequence's own run, appended to ``runs``."""
         seq_id, parent, trace_id, sequence, config, error, input, t_start = record[:SEQ_HEAD]
         value, t = input, t_start
-        starts = range(SEQ_HEAD, len(record), SEQ_STEP)  # where each step that ran has its fields
-        last = len(starts) - 1
-        for i, (step, at) in enumerate(zip(sequence.steps, starts, strict=False)):
+        done = (len(record) - SEQ_HEAD) // SEQ_STEP  # how many steps ran
+        for i, step in enumerate(sequence.steps[:done]):
+            at = SEQ_HEAD + SEQ_STEP * i
             run_id, output, t_end = record[at : at + SEQ_STEP]
-            failed = error if i == last else None
+            failed = error if i == done - 1 else None
             runs.append(self.run(run_id, seq_id, trace_id, step, None, config, value, output, failed, t, t_end))
             value, t = output, t_end
         runs.append(
