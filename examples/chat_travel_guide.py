@@ -10,17 +10,17 @@
 The messages, the prompt and the chain are in ``maru/demo/travel_guide.py`` (``maru demo`` runs
 them too, from an installed package); this script adds the choice of model and prints each part.
 
-Which model answers:
+Which model answers (``maru.models.default_chat_model``):
 
-- with ``OPENAI_API_KEY`` or ``OPENAI_BASE_URL`` set, a real one through ``OpenAIChat``
+- with ``OPENAI_API_KEY`` or ``OPENAI_BASE_URL`` set, that endpoint through ``OpenAIChat``
   (model name from ``MARU_MODEL``; any OpenAI-compatible endpoint: OpenAI, Gemini, Ollama, vLLM …);
-- otherwise ``ScriptedChatModel``: a scripted test double that plays back canned answers, in
-  order. It is not an LLM; it lets this program run offline, and the output says so.
+- otherwise the bundled SmolLM2-135M-Instruct, run in process by llama.cpp: offline, no key;
+- ``--scripted``: ``ScriptedChatModel``, a scripted test double that plays back canned answers.
 """
 
 from __future__ import annotations
 
-import os
+import sys
 from typing import Any
 
 from maru.demo.travel_guide import (
@@ -34,22 +34,18 @@ from maru.messages import AIMessage, HumanMessage
 
 
 def make_model() -> tuple[Any, str]:
-    """A real model when an endpoint is configured, else the scripted test double; and a label."""
-    api_key = os.environ.get("OPENAI_API_KEY")
-    base_url = os.environ.get("OPENAI_BASE_URL")
-    if api_key or base_url:
-        from maru.models import OpenAIChat
+    """The configured endpoint, else the local model (or the scripted double with --scripted)."""
+    if "--scripted" in sys.argv[1:]:
+        return scripted_model(), SCRIPTED_LABEL
+    from maru.models import default_chat_model, describe_model
 
-        model = OpenAIChat(model=os.environ.get("MARU_MODEL"), base_url=base_url, api_key=api_key)
-        return model, f"OpenAIChat ({model.model_name or 'default model'}{' at ' + base_url if base_url else ''})"
-    return scripted_model(), SCRIPTED_LABEL
+    model = default_chat_model(max_tokens=96)
+    return model, describe_model(model)
 
 
 def main() -> None:
     model, label = make_model()
     print(f"model: {label}")
-    if model.__class__.__name__ == "ScriptedChatModel":
-        print("       set OPENAI_API_KEY (or OPENAI_BASE_URL for a local server) to ask a real model.")
 
     print("\n1. messages -> model")
     messages = conversation()

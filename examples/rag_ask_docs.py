@@ -3,15 +3,14 @@
     python examples/rag_ask_docs.py ["your question" ...]
 
 Ingests twice (the second run finds every file unchanged and embeds nothing), then answers with
-hybrid BM25 + dense retrieval: extractively, quoting the sources, or with a real model when
-``OPENAI_API_KEY`` / ``OPENAI_BASE_URL`` is set. The steps are explained in
+hybrid BM25 + dense retrieval and a model that writes the answer, citing the passages: the
+bundled local model, or the endpoint ``OPENAI_API_KEY`` / ``OPENAI_BASE_URL`` name. The steps are explained in
 ``maru/demo/ask_docs.py``, which ``maru demo`` runs on the README alone. This is the same code as
 ``maru ingest docs --store DIR`` and ``maru ask "..." --store DIR``.
 """
 
 from __future__ import annotations
 
-import os
 import sys
 import tempfile
 from pathlib import Path
@@ -26,11 +25,10 @@ def sources() -> list[Path]:
 
 
 def main() -> None:
-    model = None
-    if os.environ.get("OPENAI_API_KEY") or os.environ.get("OPENAI_BASE_URL"):
-        from maru.models import OpenAIChat
+    from maru.models import default_chat_model, describe_model
 
-        model = OpenAIChat()
+    model = default_chat_model(max_tokens=160)
+    print(f"model: {describe_model(model)}")
     with tempfile.TemporaryDirectory() as tmp:
         result = run_demo(Path(tmp) / "kb", sources(), sys.argv[1:] or None, model)
     first, second = result["first"], result["second"]

@@ -310,8 +310,10 @@ finally:
 """
 
 
-def test_demo_runs_offline_and_says_it_is_scripted(tmp_path: Path) -> None:
-    """As from an installed wheel: run outside the checkout, without reading examples/."""
+@pytest.mark.real_model
+def test_demo_runs_offline_with_the_local_model(tmp_path: Path) -> None:
+    """As from an installed wheel: run outside the checkout, without reading examples/; the chat,
+    extraction and RAG sections answer with the real local model, and the output says which."""
     examples = str(HERE.parent / "examples")
     env = {k: v for k, v in _env_without_model().items() if k != "PYTHONPATH"}
     proc = subprocess.run(
@@ -322,10 +324,13 @@ def test_demo_runs_offline_and_says_it_is_scripted(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "examples opened: []" in proc.stderr
     out = proc.stdout
-    assert "ScriptedChatModel" in out
-    assert "scripted test double" in out
-    assert "not a real LLM" in out
-    assert "maru chat" in out  # how to reach a real model
+    assert "model: SmolLM2-135M-Instruct" in out and "(local, in process with llama.cpp)" in out
+    assert "Trip (validated): Trip(city=" in out  # the structured extraction parsed and validated
+    assert "(written by SmolLM2-135M-Instruct" in out or "(not found)" in out  # RAG: generative
+    flat = " ".join(out.replace("│", " ").split())  # the notice panel wraps its lines
+    assert "ScriptedChatModel, a scripted test double" in flat  # said where it is used
+    assert "maru chat" in out  # how to reach a larger model
+    assert "Traceback" not in proc.stderr
     assert "Demo complete" in out
     assert "section failed" not in out
     for section in cli_demo.DEMO_SECTIONS:

@@ -9,13 +9,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
-def run_example(name: str) -> str:
+def run_example(name: str, *args: str) -> str:
     env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "MARU_MODEL")}
     proc = subprocess.run(
-        [sys.executable, str(EXAMPLES / name)],
+        [sys.executable, str(EXAMPLES / name), *args],
         capture_output=True,
         text=True,
         env=env,
@@ -28,10 +30,9 @@ def run_example(name: str) -> str:
 
 
 def test_chat_travel_guide_offline_uses_the_labelled_scripted_model() -> None:
-    out = run_example("chat_travel_guide.py")
+    out = run_example("chat_travel_guide.py", "--scripted")
     assert "model: ScriptedChatModel (a scripted test double" in out
     assert "not a real LLM" in out
-    assert "OPENAI_API_KEY" in out  # tells the reader how to use a real model
     # Part 1: the conversation, in order, then the model's (scripted) reply.
     lines = out.splitlines()
     roles = [line.split(":")[0].strip() for line in lines if line.strip().split(":")[0] in ("system", "human", "ai")]
@@ -46,6 +47,13 @@ def test_chat_travel_guide_offline_uses_the_labelled_scripted_model() -> None:
         "answer:   Gwangalli Beach: watch the sun go down, then stay for the lights on the Gwangan "
         "Bridge. The seafood restaurants along the beach stay open late.\n"
     ) in out
+
+
+@pytest.mark.real_model
+def test_chat_travel_guide_answers_with_the_local_model_by_default() -> None:
+    out = run_example("chat_travel_guide.py")
+    assert "model: SmolLM2-135M-Instruct" in out and "(local, in process with llama.cpp)" in out
+    assert out.count("answer:   ") == 2 and "AIMessage" not in out
 
 
 def test_chat_travel_guide_prompt_carries_history_and_city() -> None:

@@ -1,5 +1,7 @@
-"""``maru demo``: the offline tour. Every section runs without a network or an API key; chat
-models in it are ``ScriptedChatModel``, a scripted test double, and the output says so.
+"""``maru demo``: the offline tour. Every section runs without a network or an API key. The chat,
+RAG and extraction sections answer with the bundled SmolLM2-135M-Instruct, a real model run in
+process by llama.cpp; the cost/cache/trace section uses ``ScriptedChatModel``, a scripted test
+double, so that its cache hits and budget figures repeat exactly. The output says which is which.
 
 A section is a title, a one-line summary and a function that prints to the console it is given
 (and raises on failure). The programs the sections run live in :mod:`maru.demo`, inside the
@@ -9,13 +11,14 @@ that needs an optional extra which is not installed is skipped with the command 
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 
@@ -40,16 +43,27 @@ class DemoSection:
     extra: str | None = None
 
 
-SCRIPTED_NOTICE = """\
-Every chat model call in this demo is answered by [bold]ScriptedChatModel[/]: a
-scripted test double that plays back canned replies. It is [bold]not a real LLM[/];
-it keeps the demo offline and repeatable.
+NOTICE = "\n".join([
+    "The chat, RAG and extraction sections answer with [bold]SmolLM2-135M-Instruct[/], a real "
+    "language model (135M parameters, bundled, run on this machine by llama.cpp). It is small: "
+    "expect short, simple and sometimes wrong answers; the point is that every part runs for real, "
+    "offline. The cost/cache/trace section uses [bold]ScriptedChatModel[/], a scripted test double, "
+    "so that its cache hits and budget figures are the same on every run.",
+    "",
+    "For a larger model, point maru at any OpenAI-compatible endpoint:",
+    "  export OPENAI_API_KEY=sk-...   then   maru chat --model gpt-4o-mini",
+    "  a local server (Ollama, vLLM, llama.cpp):",
+    "    maru chat --base-url http://localhost:11434/v1 --model llama3.2",
+])
 
-To talk to a real model, configure an endpoint and run [bold]maru chat[/]:
-  export OPENAI_API_KEY=sk-...   then   maru chat --model gpt-4o-mini
-  a local server (Ollama, vLLM, llama.cpp):
-    maru chat --base-url http://localhost:11434/v1 --model llama3.2
-(`maru chat` with nothing configured lists the options, Gemini included.)"""
+
+@functools.cache
+def local_model() -> Any:
+    """The bundled model, loaded once for every section that uses it."""
+    require_module("llama_cpp")
+    from ..models import LlamaCppChat
+
+    return LlamaCppChat(max_tokens=96)
 
 
 def demo(
@@ -63,7 +77,7 @@ def demo(
 
     chosen = _chosen(section)
     console = make_console()
-    console.print(Panel(SCRIPTED_NOTICE, title=f"maru {__version__} demo (offline)", expand=False))
+    console.print(Panel(NOTICE, title=f"maru {__version__} demo (offline)", expand=False))
     outcomes = {part.title: _run_section(number, part, console) for number, part in chosen}
     _summarise(outcomes, console)
 
@@ -121,8 +135,8 @@ def _summarise(outcomes: dict[str, Outcome], console: Console) -> None:
     skipped = sum(1 for o in outcomes.values() if o == "skipped")
     ran = f"{len(outcomes)} section(s)" + (f", {skipped} skipped for a missing extra" if skipped else "")
     console.print(
-        f"[bold green]Demo complete:[/] {ran}, all offline with the scripted test "
-        "double. Next: [bold]maru chat[/] with a real model, or [bold]maru run module:object[/] on your own chain."
+        f"[bold green]Demo complete:[/] {ran}, all offline. Next: [bold]maru chat[/], "
+        "[bold]maru ingest[/] + [bold]maru ask[/] on your documents, or [bold]maru run module:object[/] on your own chain."
     )
 
 
@@ -133,33 +147,44 @@ def _chat_chain(console: Console) -> None:
     from rich.text import Text
 
     from ..demo import travel_guide as guide
+    from ..models import describe_model
 
-    model = guide.scripted_model()
-    name = type(model).__name__
-    console.print(f"[dim]model:[/] {name} [yellow](scripted test double, not a real LLM)[/]")
+    model = local_model()
+    console.print(f"[dim]model:[/] {escape(describe_model(model))}")
 
     # 1. Messages straight to the model.
     messages = guide.conversation()
     for message in messages:
         console.print(f"[bold cyan]{message.type:>6}[/] {escape(message.text)}", soft_wrap=True)
     reply = model.invoke(messages)
-    console.print(f"[bold green]{'ai':>6}[/] {escape(reply.text)}  [dim](scripted)[/]", soft_wrap=True)
+    console.print(f"[bold green]{'ai':>6}[/] {escape(reply.text.strip())}", soft_wrap=True)
 
     # 2. The same model inside prompt | model | parser, streamed.
     chain = guide.build_chain(model)
     inputs = guide.EXAMPLE_INPUTS[0]
     console.print()
-    console.print(f"[bold]chain:[/] ChatPromptTemplate | {name} | StrOutputParser")
+    console.print(f"[bold]chain:[/] ChatPromptTemplate | {type(model).__name__} | StrOutputParser")
     console.print(f"[dim]input:[/] {escape(json.dumps(inputs, ensure_ascii=False))}", soft_wrap=True)
     pieces = list(chain.stream(inputs))
+    usage = reply.usage
     console.print(
         Panel(
-            Text("".join(pieces)),
+            Text("".join(pieces).strip()),
             title=f"streamed in {len(pieces)} chunks",
-            subtitle="scripted reply, not a real LLM",
+            subtitle=f"first reply: {usage.input_tokens} tokens in, {usage.output_tokens} out, $0 (local)",
             expand=False,
         )
     )
+
+
+def _extraction(console: Console) -> None:
+    from rich.markup import escape
+
+    from ..demo.extraction import TEXT, extract_trip
+
+    console.print(f"[dim]text:[/] {escape(TEXT)}", soft_wrap=True)
+    trip = extract_trip(local_model())
+    console.print(f"[bold]{type(trip).__name__}[/] (validated): {escape(repr(trip))}", soft_wrap=True)
 
 
 def _composition(console: Console) -> None:
@@ -202,8 +227,12 @@ def _rag(console: Console) -> None:
 
     from ..demo.ask_docs import installed_readme, run_demo
 
+    try:
+        model = local_model()
+    except ModuleNotFoundError:  # without the "local" extra the answers are quoted, not written
+        model = None
     with tempfile.TemporaryDirectory() as tmp:
-        result = run_demo(Path(tmp) / "kb", [installed_readme(Path(tmp))])
+        result = run_demo(Path(tmp) / "kb", [installed_readme(Path(tmp))], model=model)
     first, second = result["first"], result["second"]
     console.print(
         f"ingested maru's README → {first.chunks} chunks in {result['first_s']:.1f} s; a second "
@@ -212,7 +241,8 @@ def _rag(console: Console) -> None:
     )
     for answer in result["answers"]:
         console.print(f"[bold]Q:[/] {answer.question}")
-        console.print(f"[bold]A[/] [dim](extractive, no model)[/]: {escape(answer.text)}", soft_wrap=True)
+        how = {"llm": f"written by {getattr(model, 'model_name', '')}", "not_found": "not found"}.get(answer.mode, answer.mode)
+        console.print(f"[bold]A[/] [dim]({how})[/]: {escape(answer.text)}", soft_wrap=True)
         cited = ", ".join(f"\\[{c.n}] {escape(Path(c.source).name)}" for c in answer.citations)
         console.print(f"[dim]   sources: {cited}[/]", soft_wrap=True)
 
@@ -246,9 +276,16 @@ def _train(console: Console) -> None:
 
 DEMO_SECTIONS: list[DemoSection] = [
     DemoSection(
-        "Chat: messages, a prompt template, a model and a parser",
-        "maru.demo.travel_guide (examples/chat_travel_guide.py), offline",
+        "Chat: messages, a prompt template, a real local model and a parser",
+        "maru.demo.travel_guide (examples/chat_travel_guide.py), SmolLM2-135M in process",
         _chat_chain,
+        extra="local",
+    ),
+    DemoSection(
+        "Structured extraction: a validated object from free text",
+        "maru.demo.extraction: with_structured_output on the local model (grammar-constrained)",
+        _extraction,
+        extra="local",
     ),
     DemoSection(
         "Composition: every primitive of the runtime in one chain",
@@ -262,7 +299,7 @@ DEMO_SECTIONS: list[DemoSection] = [
     ),
     DemoSection(
         "RAG: ingest maru's README, answer with citations, offline",
-        "maru.demo.ask_docs; same code as `maru ingest` / `maru ask`",
+        "maru.demo.ask_docs with the local model; same code as `maru ingest` / `maru ask`",
         _rag,
         extra="rag",
     ),
