@@ -17,10 +17,12 @@ when the model is first used, never by ``import maru``.
 
 from __future__ import annotations
 
+import atexit
 import itertools
 import json
 import os
 import threading
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -49,8 +51,13 @@ class LlamaCppChat(ChatModel):
 
     Defaults suit a small model: greedy decoding (``temperature=0``, deterministic), ``seed=0``,
     ``max_tokens=512``, a mild ``repeat_penalty``. ``n_ctx`` is the context window in tokens,
-    ``n_threads`` the CPU threads (llama.cpp's default when ``None``).
+    ``n_threads`` the CPU threads (llama.cpp's default when ``None``). A request parameter
+    ``grammar`` (GBNF text) holds a free-text reply to that grammar; tools and JSON formats bring
+    their own grammar, which wins.
     """
+
+    accepts_grammar = True
+    """Callers may pass ``grammar=`` (see :func:`maru.sql.grammar.select_grammar`)."""
 
     def __init__(
         self,
@@ -143,6 +150,8 @@ class LlamaCppChat(ChatModel):
             request["grammar"] = _grammar(json.dumps(plan.schema))
             # half a JSON object is no answer: a constrained reply gets room to close it
             request["max_tokens"] = max(request.get("max_tokens") or 0, _MIN_JSON_TOKENS)
+        elif isinstance(params.get("grammar"), str):
+            request["grammar"] = _gbnf(self.llama(), params["grammar"])
         return request
 
     def _metadata(self, finish_reason: str | None) -> dict[str, Any]:
@@ -218,10 +227,33 @@ def _load(path: Path, options: dict[str, Any]) -> Llama:
         raise ConfigurationError(
             'the local model needs llama-cpp-python: pip install "maru[local]"'
         ) from exc
-    return Llama(model_path=str(path), **{k: v for k, v in options.items() if v is not None})
+    llama = Llama(model_path=str(path), **{k: v for k, v in options.items() if v is not None})
+    atexit.register(_close, weakref.ref(llama))
+    return llama
+
+
+def _close(ref: weakref.ref[Llama]) -> None:
+    """Free the context at exit while the interpreter is whole: left to ``Llama.__del__`` during
+    shutdown, the C library's bindings are already gone and it prints a traceback."""
+    llama = ref()
+    if llama is not None:
+        llama.close()
 
 
 def _grammar(schema_json: str) -> Any:
     from llama_cpp import LlamaGrammar
 
     return LlamaGrammar.from_json_schema(schema_json, verbose=False)
+
+
+def _gbnf(llama: Llama, text: str) -> Any:
+    """A grammar from GBNF text, parsed once first: llama.cpp crashes the whole process on a
+    grammar it cannot parse, so a bad one must fail here, as an exception."""
+    import llama_cpp
+
+    vocab = llama_cpp.llama_model_get_vocab(llama.model)
+    sampler = llama_cpp.llama_sampler_init_grammar(vocab, text.encode("utf-8"), b"root")
+    if not sampler:
+        raise ValueError("the grammar is not valid GBNF; llama.cpp printed where its parse stopped")
+    llama_cpp.llama_sampler_free(sampler)
+    return llama_cpp.LlamaGrammar.from_string(text, verbose=False)

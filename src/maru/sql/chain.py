@@ -1,5 +1,5 @@
-"""Natural language to SQL: question → prompt with the pruned schema → model → validated SQL →
-read-only execution (repair rounds on a refusal or a database error) → an answer in words.
+"""Natural language to SQL: question → prompt with the pruned schema → model (held to a SELECT
+grammar of that schema when it accepts one) → validated SQL → read-only execution (repair rounds on a refusal or a database error) → an answer in words.
 
 ``SQLQueryChain`` is a runnable, so it batches, streams its final value and shows every model call
 in traces. What it returns is an :class:`SQLAnswer` holding the SQL that actually ran, so a user can
@@ -18,6 +18,7 @@ from ..errors import SQLExecutionError, UnsafeSQLError
 from ..messages import AIMessage, BaseMessage, HumanMessage
 from ..prompts import ChatPromptTemplate
 from .database import QueryResult, SQLDatabase
+from .grammar import select_grammar
 
 if TYPE_CHECKING:
     from ..models.base import ChatModel
@@ -87,7 +88,12 @@ class SQLQueryChain(Runnable[Any, SQLAnswer]):
     or the database rejects is shown back to the model with the error, up to ``max_repairs`` times
     (``repair=False``: none); the schema stays in the conversation, so a small model can fix a
     wrong table or column name. A refused query never runs: when the repairs run out, the last
-    error is raised."""
+    error is raised.
+
+    ``constrain`` holds the SQL-writing calls to a grammar of SELECT over the picked tables'
+    columns (:func:`~maru.sql.grammar.select_grammar`), so a small model writes a query rather than
+    prose. ``None`` (default): when the model accepts grammars (in-process llama.cpp); ``True``:
+    always (say, a llama.cpp server behind ``OpenAIChat``); ``False``: never."""
 
     io_bound = True
 
@@ -100,32 +106,41 @@ class SQLQueryChain(Runnable[Any, SQLAnswer]):
         repair: bool = True,
         max_repairs: int = 2,
         max_tables: int = 5,
+        constrain: bool | None = None,
     ) -> None:
         if max_repairs < 0:
             raise ValueError("max_repairs must be 0 or more")
         self.model, self.db = model, db
         self.answer, self.max_tables = answer, max_tables
         self.max_repairs = max_repairs if repair else 0
+        self.constrain = getattr(model, "accepts_grammar", False) if constrain is None else constrain
 
     def _invoke(self, input: Any, config: RunConfig | None = None, **kwargs: Any) -> SQLAnswer:
         question = _question(input)
-        messages = self._query_messages(question)
-        result, repairs = self._query_with_repairs(messages, config)
+        tables = self.db.relevant_tables(question, self.max_tables)
+        messages = self._query_messages(question, tables)
+        result, repairs = self._query_with_repairs(messages, self._query_params(tables), config)
         text = self._answer(question, result, config) if self.answer else None
         return SQLAnswer(question, result.sql, result, text, repaired=repairs > 0)
 
-    def _query_messages(self, question: str) -> list[BaseMessage]:
-        schema = self.db.describe(self.db.relevant_tables(question, self.max_tables))
+    def _query_messages(self, question: str, tables: list[str]) -> list[BaseMessage]:
         return _QUERY_PROMPT.format_messages(
-            dialect=self.db.dialect, schema=schema, question=question, max_rows=self.db.max_rows
+            dialect=self.db.dialect,
+            schema=self.db.describe(tables),
+            question=question,
+            max_rows=self.db.max_rows,
         )
 
+    def _query_params(self, tables: list[str]) -> dict[str, Any]:
+        """Request parameters of the SQL-writing calls: the SELECT grammar when constrained."""
+        return {"grammar": select_grammar(self.db.columns(tables))} if self.constrain else {}
+
     def _query_with_repairs(
-        self, messages: list[BaseMessage], config: RunConfig | None
+        self, messages: list[BaseMessage], params: dict[str, Any], config: RunConfig | None
     ) -> tuple[QueryResult, int]:
         """Ask for SQL and run it; on a refusal or a database error, show the model its error."""
         for attempt in range(self.max_repairs + 1):
-            sql = extract_sql(str(self.model.invoke(messages, config).content))
+            sql = extract_sql(str(self.model.invoke(messages, config, **params).content))
             try:
                 return self.db.run(sql), attempt
             except (UnsafeSQLError, SQLExecutionError) as exc:

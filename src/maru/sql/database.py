@@ -20,7 +20,7 @@ from .validate import ValidatedSQL, validate_sql
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
-__all__ = ["QueryResult", "SQLDatabase"]
+__all__ = ["QueryResult", "SQLDatabase", "quote_identifier"]
 
 
 @dataclass(slots=True)
@@ -70,6 +70,7 @@ class SQLDatabase:
         self._include = list(include_tables) if include_tables else None
         self._engine: Engine | None = None
         self._descriptions: dict[str, str] = {}
+        self._columns: dict[str, list[str]] = {}
 
     # ------------------------------------------------------------------ connection
     @property
@@ -106,6 +107,19 @@ class SQLDatabase:
         chosen = list(tables) if tables is not None else self.table_names()
         return "\n\n".join(self._describe_table(t) for t in chosen)
 
+    def columns(self, tables: Sequence[str] | None = None) -> dict[str, list[str]]:
+        """Table → its column names, in table order, for ``tables`` (default: all) — what a grammar
+        of the schema needs, without the types and sample rows of :meth:`describe`."""
+        chosen = list(tables) if tables is not None else self.table_names()
+        missing = [t for t in chosen if t not in self._columns]
+        if missing:
+            from sqlalchemy import inspect
+
+            insp = inspect(self.engine)
+            for table in missing:
+                self._columns[table] = [c["name"] for c in insp.get_columns(table)]
+        return {t: list(self._columns[t]) for t in chosen}
+
     def _describe_table(self, table: str) -> str:
         cached = self._descriptions.get(table)
         if cached is not None:
@@ -117,22 +131,22 @@ class SQLDatabase:
         pk = set((insp.get_pk_constraint(table) or {}).get("constrained_columns") or [])
         lines = []
         for col in columns:
-            line = f"  {_quote(col['name'])} {col['type']}"
+            line = f"  {quote_identifier(col['name'])} {col['type']}"
             if col["name"] in pk and len(pk) == 1:
                 line += " PRIMARY KEY"
             if not col.get("nullable", True) and col["name"] not in pk:
                 line += " NOT NULL"
             lines.append(line)
         if len(pk) > 1:
-            lines.append(f"  PRIMARY KEY ({', '.join(_quote(c) for c in sorted(pk))})")
+            lines.append(f"  PRIMARY KEY ({', '.join(quote_identifier(c) for c in sorted(pk))})")
         for fk in insp.get_foreign_keys(table):
             if fk.get("referred_table"):
                 lines.append(
-                    f"  FOREIGN KEY ({', '.join(_quote(c) for c in fk['constrained_columns'])}) "
-                    f"REFERENCES {_quote(fk['referred_table'])}"
-                    f"({', '.join(_quote(c) for c in fk['referred_columns'])})"
+                    f"  FOREIGN KEY ({', '.join(quote_identifier(c) for c in fk['constrained_columns'])}) "
+                    f"REFERENCES {quote_identifier(fk['referred_table'])}"
+                    f"({', '.join(quote_identifier(c) for c in fk['referred_columns'])})"
                 )
-        text = f"CREATE TABLE {_quote(table)} (\n" + ",\n".join(lines) + "\n)"
+        text = f"CREATE TABLE {quote_identifier(table)} (\n" + ",\n".join(lines) + "\n)"
         if self.sample_rows > 0:
             names = [c["name"] for c in columns]
             sample = self._sample(table, names)
@@ -161,11 +175,12 @@ class SQLDatabase:
         from sqlalchemy import inspect
 
         insp = inspect(self.engine)
+        columns = self.columns(names)
         words = {_stem(w) for w in _WORD.findall(question.lower())}
         scored = []
         for name in names:
             table_words = {_stem(w) for w in _split_name(name)}
-            column_words = {_stem(w) for c in insp.get_columns(name) for w in _split_name(c["name"])}
+            column_words = {_stem(w) for c in columns[name] for w in _split_name(c)}
             score = 3 * len(words & table_words) + len(words & column_words)
             scored.append((score, name))
         scored.sort(key=lambda pair: (-pair[0], pair[1]))
@@ -267,7 +282,8 @@ class _sqlite_deadline:
             self._raw.set_progress_handler(None, 0)
 
 
-def _quote(name: str) -> str:
+def quote_identifier(name: str) -> str:
+    """``name`` as SQL text: plain names as they are, anything else in double quotes."""
     return name if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name) else '"' + name.replace('"', '""') + '"'
 
 

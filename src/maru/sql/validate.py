@@ -9,6 +9,10 @@ SELECT … INTO, FOR UPDATE), and functions that touch files, extensions or serv
 
 from __future__ import annotations
 
+import contextvars
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from ..errors import UnsafeSQLError
@@ -68,7 +72,8 @@ def validate_sql(sql: str, *, dialect: str = "sqlite", max_rows: int = 1000) -> 
     if not text:
         raise UnsafeSQLError("the generated SQL is empty; ask for one SELECT query")
     try:
-        statements = [s for s in sqlglot.parse(text, read=read) if s is not None]
+        with _sqlglot_quiet():
+            statements = [s for s in sqlglot.parse(text, read=read) if s is not None]
     except ParseError as exc:
         raise UnsafeSQLError(f"the SQL does not parse as {read}: {exc}".splitlines()[0]) from exc
     if len(statements) != 1:
@@ -93,6 +98,30 @@ def validate_sql(sql: str, *, dialect: str = "sqlite", max_rows: int = 1000) -> 
                 raise UnsafeSQLError(f"the function {name}() is not allowed: it can touch files or server state")
     limited = _enforce_limit(tree, max_rows)
     return ValidatedSQL(sql=tree.sql(dialect=read), original=sql, limited=limited)
+
+
+_PARSING = contextvars.ContextVar("maru_sql_parsing", default=False)
+
+
+class _WhileParsing(logging.Filter):
+    """Drops sqlglot's records while this thread validates: its "unsupported syntax, falling back
+    to a Command" warning is about the model's SQL, which the refusal already explains."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not _PARSING.get()
+
+
+@contextmanager
+def _sqlglot_quiet() -> Iterator[None]:
+    """sqlglot's own logger, silent during our parse only (other threads and callers unaffected)."""
+    logger = logging.getLogger("sqlglot")
+    if not any(isinstance(f, _WhileParsing) for f in logger.filters):
+        logger.addFilter(_WhileParsing())
+    token = _PARSING.set(True)
+    try:
+        yield
+    finally:
+        _PARSING.reset(token)
 
 
 def _enforce_limit(tree: object, max_rows: int) -> bool:
