@@ -233,13 +233,15 @@ class ChatModel(Runnable[Any, AIMessage]):
         self,
         schema: type[BaseModel],
         *,
-        method: Literal["json_schema", "tool"] = "json_schema",
+        method: Literal["auto", "json_schema", "tool"] = "auto",
         strict: bool | None = None,
     ) -> Runnable[Any, Any]:
         """A step that returns a validated instance of the pydantic model ``schema``.
 
-        ``method="json_schema"`` asks for JSON output through ``response_format``; ``"tool"`` forces a
-        call of a tool shaped like ``schema`` (for servers without JSON-schema output). Output that
+        ``method="auto"`` (default) uses what the endpoint supports and repairs one bad reply
+        (:mod:`maru.models.adaptive`); ``method="json_schema"`` asks for JSON output through
+        ``response_format``; ``"tool"`` forces a call of a tool shaped like ``schema`` (for servers
+        without JSON-schema output). Output that
         does not parse or validate raises :class:`maru.errors.OutputParserError` showing the raw text.
         """
         from .structured import structured_output
