@@ -23,18 +23,18 @@ from .traces import make_trace
 
 pytestmark = pytest.mark.integration
 
-NOW = time.time()
-
-
 @pytest.fixture
 def viewer_url(tmp_path: Path) -> Iterator[str]:
     import uvicorn
 
+    # Times relative to now, taken here: taken at import, a session longer than ~5 minutes pushed
+    # the 10-minutes-old trace out of the "last 15 minutes" filter before this test ran.
+    now = time.time()
     store = RunStore(tmp_path / "traces.sqlite")
-    store.write(make_trace("tr-qa", "qa-chain", start=NOW - 3600, tags=("prod",)))
-    store.write(make_trace("tr-sum", "summarise", start=NOW - 600, child_error="ValueError: bad json at line 3"))
-    store.write(make_trace("tr-fail", "qa-chain v2", start=NOW - 60, error="TimeoutError: model took too long"))
-    store.write(make_trace("tr-html", "<img src=x onerror=alert(1)>", start=NOW - 30))
+    store.write(make_trace("tr-qa", "qa-chain", start=now - 3600, tags=("prod",)))
+    store.write(make_trace("tr-sum", "summarise", start=now - 600, child_error="ValueError: bad json at line 3"))
+    store.write(make_trace("tr-fail", "qa-chain v2", start=now - 60, error="TimeoutError: model took too long"))
+    store.write(make_trace("tr-html", "<img src=x onerror=alert(1)>", start=now - 30))
 
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
