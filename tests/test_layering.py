@@ -30,11 +30,12 @@ ALLOWED: dict[str, set[str]] = {
     "parsers": {"core", "errors", "messages"},
     "cache": {"core", "errors", "messages", "_lazy", "_sqlite"},
     "models": {"cache", "core", "errors", "messages", "usage"},
+    "_native": {"models", "errors"},
     "prompts": {"models", "core", "errors", "messages", "usage", "_mmr"},
     "tracing": {"core", "errors", "redact", "usage", "_sqlite", "_version"},
     "rag": {
         "prompts", "models", "parsers", "net", "core", "errors", "messages", "usage",
-        "_lazy", "_mmr", "_process", "_sqlite",
+        "_lazy", "_mmr", "_native", "_process", "_sqlite",
     },
     "sql": {"prompts", "models", "core", "errors", "messages"},
     "history": {"rag", "prompts", "models", "core", "errors", "messages", "usage"},

@@ -109,3 +109,28 @@ def test_parallel_threads_share_one_context_safely(model):
     step = runnable(lambda q: model.invoke(q).text, io_bound=True)
     answers = step.batch(["One?", "Two?", "Three?", "Four?"], max_concurrency=4)
     assert answers == [model.invoke(q).text for q in ["One?", "Two?", "Three?", "Four?"]]
+
+
+def test_the_model_loads_after_the_vector_index_was_opened(tmp_path):
+    """Seen in `maru ask`: with usearch imported first, llama.cpp failed to read the model's
+    vocabulary (std::bad_cast, "Failed to load model from file"). A fresh process, that order."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\n"
+        "from maru.rag.stores.local import LocalStore\n"
+        "from maru.models.embeddings import Embeddings\n"
+        "class Fixed(Embeddings):\n"
+        "    def embed_documents(self, texts): return [[1.0, 0.0] for _ in texts]\n"
+        "    def embed_query(self, text): return [1.0, 0.0]\n"
+        "store = LocalStore(sys.argv[1], embeddings=Fixed())\n"
+        "store.add_texts(['a passage'])\n"
+        "import usearch.index\n"
+        "from maru.models import LlamaCppChat\n"
+        "print(LlamaCppChat(max_tokens=2).invoke('hi').usage.output_tokens)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script, str(tmp_path / "store")],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert int(proc.stdout.strip()) >= 1

@@ -162,6 +162,9 @@ class LocalStore(VectorStore):
 
     # ------------------------------------------------------------------ index files
     def _new_index(self) -> Any:
+        from ..._native import before_usearch
+
+        before_usearch()  # llama.cpp must meet the C++ runtime first (see maru._native)
         from usearch.index import Index
 
         return Index(
