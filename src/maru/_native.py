@@ -12,8 +12,11 @@ bundled model, about 0.1 s, once per process, and only where llama.cpp is instal
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib.util
+import os
+from collections.abc import Iterator
 
 __all__ = ["before_usearch"]
 
@@ -32,4 +35,18 @@ def before_usearch() -> None:
         return
     from llama_cpp import Llama
 
-    Llama(model_path=str(path), vocab_only=True, verbose=False).close()
+    with _quiet_stderr():  # llama.cpp warns that a vocabulary alone has no training context
+        Llama(model_path=str(path), vocab_only=True, verbose=False).close()
+
+
+@contextlib.contextmanager
+def _quiet_stderr() -> Iterator[None]:
+    """Silence what C code writes to file descriptor 2 (Python's ``sys.stderr`` is untouched)."""
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "wb") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)

@@ -50,10 +50,10 @@ class LlamaCppChat(ChatModel):
     """A local GGUF model behind the :class:`ChatModel` interface (invoke, stream, batch, async).
 
     Defaults suit a small model: greedy decoding (``temperature=0``, deterministic), ``seed=0``,
-    ``max_tokens=512``, a mild ``repeat_penalty``. ``n_ctx`` is the context window in tokens,
-    ``n_threads`` the CPU threads (llama.cpp's default when ``None``). A request parameter
-    ``grammar`` (GBNF text) holds a free-text reply to that grammar; tools and JSON formats bring
-    their own grammar, which wins.
+    ``max_tokens=256`` (a 135M model that goes on longer mostly repeats itself), a mild
+    ``repeat_penalty``. ``n_ctx`` is the context window in tokens, ``n_threads`` the CPU threads
+    (llama.cpp's default when ``None``). A request parameter ``grammar`` (GBNF text) holds a
+    free-text reply to that grammar; tools and JSON formats bring their own grammar, which wins.
     """
 
     accepts_grammar = True
@@ -66,7 +66,7 @@ class LlamaCppChat(ChatModel):
         n_ctx: int = 4096,
         n_threads: int | None = None,
         temperature: float = 0.0,
-        max_tokens: int = 512,
+        max_tokens: int = 256,
         seed: int = 0,
         repeat_penalty: float = 1.1,
         cache: Any = None,
