@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from maru._process import stop_process
+
 
 def _shared_data() -> Path:
     """The project's real test data (``../shared/data``, read in place): ``$MARU_DATA``, else next to
@@ -73,12 +75,7 @@ def redis_server(port: int | None = None) -> Iterator[str]:
             time.sleep(0.02)
         yield f"redis://127.0.0.1:{port}/0"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, timeout=10)
         if proc.stdout:
             proc.stdout.close()
 

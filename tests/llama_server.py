@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from maru._process import free_port
+from maru._process import free_port, stop_process
 
 START_TIMEOUT_S = 120
 """Loading a 98 MB model takes about a second; a busy 2-core CI runner may need far longer."""
@@ -107,12 +107,7 @@ def llama_server(model_path: Path, *, n_ctx: int = 2048, n_threads: int | None =
         model = _wait_until_serving(proc, url, log)
         yield LlamaServer(url, model, log)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, timeout=15)
         log.unlink(missing_ok=True)
 
 
