@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -194,3 +195,15 @@ def llama_server() -> Iterator[object]:
 
     with server.llama_server(server.bundled_gguf()) as running:
         yield running
+
+
+@pytest.fixture(scope="session")
+def local_model() -> Any:
+    """``LlamaCppChat`` (call it with options) once the bundled model and llama.cpp are known to be
+    there: fails in CI, skips elsewhere, when they are not (see tests/llama_server.py)."""
+    import llama_server as server
+
+    server.bundled_gguf(modules=("llama_cpp",))
+    from maru.models import LlamaCppChat
+
+    return LlamaCppChat

@@ -62,11 +62,12 @@ def unavailable(reason: str) -> None:
     pytest.skip(message)
 
 
-def bundled_gguf() -> Path:
-    """The bundled model file, or fail / skip as :func:`unavailable` says."""
-    missing = [name for name in _SERVER_MODULES if importlib.util.find_spec(name) is None]
+def bundled_gguf(modules: tuple[str, ...] = _SERVER_MODULES) -> Path:
+    """The bundled model file, or fail / skip as :func:`unavailable` says when it or one of
+    ``modules`` (by default what llama.cpp's server needs) is missing."""
+    missing = [name for name in modules if importlib.util.find_spec(name) is None]
     if missing:
-        unavailable(f"llama.cpp's server (missing modules: {', '.join(missing)})")
+        unavailable(f"llama.cpp (missing modules: {', '.join(missing)})")
     from maru.errors import ConfigurationError
     from maru.models.bundled import bundled_model_path
 

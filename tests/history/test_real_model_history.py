@@ -3,8 +3,6 @@ Assertions are on structure and protocol, never on wording."""
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
 from maru.history import InMemoryHistory, StandaloneQuestion, with_history
@@ -12,15 +10,12 @@ from maru.messages import AIMessage, HumanMessage
 from maru.parsers import StrOutputParser
 from maru.prompts import ChatPromptTemplate, MessagesPlaceholder
 
-llama_cpp = pytest.importorskip("llama_cpp") if not os.environ.get("CI") else None
 pytestmark = pytest.mark.real_model
 
 
 @pytest.fixture(scope="module")
-def model():
-    from maru.models.llamacpp import LlamaCppChat
-
-    return LlamaCppChat(max_tokens=32, n_ctx=2048)
+def model(local_model):
+    return local_model(max_tokens=32, n_ctx=2048)
 
 
 def test_follow_up_is_rewritten_into_a_standalone_question(model):

@@ -4,7 +4,6 @@ against the real model. Assertions are on structure and protocol, never on wordi
 from __future__ import annotations
 
 import asyncio
-import os
 
 import pytest
 from pydantic import BaseModel
@@ -16,15 +15,12 @@ from maru.messages import AIMessage
 from maru.parsers import StrOutputParser
 from maru.prompts import ChatPromptTemplate
 
-llama_cpp = pytest.importorskip("llama_cpp") if not os.environ.get("CI") else None
 pytestmark = pytest.mark.real_model
 
 
 @pytest.fixture(scope="module")
-def model():
-    from maru.models.llamacpp import LlamaCppChat
-
-    return LlamaCppChat(max_tokens=24, n_ctx=2048)
+def model(local_model):
+    return local_model(max_tokens=24, n_ctx=2048)
 
 
 class City(BaseModel):
@@ -111,7 +107,7 @@ def test_parallel_threads_share_one_context_safely(model):
     assert answers == [model.invoke(q).text for q in ["One?", "Two?", "Three?", "Four?"]]
 
 
-def test_the_model_loads_after_the_vector_index_was_opened(tmp_path):
+def test_the_model_loads_after_the_vector_index_was_opened(tmp_path, local_model):
     """Seen in `maru ask`: with usearch imported first, llama.cpp failed to read the model's
     vocabulary (std::bad_cast, "Failed to load model from file"). A fresh process, that order."""
     import subprocess

@@ -4,8 +4,6 @@ Assertions are on structure and protocol, never on wording."""
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
 from maru.models.embeddings import Embeddings
@@ -13,7 +11,6 @@ from maru.rag import Document, InMemoryStore
 from maru.rag.retrievers.compression import LLMExtractor, LLMFilter
 from maru.rag.retrievers.multi_query import MultiQueryRetriever
 
-llama_cpp = pytest.importorskip("llama_cpp") if not os.environ.get("CI") else None
 pytestmark = pytest.mark.real_model
 
 DOCS = [
@@ -48,10 +45,8 @@ class Recording:
 
 
 @pytest.fixture(scope="module")
-def model():
-    from maru.models.llamacpp import LlamaCppChat
-
-    return LlamaCppChat(max_tokens=48, n_ctx=2048)
+def model(local_model):
+    return local_model(max_tokens=48, n_ctx=2048)
 
 
 @pytest.fixture

@@ -3,15 +3,12 @@ Assertions are on structure (a SELECT that validated and ran), never on the rows
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
 from conftest import SHARED_DATA
 from maru.sql import SQLDatabase, SQLQueryChain
 from maru.sql.grammar import select_grammar
 
-llama_cpp = pytest.importorskip("llama_cpp") if not os.environ.get("CI") else None
 CHINOOK = SHARED_DATA / "chinook" / "Chinook_Sqlite.sqlite"
 pytestmark = [
     pytest.mark.real_model,
@@ -27,10 +24,8 @@ def db():
 
 
 @pytest.fixture(scope="module")
-def model():
-    from maru.models.llamacpp import LlamaCppChat
-
-    return LlamaCppChat(max_tokens=160)
+def model(local_model):
+    return local_model(max_tokens=160)
 
 
 def test_the_whole_schemas_grammar_is_valid_gbnf(model, db):
