@@ -35,3 +35,10 @@ def test_a_missing_gguf_file_says_what_to_pass(no_endpoint, monkeypatch, tmp_pat
     monkeypatch.setenv("MARU_LOCAL_MODEL", str(tmp_path / "nope.gguf"))
     with pytest.raises(ConfigurationError, match="no GGUF model file"):
         default_chat_model()
+
+
+def test_the_model_line_never_shows_credentials_in_a_url(no_endpoint):
+    model = default_chat_model("m", base_url="https://svc:sk-secret-123@proxy.example:8443/v1")
+    line = describe_model(model)
+    assert "sk-secret-123" not in line and "svc" not in line
+    assert "https://proxy.example:8443/v1" in line

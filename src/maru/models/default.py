@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit, urlunsplit
 
 if TYPE_CHECKING:
     from .base import ChatModel
@@ -43,8 +44,20 @@ def describe_model(model: Any) -> str:
     name = getattr(model, "model_name", "") or type(model).__name__
     if getattr(model, "provider", None) == "llama.cpp":
         return f"{name} (local, in process with llama.cpp)"
-    base_url = getattr(model, "base_url", None)
+    base_url = _without_credentials(getattr(model, "base_url", None))
     where = f"at {base_url}" if base_url else "at OpenAI"
     if getattr(model, "local", False):
         where = f"local server {base_url}"
     return f"{name} ({where})"
+
+
+def _without_credentials(url: str | None) -> str | None:
+    """``url`` without a ``user:password@`` part: the line is printed, and a URL may carry a key."""
+    if not url:
+        return url
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit(parts._replace(netloc=netloc))
