@@ -32,6 +32,7 @@ from ..messages import AIMessage, AIMessageChunk, BaseMessage, Usage
 from .base import ChatModel, message_to_chunk
 from .bundled import local_model_path
 from .constrained import ReplyPlan, plan_reply
+from .refusals import with_system_note
 
 if TYPE_CHECKING:
     from llama_cpp import Llama
@@ -163,19 +164,14 @@ class LlamaCppChat(ChatModel):
 
 # --------------------------------------------------------------------------- helpers
 def to_llama_messages(messages: list[BaseMessage], note: str | None = None) -> list[dict[str, str]]:
-    """Messages for a chat template that knows only roles and text: a tool call is written as the
-    JSON the grammar makes the model write, a tool result as a user turn that names the tool."""
-    wire: list[dict[str, str]] = []
-    for message in messages:
-        if isinstance(message, AIMessageChunk):
-            message = message.to_message()
-        wire.append(_llama_message(message))
+    """Messages for a chat template that knows only roles and text (``note`` joins the system
+    message): a tool call is written as the JSON the grammar makes the model write, a tool result
+    as a user turn that names the tool."""
     if note:
-        if wire and wire[0]["role"] == "system":
-            wire[0] = {"role": "system", "content": f"{wire[0]['content']}\n\n{note}"}
-        else:
-            wire.insert(0, {"role": "system", "content": note})
-    return wire
+        messages = with_system_note(messages, note)
+    return [
+        _llama_message(m.to_message() if isinstance(m, AIMessageChunk) else m) for m in messages
+    ]
 
 
 def _llama_message(message: BaseMessage) -> dict[str, str]:
