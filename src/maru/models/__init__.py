@@ -3,6 +3,7 @@ OpenAI-compatible provider and a scripted test double."""
 
 from .base import ChatModel
 from .default import default_chat_model, describe_model
+from .e5 import E5Embeddings
 from .embeddings import Embeddings
 from .llamacpp import LlamaCppChat
 from .openai import OpenAIChat
@@ -11,6 +12,7 @@ from .tools_schema import to_openai_tool
 
 __all__ = [
     "ChatModel",
+    "E5Embeddings",
     "Embeddings",
     "LlamaCppChat",
     "OpenAIChat",
