@@ -22,23 +22,25 @@ ARCHITECTURE = Path(__file__).resolve().parents[1] / "docs" / "architecture.md"
 ROOT = "maru"  # the node of maru/__init__.py
 
 # What each package may import, bottom up. Keep docs/architecture.md ("Layers") the same.
-LEAVES = ("core", "errors", "messages", "redact", "_version", "_lazy", "_process", "_sqlite", "_mmr")
+LEAVES = (
+    "core", "errors", "messages", "redact", "_version", "_lazy", "_process", "_sqlite", "_mmr", "_kiwi",
+)
 ALLOWED: dict[str, set[str]] = {
     **{leaf: set() for leaf in LEAVES},
     "usage": {"errors", "messages", "_lazy"},
     "net": {"errors", "_version"},
     "parsers": {"core", "errors", "messages"},
-    "cache": {"core", "errors", "messages", "_lazy", "_sqlite"},
+    "cache": {"core", "errors", "messages", "_lazy", "_sqlite", "_kiwi"},
     "models": {"cache", "core", "errors", "messages", "usage"},
     "_native": {"models", "errors"},
     "prompts": {"models", "core", "errors", "messages", "usage", "_mmr"},
     "tracing": {"core", "errors", "redact", "usage", "_sqlite", "_version"},
     "rag": {
         "prompts", "models", "parsers", "net", "core", "errors", "messages", "usage",
-        "_lazy", "_mmr", "_native", "_process", "_sqlite",
+        "_lazy", "_mmr", "_native", "_process", "_sqlite", "_kiwi",
     },
     "sql": {"prompts", "models", "core", "errors", "messages"},
-    "history": {"rag", "prompts", "models", "core", "errors", "messages", "usage"},
+    "history": {"rag", "prompts", "models", "core", "errors", "messages", "usage", "_sqlite"},
     "agents": {"rag", "models", "net", "core", "errors", "messages", "_lazy"},
     "serve": {"prompts", "models", "parsers", "core", "errors", "messages", "redact", "_version"},
     "train": {"errors", "_lazy", "_process"},

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from .. import _kiwi
 from ..errors import ConfigurationError, IndexingError
 from .documents import Document
 from .retrievers.base import Retriever
@@ -114,44 +114,23 @@ def _analyze_other(text: str) -> list[str]:
     return [w.lower() for w in _WORD.findall(unicodedata.normalize("NFKC", text))]
 
 
-_kiwi: Any = None
-_kiwi_lock = threading.Lock()
-
-
-def _get_kiwi() -> Any:
-    """One Kiwi per process: loading its model takes about a second and ~100 MB."""
-    global _kiwi
-    if _kiwi is None:
-        with _kiwi_lock:
-            if _kiwi is None:
-                try:
-                    from kiwipiepy import Kiwi
-                except ImportError as exc:  # pragma: no cover - installed with the rag extra
-                    raise ConfigurationError(
-                        "Korean analysis needs kiwipiepy: pip install 'maru[rag]'"
-                    ) from exc
-                _kiwi = Kiwi()
-    return _kiwi
-
-
 # Content morphemes: nouns, verb and adjective stems, roots, numbers. Particles (J*), endings (E*),
 # suffixes (XS*) and punctuation are dropped. Foreign words (SL) go through the English analyzer.
 _KO_KEEP = ("NN", "NR", "NP", "VV", "VA", "XR", "SN", "SH")
-_kiwi_call_lock = threading.Lock()
 
 
 def _analyze_ko(text: str) -> list[str]:
-    kiwi = _get_kiwi()
-    with _kiwi_call_lock:  # Kiwi objects are not documented as thread-safe
-        tokens = kiwi.tokenize(text)
+    try:
+        tokens = _kiwi.tokenize(text)  # one Kiwi per process, shared with the cache's guard
+    except ImportError as exc:  # pragma: no cover - installed with the rag extra
+        raise ConfigurationError("Korean analysis needs kiwipiepy: pip install 'maru[rag]'") from exc
     out: list[str] = []
     latin: list[str] = []
-    for tok in tokens:
-        tag = tok.tag
+    for form, tag in tokens:
         if tag == "SL":
-            latin.append(tok.form)
+            latin.append(form)
         elif tag.startswith(_KO_KEEP):
-            out.append(tok.form.lower())
+            out.append(form.lower())
     return out + _latin_terms(latin)
 
 
