@@ -32,7 +32,9 @@ __all__ = [
     "describe",
     "ensure_schema",
     "error_for",
+    "file_of_url",
     "is_memory_path",
+    "make_parent_folder",
     "retry_busy",
     "write_transaction",
 ]
@@ -62,6 +64,31 @@ os.register_at_fork(after_in_child=_after_fork_in_child)
 def is_memory_path(path: str | os.PathLike[str]) -> bool:
     text = str(path)
     return text == ":memory:" or text.startswith("file::memory:")
+
+
+def make_parent_folder(path: str | os.PathLike[str], error: type[Exception], what: str) -> None:
+    """Create the folder a SQLite file goes in: the one rule of every SQLite-backed store, so a
+    path like ``.maru/x.sqlite`` works before ``.maru/`` exists. A failure raises ``error``
+    naming ``what`` (``"the trace store"``) and the path."""
+    if is_memory_path(path) or not str(path):
+        return
+    try:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise error(f"cannot create the folder of {what} {path}: {exc}; choose a writable path") from exc
+
+
+def file_of_url(url: str) -> str | None:
+    """The file of a ``sqlite:///path`` SQLAlchemy URL (``None`` for in-memory and other databases)."""
+    import sqlalchemy as sa
+
+    parsed = sa.make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database:
+        return None
+    database = parsed.database
+    if database.startswith("file:"):  # a URI filename: the path ends where its query begins
+        database = database[5:].split("?", 1)[0]
+    return None if is_memory_path(database) or database in ("", ":memory:") else database
 
 
 def retry_busy(step: Callable[[], object], timeout: float) -> None:

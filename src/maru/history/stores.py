@@ -13,6 +13,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from .. import _sqlite
 from ..errors import ConfigurationError
 from ..messages import BaseMessage, message_from_dict
 
@@ -169,6 +170,9 @@ def _open_sql(url: str, name: str) -> tuple[Engine, Table]:
     from sqlalchemy.engine import make_url
 
     is_sqlite = make_url(url).get_backend_name() == "sqlite"
+    file = _sqlite.file_of_url(url) if is_sqlite else None
+    if file is not None:
+        _sqlite.make_parent_folder(file, ConfigurationError, "the chat history")
     engine = create_engine(url, connect_args={"timeout": 30} if is_sqlite else {})
     if is_sqlite:
 

@@ -86,7 +86,7 @@ class SQLDocStore(NamespacedTable, DocStore):
         import sqlalchemy as sa
 
         self.url, self.namespace = url, namespace
-        self._engine = make_engine(url)
+        self._engine = make_engine(url, what="the docstore")
         meta = sa.MetaData()
         self._t = sa.Table(
             "maru_docstore",

@@ -22,6 +22,7 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
+from .. import _sqlite
 from ..errors import IndexingError
 
 if TYPE_CHECKING:
@@ -43,13 +44,17 @@ def chunks(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
         yield items[start : start + size]
 
 
-def make_engine(url: str, timeout: float = 30.0) -> sa.Engine:
-    """An engine for ``url``; SQLite files get WAL mode, ``synchronous=NORMAL`` and a busy timeout,
-    an in-memory SQLite database one connection shared by every thread (else each connection would
-    see its own empty database)."""
+def make_engine(url: str, timeout: float = 30.0, what: str = "the database") -> sa.Engine:
+    """An engine for ``url``; SQLite files get their folder created (``what`` names the store in
+    the error when that fails), WAL mode, ``synchronous=NORMAL`` and a busy timeout, an in-memory
+    SQLite database one connection shared by every thread (else each connection would see its own
+    empty database)."""
     import sqlalchemy as sa
     from sqlalchemy.pool import StaticPool
 
+    file = _sqlite.file_of_url(url)
+    if file is not None:
+        _sqlite.make_parent_folder(file, IndexingError, what)
     parsed = sa.make_url(url)
     if parsed.get_backend_name() != "sqlite":
         return sa.create_engine(url, pool_pre_ping=True)
@@ -189,7 +194,7 @@ class RecordManager(NamespacedTable):
             raise ValueError("RecordManager namespace must be a non-empty string")
         self.url = url
         self.namespace = namespace
-        self._engine = make_engine(url)
+        self._engine = make_engine(url, what="the record manager")
         meta = sa.MetaData()
         self._t = sa.Table(
             "maru_records",
