@@ -28,6 +28,7 @@ from typing import Any, ClassVar, Generic, TypeVar, overload
 from . import events as _events
 from .chunks import ChunkRecorder, agather, gather
 from .config import RunConfig, configs_for_batch
+from .event_filter import EventFilter, check_version
 from .events import (
     RunEvent,
     current_run,
@@ -198,15 +199,35 @@ class Runnable(Generic[Input, Output]):
         input: Input,
         config: RunConfig | None = None,
         *,
+        version: str = "v2",
         include_names: Sequence[str] | None = None,
         include_kinds: Sequence[str] | None = None,
+        include_types: Sequence[str] | None = None,
         include_tags: Sequence[str] | None = None,
+        exclude_names: Sequence[str] | None = None,
+        exclude_kinds: Sequence[str] | None = None,
+        exclude_types: Sequence[str] | None = None,
+        exclude_tags: Sequence[str] | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[RunEvent]:
         """Stream this step and yield the events of every run inside it, in order: starts, stream
-        chunks, ends and errors, from the outer chain down to each model token."""
+        chunks, ends and errors, from the outer chain down to each model token.
+
+        The keywords are LangChain's, taken here and never passed to the steps: ``version`` ("v1"
+        and "v2" get the same events), and filters that keep a run's events when it matches any
+        ``include_*`` (all, if none is given) and no ``exclude_*``; ``*_types`` is LangChain's name
+        for ``*_kinds``. Other keyword arguments go to the steps, as with ``astream``."""
         import asyncio
 
+        check_version(version)
+        wanted = EventFilter.of(
+            include_names=include_names,
+            include_kinds=_either(include_kinds, include_types),
+            include_tags=include_tags,
+            exclude_names=exclude_names,
+            exclude_kinds=_either(exclude_kinds, exclude_types),
+            exclude_tags=exclude_tags,
+        )
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[Any] = asyncio.Queue()
         done = object()
@@ -228,15 +249,6 @@ class Runnable(Generic[Input, Output]):
                         pass
             finally:
                 queue.put_nowait(done)
-
-        def wanted(event: RunEvent) -> bool:
-            if include_names is None and include_kinds is None and include_tags is None:
-                return True
-            return bool(
-                (include_names and event.name in include_names)
-                or (include_kinds and event.kind in include_kinds)
-                or (include_tags and any(t in include_tags for t in event.tags))
-            )
 
         task = asyncio.ensure_future(drive())
         try:
@@ -381,6 +393,11 @@ class Runnable(Generic[Input, Output]):
         from .wrappers import Fallbacks
 
         return Fallbacks(self, fallbacks, exceptions=exceptions, exception_key=exception_key)
+
+
+def _either(kinds: Sequence[str] | None, types: Sequence[str] | None) -> list[str] | None:
+    """maru's ``*_kinds`` and LangChain's ``*_types`` name one filter; given both, both count."""
+    return None if kinds is None and types is None else [*(kinds or ()), *(types or ())]
 
 
 def _hook_from_public(method: Callable[..., Any]) -> Callable[..., Any]:

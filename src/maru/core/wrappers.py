@@ -1,4 +1,9 @@
-"""Wrappers that change how a step is called: bound arguments and config, retry, fallbacks."""
+"""Wrappers that change how a step is called: bound arguments and config, retry, fallbacks.
+
+A wrapper around a chat model still answers the model's builders (``bind_tools``,
+``with_structured_output``): it builds on what it wraps and wraps the result the same way, so
+``model.with_retry().bind_tools(tools)`` still retries and can go into an agent.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,16 @@ from typing import Any
 
 from .config import RunConfig, merge_configs, validate_config
 from .runnable import Runnable, coerce
+
+MODEL_BUILDERS = frozenset({"bind_tools", "with_structured_output"})
+"""A chat model's methods that return a new step built on the model."""
+
+
+def _no_builder(wrapper: Runnable[Any, Any], attr: str) -> AttributeError:
+    return AttributeError(
+        f"{type(wrapper).__name__!r} object has no attribute {attr!r}"
+        + (f" (the step it wraps, {wrapper.bound.name}, has none)" if attr in MODEL_BUILDERS else "")  # type: ignore[attr-defined]
+    )
 
 
 class Binding(Runnable[Any, Any]):
@@ -54,7 +69,20 @@ class Binding(Runnable[Any, Any]):
         # model.bind(...).model_name, chain.with_config(...).steps: read through to the wrapped step.
         if attr.startswith("__") or attr in ("bound", "kwargs", "config"):
             raise AttributeError(attr)
-        return getattr(self.bound, attr)
+        found = getattr(self.bound, attr)
+        return self._rebinding(found) if attr == "bind_tools" else found
+
+    def _rebinding(self, bind_tools: Any) -> Any:
+        """``bind_tools`` that keeps this binding's arguments and config (its own win)."""
+
+        def rebound(*args: Any, **kwargs: Any) -> Any:
+            step = bind_tools(*args, **kwargs)
+            if isinstance(step, Binding):
+                config = merge_configs(self.config, step.config)
+                return Binding(step.bound, {**self.kwargs, **step.kwargs}, config)
+            return Binding.wrap(step, self.kwargs, self.config)
+
+        return rebound
 
     def _args(self, config: RunConfig | None, kwargs: dict[str, Any]) -> tuple[RunConfig | None, dict[str, Any]]:
         if self.config:
@@ -153,6 +181,24 @@ class Retry(Runnable[Any, Any]):
         self.io_bound = bound.io_bound
         self._name = f"retry({bound.name})"
 
+    def __getattr__(self, attr: str) -> Any:
+        if attr not in MODEL_BUILDERS or not hasattr(self.bound, attr):
+            raise _no_builder(self, attr)
+        build = getattr(self.bound, attr)
+        return lambda *args, **kwargs: self.around(build(*args, **kwargs))
+
+    def around(self, step: Runnable[Any, Any]) -> Retry:
+        """The same retry policy around another step."""
+        return Retry(
+            step,
+            retry_on=self.retry_on,
+            max_attempts=self.max_attempts,
+            initial_delay=self.initial_delay,
+            max_delay=self.max_delay,
+            backoff=self.backoff,
+            jitter=self.jitter,
+        )
+
     def delay(self, attempt: int) -> float:
         """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
         base = min(self.max_delay, self.initial_delay * self.backoff ** (attempt - 1))
@@ -244,6 +290,20 @@ class Fallbacks(Runnable[Any, Any]):
     @property
     def runnables(self) -> tuple[Runnable[Any, Any], ...]:
         return (self.bound, *self.fallbacks)
+
+    def __getattr__(self, attr: str) -> Any:
+        """A model builder applies to every step that has it (a fallback that is, say, a canned
+        answer stays as it is)."""
+        if attr not in MODEL_BUILDERS or not hasattr(self.bound, attr):
+            raise _no_builder(self, attr)
+
+        def build(*args: Any, **kwargs: Any) -> Fallbacks:
+            first, *rest = (
+                getattr(step, attr)(*args, **kwargs) if hasattr(step, attr) else step for step in self.runnables
+            )
+            return Fallbacks(first, rest, exceptions=self.exceptions, exception_key=self.exception_key)
+
+        return build
 
     def _input_for(self, input: Any, error: BaseException | None) -> Any:
         if error is None or self.exception_key is None:
