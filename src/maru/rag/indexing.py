@@ -340,13 +340,52 @@ def delete_sources(
     store: VectorStore,
     records: RecordManager,
     *,
+    docstore: DocStore | None = None,
     cleanup_batch_size: int = 1000,
 ) -> IndexResult:
     """Delete every document recorded for these sources (a file that was removed, which
-    ``cleanup="incremental"`` cannot notice because it yields no document)."""
-    run = IndexRun(records, remove=store.delete, cleanup=None, cleanup_batch_size=cleanup_batch_size)
-    run.delete_untouched([str(s) for s in source_ids], all_times=True)
+    ``cleanup="incremental"`` cannot notice because it yields no document). For a parent-child
+    index give its ``docstore``: the sources' parents go from there, their children from ``store``
+    (without it, such sources are refused before anything is deleted)."""
+    sources = [str(s) for s in source_ids]
+    if docstore is None and _has_children(records, sources):
+        raise IndexingError(
+            "these sources were indexed parent-child (their records have children), so their "
+            "parents live in a docstore: call delete_sources(..., docstore=...) with the docstore "
+            "given to index_parent_child"
+        )
+    run = IndexRun(
+        records,
+        remove=remover(store, docstore),
+        cleanup=None,
+        cleanup_batch_size=cleanup_batch_size,
+        cascade=True,
+    )
+    run.delete_untouched(sources, all_times=True)
     return run.result
+
+
+def remover(store: VectorStore, docstore: DocStore | None) -> Callable[[list[str]], object]:
+    """Deletes ids from the store and, for parent-child indexes, the docstore (children live in
+    the store, parents in the docstore; deleting an absent id is harmless in both)."""
+    if docstore is None:
+        return store.delete
+
+    def remove(ids: list[str]) -> None:
+        store.delete(ids)
+        docstore.mdelete(ids)
+
+    return remove
+
+
+def _has_children(records: RecordManager, sources: list[str]) -> bool:
+    """Whether any record of these sources is the parent (source id) of other records."""
+    for part in chunks(sources, CHUNK):
+        parents = records.list_ids(source_ids=list(part))
+        for ids in chunks(parents, CHUNK):
+            if records.list_ids(source_ids=list(ids), limit=1):
+                return True
+    return False
 
 
 def reconcile(

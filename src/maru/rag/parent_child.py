@@ -9,7 +9,9 @@ source; each child's record is scoped to its parent (source id = the parent's id
 - a changed parent is rewritten and its children replaced in place (``<parent_id>:<n>``); children
   beyond the new count are deleted at once, whatever the cleanup mode;
 - a parent that cleanup deletes takes its children with it (children first, so a crash in between
-  leaves the parent's record behind for the rerun to finish the job).
+  leaves the parent's record behind for the rerun to finish the job);
+- ``delete_sources(sources, store, records, docstore=docstore)`` removes a source's parents and
+  their children the same way.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from .indexing import (
     batched,
     check_batch_size,
     reconcile_if_possible,
+    remover,
     source_of,
 )
 
@@ -70,14 +73,9 @@ def index_parent_child(
     ``"<parent_id>:<n>"``. ``batch_size`` counts input documents. The counts in the result are
     records: parents and children both count."""
     check_batch_size(batch_size)
-
-    def remove(ids: list[str]) -> None:
-        store.delete(ids)  # children live here,
-        docstore.mdelete(ids)  # parents here; deleting an absent id is harmless in both
-
     run = IndexRun(
         records,
-        remove=remove,
+        remove=remover(store, docstore),
         cleanup=cleanup,
         cleanup_batch_size=cleanup_batch_size,
         force_update=force_update,
