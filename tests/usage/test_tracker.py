@@ -241,3 +241,19 @@ def test_empty_tracker_table() -> None:
 
 def test_model_usage_from_dict_ignores_unknown_fields() -> None:
     assert ModelUsage.from_dict({"requests": 2, "future_field": 1}).requests == 2
+
+
+def test_streamed_is_read_like_requests_and_cache_hits() -> None:
+    # docs/usage.md: per model and in total, `streamed` counts the requests that were streams
+    m = model()
+    with track() as t:
+        list(m.stream("one"))
+        m.invoke("two")
+
+        async def main() -> None:
+            async for _ in m.astream("three"):
+                pass
+
+        asyncio.run(main())
+    assert t.streamed == 2 and t.requests == 3
+    assert t.by_model()["gpt-4o-mini"].streamed == 2

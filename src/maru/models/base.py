@@ -26,7 +26,7 @@ from ..core.config import RunConfig
 from ..core.executor import run_coroutine_sync, run_in_thread
 from ..core.runnable import Runnable
 from ..messages import AIMessage, AIMessageChunk, BaseMessage, to_messages
-from ..usage.scope import current_scope
+from ..usage.scope import active_scope
 from . import accounting
 from .chunks import gather_message, message_to_chunk
 from .tools_schema import normalize_tool_choice, to_openai_tool, to_openai_tools
@@ -112,7 +112,7 @@ class ChatModel(Runnable[Any, AIMessage]):
     # ----------------------------------------------------------------- the four choke points
     def _call(self, messages: list[BaseMessage], params: dict[str, Any]) -> AIMessage:
         """Every sync, whole-message request goes through here (see the module docstring)."""
-        scope = current_scope.get()
+        scope = active_scope()
         cache = self.active_cache()
         if scope is None and cache is None:
             return self._generate(messages, params)
@@ -120,7 +120,7 @@ class ChatModel(Runnable[Any, AIMessage]):
 
     async def _acall(self, messages: list[BaseMessage], params: dict[str, Any]) -> AIMessage:
         """Every async, whole-message request goes through here."""
-        scope = current_scope.get()
+        scope = active_scope()
         cache = self.active_cache()
         if scope is None and cache is None:
             return await self._agenerate(messages, params)
@@ -130,7 +130,7 @@ class ChatModel(Runnable[Any, AIMessage]):
         self, messages: list[BaseMessage], params: dict[str, Any]
     ) -> Iterator[AIMessageChunk]:
         """Every sync streaming request goes through here."""
-        scope = current_scope.get()
+        scope = active_scope()
         cache = self.active_cache()
         if scope is None and cache is None:
             return self._stream_chunks(messages, params)
@@ -140,7 +140,7 @@ class ChatModel(Runnable[Any, AIMessage]):
         self, messages: list[BaseMessage], params: dict[str, Any]
     ) -> AsyncIterator[AIMessageChunk]:
         """Every async streaming request goes through here."""
-        scope = current_scope.get()
+        scope = active_scope()
         cache = self.active_cache()
         if scope is None and cache is None:
             return self._astream_chunks(messages, params)

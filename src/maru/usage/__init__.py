@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .. import _lazy
-from .scope import UsageScope, current_scope
+from .scope import UsageScope, active_scope, current_scope
 
 if TYPE_CHECKING:
     from .budget import Budget, BudgetExceeded, Reservation, UnpricedModelError
@@ -78,6 +78,7 @@ __all__ = [
     "UnpricedModelError",
     "UsageScope",
     "UsageTracker",
+    "active_scope",
     "cost_for",
     "cost_of",
     "count_message_tokens",

@@ -205,6 +205,11 @@ class UsageTracker:
         return self.totals().cache_hits
 
     @property
+    def streamed(self) -> int:
+        """Of the requests, how many were streamed."""
+        return self.totals().streamed
+
+    @property
     def calls(self) -> int:
         """Requests plus cache hits."""
         return self.totals().calls
