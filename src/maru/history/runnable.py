@@ -17,10 +17,14 @@ from ..core.chunks import add_chunks
 from ..core.config import RunConfig
 from ..core.runnable import Runnable, coerce
 from ..messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, to_messages
-from .stores import ChatHistoryStore, history_store
+from .sessions import HistorySource, session_stores
+from .stores import ChatHistoryStore
 from .trim import trim_messages
 
 __all__ = ["RunnableWithHistory", "with_history"]
+
+_Session = tuple[ChatHistoryStore, str]
+"""The store that holds a session, and the session's id."""
 
 
 class RunnableWithHistory(Runnable[Any, Any]):
@@ -30,7 +34,7 @@ class RunnableWithHistory(Runnable[Any, Any]):
     def __init__(
         self,
         runnable: Any,
-        store: ChatHistoryStore | str | None,
+        store: HistorySource,
         *,
         input_key: str | None = None,
         history_key: str = "history",
@@ -41,7 +45,9 @@ class RunnableWithHistory(Runnable[Any, Any]):
         summarize_after: int = 40,
     ) -> None:
         self.inner = coerce(runnable)
-        self.store = history_store(store)
+        self._stores = session_stores(store)
+        self.store: ChatHistoryStore | None = None if callable(store) else self._stores("")
+        """The store, when one holds every session (``None`` when a function picks it per session)."""
         self.input_key, self.history_key, self.output_key = input_key, history_key, output_key
         self.max_tokens, self.model = max_tokens, model
         self.summarize, self.summarize_after = summarize, summarize_after
@@ -58,9 +64,10 @@ class RunnableWithHistory(Runnable[Any, Any]):
             )
         return str(session)
 
-    def _prepare(self, input: Any, config: RunConfig | None) -> tuple[str, Any, list[BaseMessage]]:
-        session = self.session_of(config)
-        past = self.store.get(session)
+    def _prepare(self, input: Any, config: RunConfig | None) -> tuple[_Session, Any, list[BaseMessage]]:
+        session_id = self.session_of(config)
+        store = self._stores(session_id)
+        past = store.get(session_id)
         if self.max_tokens is not None:
             past = trim_messages(past, self.max_tokens, model=self.model)
         if isinstance(input, dict):
@@ -69,7 +76,7 @@ class RunnableWithHistory(Runnable[Any, Any]):
         else:
             new = self._new_messages(input)
             call_input = [*past, *new]
-        return session, call_input, new
+        return (store, session_id), call_input, new
 
     @staticmethod
     def _new_messages(value: Any) -> list[BaseMessage]:
@@ -79,18 +86,19 @@ class RunnableWithHistory(Runnable[Any, Any]):
             raise ValueError("a dict input needs input_key=... to say which field is the user's message")
         return [m for m in to_messages(value) if not isinstance(m, SystemMessage)]
 
-    def _record(self, session: str, new: list[BaseMessage], output: Any) -> None:
+    def _record(self, session: _Session, new: list[BaseMessage], output: Any) -> None:
         value = output[self.output_key] if self.output_key and isinstance(output, dict) else output
         answer = value if isinstance(value, AIMessage) else AIMessage(str(getattr(value, "content", value)))
         if isinstance(answer, AIMessage) and type(answer) is not AIMessage:  # a summed stream chunk
             answer = AIMessage(answer.content, tool_calls=list(answer.tool_calls), usage=answer.usage)
-        self.store.append(session, [*new, answer])
+        store, session_id = session
+        store.append(session_id, [*new, answer])
         if self.summarize is not None:
-            self._maybe_summarize(session)
+            self._maybe_summarize(store, session_id)
 
-    def _maybe_summarize(self, session: str) -> None:
+    def _maybe_summarize(self, store: ChatHistoryStore, session_id: str) -> None:
         assert self.summarize is not None
-        messages = self.store.get(session)
+        messages = store.get(session_id)
         if len(messages) <= self.summarize_after:
             return
         keep = self.summarize_after // 2
@@ -98,7 +106,7 @@ class RunnableWithHistory(Runnable[Any, Any]):
         older, recent = messages[len(system):-keep], messages[-keep:]
         summary = self.summarize.invoke(older)
         text = str(getattr(summary, "content", summary))
-        self.store.replace(session, [*system, SystemMessage(f"Summary of the earlier conversation: {text}"), *recent])
+        store.replace(session_id, [*system, SystemMessage(f"Summary of the earlier conversation: {text}"), *recent])
 
     # ------------------------------------------------------------------ hooks
     def _invoke(self, input: Any, config: RunConfig | None = None, **kwargs: Any) -> Any:
@@ -116,8 +124,10 @@ class RunnableWithHistory(Runnable[Any, Any]):
         self._record(session, new, total)
 
 
-def with_history(runnable: Any, store: ChatHistoryStore | str | None = None, **options: Any) -> RunnableWithHistory:
+def with_history(runnable: Any, store: HistorySource = None, **options: Any) -> RunnableWithHistory:
     """Wrap ``runnable`` so each call reads and extends the history of ``config.configurable.session_id``.
-    ``store``: a :class:`ChatHistoryStore`, ``"memory"``, a SQLAlchemy or redis URL, or a SQLite path."""
+    ``store``: a :class:`ChatHistoryStore`, ``"memory"``, a SQLAlchemy or redis URL, a SQLite path
+    (``str`` or ``pathlib.Path``), or a function from session id to a store or to that session's
+    chat history (LangChain's ``get_session_history``)."""
     return RunnableWithHistory(runnable, store, **options)
 
