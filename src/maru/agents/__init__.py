@@ -7,7 +7,7 @@ from typing import Any
 from .. import _lazy
 from .agent import AgentResult, AgentStep, ToolCallingAgent
 from .react import ReActAgent, parse_react
-from .tools import Tool, ToolTimeout, tool
+from .tools import Tool, ToolTimeout, as_tool, tool
 
 _LAZY = {
     "web_search": ".web",
@@ -24,6 +24,7 @@ __all__ = [
     "Tool",
     "ToolCallingAgent",
     "ToolTimeout",
+    "as_tool",
     "parse_react",
     "tool",
     *_LAZY,

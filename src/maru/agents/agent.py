@@ -16,7 +16,7 @@ from typing import Any, Literal
 from ..core.config import RunConfig
 from ..core.runnable import Runnable
 from ..messages import AIMessage, BaseMessage, SystemMessage, ToolCall, ToolMessage, to_messages
-from .tools import Tool
+from .tools import Tool, as_tool
 
 __all__ = ["AgentResult", "AgentStep", "ToolCallingAgent", "agent_input_messages"]
 
@@ -64,7 +64,7 @@ def agent_input_messages(input: Any, system: str | None) -> list[BaseMessage]:
 def _tools_by_name(tools: Sequence[Any]) -> dict[str, Tool]:
     named: dict[str, Tool] = {}
     for t in tools:
-        t = t if isinstance(t, Tool) else Tool(t)
+        t = as_tool(t)
         if t.name in named:
             raise ValueError(f"two tools are named {t.name!r}; tool names must be unique")
         named[t.name] = t

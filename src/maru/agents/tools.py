@@ -27,7 +27,7 @@ from ..errors import ToolCallError
 from ..messages import ToolCall, ToolMessage
 from ..models.tools_schema import args_model, function_description
 
-__all__ = ["Tool", "ToolTimeout", "tool"]
+__all__ = ["Tool", "ToolTimeout", "as_tool", "tool"]
 
 
 class ToolTimeout(TimeoutError):
@@ -67,6 +67,28 @@ class Tool(Runnable[Any, Any]):
     @classmethod
     def from_function(cls, fn: Callable[..., Any], **options: Any) -> Tool:
         return cls(fn, **options)
+
+    @classmethod
+    def from_langchain(cls, lc_tool: Any) -> Tool:
+        """A LangChain tool (``@tool``, ``StructuredTool``) as a maru tool: same name, description
+        and argument schema (the one LangChain shows a model), run through its own ``invoke``."""
+        schema = lc_tool.tool_call_schema
+        if not (isinstance(schema, type) and hasattr(schema, "model_validate")):
+            raise ToolCallError(
+                f"LangChain tool {lc_tool.name!r} describes its arguments with a JSON-schema dict; "
+                "give it a pydantic args_schema, or wrap its function with maru's @tool"
+            )
+        if getattr(lc_tool, "func", True) is None and getattr(lc_tool, "coroutine", None) is not None:
+
+            async def acall(**args: Any) -> Any:
+                return await lc_tool.ainvoke(args)
+
+            return cls(acall, name=lc_tool.name, description=lc_tool.description, args_schema=schema)
+
+        def call(**args: Any) -> Any:
+            return lc_tool.invoke(args)
+
+        return cls(call, name=lc_tool.name, description=lc_tool.description, args_schema=schema)
 
     # ------------------------------------------------------------------ schema
     def to_openai_tool(self) -> dict[str, Any]:
@@ -191,6 +213,22 @@ def _error_text(exc: BaseException) -> str:
     if isinstance(exc, ToolCallError | ToolTimeout):
         return f"Error: {exc}"
     return f"Error: {type(exc).__name__}: {exc}"
+
+
+def as_tool(thing: Any) -> Tool:
+    """What an agent is handed as a tool: a :class:`Tool`, a typed function, or a LangChain tool
+    (recognised by its module and shape; LangChain is never imported here)."""
+    if isinstance(thing, Tool):
+        return thing
+    if _is_langchain_tool(thing):
+        return Tool.from_langchain(thing)
+    return Tool(thing)
+
+
+def _is_langchain_tool(thing: Any) -> bool:
+    return type(thing).__module__.startswith("langchain") and all(
+        hasattr(thing, attr) for attr in ("name", "description", "tool_call_schema", "invoke", "ainvoke")
+    )
 
 
 @overload
