@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from .guard import compatible
     from .memory import InMemoryCache
     from .redis import CacheUnavailableWarning, RedisCache
-    from .semantic import SemanticCache
+    from .semantic import SemanticCache, UnguardedLanguageWarning
     from .sqlite import SQLiteCache
 
 __all__ = [
@@ -28,6 +28,7 @@ __all__ = [
     "RedisCache",
     "SQLiteCache",
     "SemanticCache",
+    "UnguardedLanguageWarning",
     "cache_key",
     "compatible",
     "get_cache",
@@ -40,6 +41,7 @@ _LAZY = {
     "RedisCache": "redis",
     "CacheUnavailableWarning": "redis",
     "SemanticCache": "semantic",
+    "UnguardedLanguageWarning": "semantic",
     "compatible": "guard",
 }
 

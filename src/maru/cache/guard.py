@@ -2,34 +2,42 @@
 one but asks something else.
 
 Sentence embeddings are poor at exactly the differences that change an answer completely: "Is X
-safe?" and "Is X not safe?" embed almost alike, as do "sales in 2023" and "sales in 2024", or
-"the capital of France" and "the capital of Spain". :func:`compatible` compares three cheap features
-of the two questions and refuses the match when any of them differs:
+safe?" and "Is X not safe?" embed almost alike, as do "sales in 2023" and "sales in 2024", "the
+capital of France" and "the capital of Spain", "한국의 수도는?" and "일본의 수도는?" (cosine 0.92 with
+multilingual-e5-small). :func:`compatible` compares three features of the two questions and refuses
+the match when any of them differs. How a feature is read depends on the script:
+
+**Which questions can be guarded.** Latin-script text is read with the English rules below; Hangul
+with Kiwi's morphemes (:mod:`maru.cache.korean`; kiwipiepy is in the ``cache`` extra), hanja inside
+Korean text included. Any other script (Japanese kana, Chinese, Thai, Cyrillic, Arabic …) has no
+reader here, and neither has Hangul without kiwipiepy: :func:`unguarded` names why, and
+:func:`compatible` refuses every match involving such a question, since nothing can tell its
+negations or names apart. Digits, punctuation and symbols belong to no script.
 
 **Negation** — the number of negation markers.
   English: ``not``, ``no``, ``never``, ``none``, ``nothing``, ``nobody``, ``nowhere``, ``neither``,
-  ``nor``, ``without``, ``cannot`` and any ``n't`` contraction. Korean: ``않`` (…지 않다), ``없``
-  (없다, 없이), ``못`` (standalone, or 못하다), ``아니``/``아닌``/``아닙``/``아냐`` (but not
-  ``아니면``, "or else"), ``모르``/``몰라``/``몰랐`` (not know), ``…지 마/말`` (don't), and ``안`` as a
-  word of its own or in ``안돼``/``안되``/``안됩``. ``안`` glued to a verb (``안가요``) is not
-  recognised: as a prefix it cannot be told from 안전, 안내, 안녕 …; nor are Sino-Korean prefixes
-  (불-, 비-, 무-, 미-), which would misfire on 불 "fire", 비 "rain" ….
+  ``nor``, ``without``, ``cannot`` and any ``n't`` contraction. Korean, by morpheme: ``안``, ``못``,
+  ``-지 않-``, ``-지 못하-``, ``-지 마-``, ``없-``, ``아니-`` (not ``아니면``), ``모르-``, and the prefixes
+  ``불-``/``비-``/``미-``/``무-`` (``불가능``, ``비공개``); a noun that is another question's noun under
+  such a prefix (``미성년``/``성년``, ``무료``/``유료``) counts as a flip too.
 
 **Numbers** — the sequence of numbers, after normalising their spelling: digits with decimal
   points and thousands separators (``1,000`` = ``1000``), a multiplier glued to or following them
   (``3만`` = ``30000``, ``2.5 million``, ``5천``), English number words (``zero`` … ``twenty``, tens,
-  ``hundred`` …, ordinals ``first`` … ``tenth``) and Korean native numerals (``하나`` … ``열`` on their
-  own, ``한/두/세/네 …`` before a counter such as 개, 명, 번, 시, 살). Years are numbers: "2023" ≠
-  "2024". The order matters ("from 3 to 10" ≠ "from 10 to 3").
+  ``hundred`` …, ordinals ``first`` … ``tenth``) and Korean native numerals (``하나`` … ``열``,
+  ``첫째`` … ``넷째`` on their own, ``한/두/세/네/첫 …`` before a counter such as 개, 명, 번, 시, 살).
+  Years are numbers: "2023" ≠ "2024". The order matters ("from 3 to 10" ≠ "from 10 to 3").
 
-**Named entities** — a heuristic, since there is no tagger here: (a) words with a capital letter
-  (``France``, ``NASA``, ``iPhone``, ``GPT-4o``), except the first word of a sentence when it is a
-  common sentence opener (``What``, ``Is``, ``Tell``, ``Please``, ``I`` …); (b) quoted strings
-  (``"…"``, ``'…'``, ``“…”``, ``「…」``, backticks); (c) in a question that contains Hangul, every Latin
-  word (``python``, ``aws``), since Korean text rarely uses Latin script for anything but names and
-  terms. Entities compare case-insensitively, without a possessive ``'s``, and in order of first
-  appearance. Not caught: lowercase names in English ("capital of spain") and Hangul names (서울 vs
-  부산) — for those the embedding threshold is the only defence.
+**Named entities** — (a) quoted strings (``"…"``, ``'…'``, ``“…”``, ``「…」``, backticks);
+  (b) in Latin text, words with a capital letter (``France``, ``NASA``, ``iPhone``, ``GPT-4o``),
+  except the first word of a sentence when it is a common sentence opener (``What``, ``Is``,
+  ``Tell``, ``Please``, ``I`` …), compared in order of first appearance ("Seoul to Tokyo" ≠ "Tokyo
+  to Seoul"); (c) in a question that contains Hangul, every Latin word (``python``, ``aws``) and
+  Kiwi's proper nouns (``NNP``: 한국, 서울, 이순신) and hanja, each with a route particle
+  (``서울에서``/``부산까지``), compared as a set since Korean word order is free. Entities compare
+  case-insensitively, without a possessive ``'s``. Not caught: lowercase names in English ("capital
+  of spain") and names Kiwi does not know as proper nouns — for those the embedding threshold is
+  the only defence.
 
 The guard errs on the side of refusing: a refusal costs one model call, a wrong match returns a
 wrong answer.
@@ -38,30 +46,61 @@ wrong answer.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Sequence
 
-__all__ = ["compatible", "entities", "negations", "numbers"]
+from . import korean
+
+__all__ = ["compatible", "entities", "negations", "numbers", "prepare", "unguarded"]
+
+# --------------------------------------------------------------------------- scripts
+_GUARDED_SCRIPTS = frozenset({"LATIN", "HANGUL"})
+_SCRIPT_NAMES = {
+    "CJK": "Chinese or Japanese (Han)", "HIRAGANA": "Japanese (kana)", "KATAKANA": "Japanese (kana)",
+    "BOPOMOFO": "Chinese (bopomofo)",
+}  # fmt: skip
+_HANGUL = re.compile(r"[가-힣ᄀ-ᇿ㄰-㆏]")
+_PLAIN_ASCII = re.compile(r"[\x00-\x7f]*")
+
+
+def _scripts(text: str) -> set[str]:
+    """The scripts of the letters in ``text``, by the first word of their Unicode names."""
+    if _PLAIN_ASCII.fullmatch(text):
+        return {"LATIN"} if any(c.isalpha() for c in text) else set()
+    return {
+        unicodedata.name(ch, "UNKNOWN").split(" ", 1)[0]
+        for ch in unicodedata.normalize("NFKC", text)
+        if ch.isalpha()
+    }
+
+
+def unguarded(text: str) -> str | None:
+    """Why the guard cannot read ``text`` (a script it has no rules for, or Korean without
+    kiwipiepy), or ``None`` when it can."""
+    scripts = _scripts(text)
+    if "HANGUL" in scripts:
+        if not korean.available():
+            return "Korean text is guarded with kiwipiepy, which is not installed: pip install 'maru[cache]'"
+        scripts.discard("CJK")  # hanja inside Korean text: Kiwi reads them
+    others = sorted(scripts - _GUARDED_SCRIPTS)
+    if not others:
+        return None
+    names = ", ".join(dict.fromkeys(_SCRIPT_NAMES.get(s, s.title()) for s in others))
+    return f"no guard reads {names} text (only English/Latin and Korean)"
+
 
 # --------------------------------------------------------------------------- negation
 _EN_NEGATION = re.compile(
     r"\b(?:not|no|never|none|nothing|nobody|nowhere|neither|nor|without|cannot)\b|\w+n['’]t\b",
     re.IGNORECASE,
 )
-_KO_NEGATION = re.compile(
-    r"않"
-    r"|없"
-    r"|(?<![가-힣])못(?![가-힣])|못(?:하|해|한|할|했|합)"
-    r"|아니(?!면)|아닌|아닙|아냐"
-    r"|모르|몰라|몰랐"
-    r"|지\s*(?:마(?:세요|요|라)?(?![가-힣])|말(?:고|라|자|아|것|도록))"  # 하지 마(세요), 하지 말고; not 말해
-    r"|(?<![가-힣])안(?![가-힣])|안\s*(?:돼|되|됩|됨)"
-)
 
 
 def negations(text: str) -> list[str]:
-    """The negation markers found in ``text``, in order."""
+    """The negation markers found in ``text``: English words, then Korean morphemes."""
     found = [m.group(0).lower() for m in _EN_NEGATION.finditer(text)]
-    found += [m.group(0) for m in _KO_NEGATION.finditer(text)]
+    if _HANGUL.search(text):
+        found += korean.features(text).negations
     return found
 
 
@@ -77,8 +116,10 @@ _WORD_NUMBERS = {
     # Korean native numerals standing alone
     "하나": 1, "둘": 2, "셋": 3, "넷": 4, "다섯": 5, "여섯": 6, "일곱": 7, "여덟": 8, "아홉": 9,
     "열": 10, "스물": 20, "서른": 30, "마흔": 40, "쉰": 50,
+    "첫째": 1, "둘째": 2, "셋째": 3, "넷째": 4,
 }  # fmt: skip
 _KO_ADNOMINAL = {
+    "첫": 1,
     "한": 1,
     "두": 2,
     "세": 3,
@@ -143,7 +184,6 @@ _OPENERS = """
     hi hello hey thanks thank ok okay yes no not any some all each every
 """
 _SENTENCE_OPENERS = frozenset(_OPENERS.split())
-_HANGUL = re.compile(r"[가-힣]")
 _QUOTED = re.compile(
     r'"([^"\n]+)"|“([^”\n]+)”|‘([^’\n]+)’|「([^」\n]+)」|『([^』\n]+)』|`([^`\n]+)`'
     r"|(?<!\w)'([^'\n]+)'(?!\w)"
@@ -160,8 +200,8 @@ def _strip_possessive(word: str) -> str:
 
 
 def entities(text: str) -> list[str]:
-    """The named entities the heuristic sees in ``text`` (case-folded, first appearances, in
-    order). See the module docstring for the rules."""
+    """The named entities seen in ``text`` (case-folded, first appearances, in order; Korean
+    proper nouns last). See the module docstring for the rules."""
     found: list[str] = []
 
     def add(value: str) -> None:
@@ -187,6 +227,9 @@ def entities(text: str) -> list[str]:
         if word == "I" or word.lower() in ("i'm", "i've", "i'd", "i'll"):
             continue
         add(word)
+    if hangul:
+        for entity in korean.features(text).entities:
+            add(entity)
     return found
 
 
@@ -195,18 +238,45 @@ def _show(items: Sequence[str]) -> str:
     return "[" + ", ".join(items) + "]" if items else "none"
 
 
+def prepare(text: str) -> None:
+    """Read ``text`` ahead (Korean analysis is memoised), so that comparing it later is quick —
+    the semantic cache compares under its lock."""
+    if _HANGUL.search(text):
+        korean.features(text)
+
+
+def _differs(what: str, a: Sequence[str], b: Sequence[str]) -> str:
+    return f"{what}: {_show(a)} vs {_show(b)}"
+
+
+def _korean_flip(question_a: str, question_b: str) -> str | None:
+    if not (_HANGUL.search(question_a) and _HANGUL.search(question_b)):
+        return None
+    noun = korean.prefix_flip(korean.features(question_a), korean.features(question_b))
+    return None if noun is None else f"negation differs: {noun} (a negating prefix)"
+
+
 def compatible(question_a: str, question_b: str) -> tuple[bool, str]:
     """Whether an answer to ``question_a`` may be reused for ``question_b``, as far as negation,
-    numbers and named entities tell. Returns ``(True, "")`` or ``(False, reason)``."""
+    numbers and named entities tell. Returns ``(True, "")`` or ``(False, reason)``; a question
+    the guard cannot read (:func:`unguarded`) is never compatible."""
+    for question in (question_a, question_b):
+        why = unguarded(question)
+        if why is not None:
+            return False, why
     neg_a, neg_b = negations(question_a), negations(question_b)
     if len(neg_a) != len(neg_b):
-        return False, f"negation differs: {_show(neg_a)} vs {_show(neg_b)}"
+        return False, _differs("negation differs", neg_a, neg_b)
+    flip = _korean_flip(question_a, question_b)
+    if flip is not None:
+        return False, flip
     num_a, num_b = numbers(question_a), numbers(question_b)
     if num_a != num_b:
-        return False, f"numbers differ: {_show(num_a)} vs {_show(num_b)}"
+        return False, _differs("numbers differ", num_a, num_b)
     ent_a, ent_b = entities(question_a), entities(question_b)
     if ent_a != ent_b:
-        if sorted(ent_a) == sorted(ent_b):
-            return False, f"named entities in another order: {_show(ent_a)} vs {_show(ent_b)}"
-        return False, f"named entities differ: {_show(ent_a)} vs {_show(ent_b)}"
+        if sorted(ent_a) != sorted(ent_b):
+            return False, _differs("named entities differ", ent_a, ent_b)
+        if not (_HANGUL.search(question_a) or _HANGUL.search(question_b)):  # Korean order is free
+            return False, _differs("named entities in another order", ent_a, ent_b)
     return True, ""

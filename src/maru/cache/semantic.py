@@ -10,7 +10,19 @@ How a lookup decides:
    ``embeddings.embed_query`` and compared by cosine similarity with the group's stored questions;
    candidates at or above ``threshold`` are tried best first.
 4. **Guard.** With ``guard=True`` a candidate whose question differs in negation, numbers or named
-   entities is refused (:func:`maru.cache.guard.compatible`); the next candidate is tried.
+   entities is refused (:func:`maru.cache.guard.compatible`); the next candidate is tried. A question
+   the guard cannot read (a script it has no rules for — Japanese, Chinese, Thai … — or Korean
+   without kiwipiepy) gets no semantic match at all: it is stored and found only as an exact
+   repeat, is never embedded, and the first such question warns (:class:`UnguardedLanguageWarning`,
+   once per cache and reason).
+
+**Which embeddings.** The cache takes any object with ``embed_query``/``aembed_query``; choose the
+model where you build the cache (``maru.models`` imports this package, so the default cannot live
+here). Measured on question pairs built from KorQuAD and XQuAD (``bench/cache.py``):
+``maru.models.E5Embeddings`` (multilingual-e5-small, offline, no torch) for any traffic that is not
+English only — the default ``threshold`` is calibrated for it; all-MiniLM-L6-v2
+(``maru.rag.LocalEmbeddings``) reads English only (it splits Hangul into jamo) and fits an
+English-only cache at the same threshold.
 
 Storage is in memory: a bounded LRU over all namespaces (``maxsize`` entries), and per group a
 contiguous matrix of unit vectors (float32, grown by doubling; removal swaps the last row in), so a
@@ -27,21 +39,27 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import warnings
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .base import BaseCache, CachedResponse, CacheRequest
-from .guard import compatible
+from .guard import compatible, prepare, unguarded
 
 if TYPE_CHECKING:
     import numpy as np
 
-__all__ = ["SemanticCache"]
+__all__ = ["SemanticCache", "UnguardedLanguageWarning"]
 
 log = logging.getLogger("maru.cache")
 
 _MEMO_SIZE = 256  # recently embedded questions kept for the update that follows a miss
+
+
+class UnguardedLanguageWarning(UserWarning):
+    """A question the guard cannot read reached a guarded semantic cache: it is served only as an
+    exact repeat, never as a semantic match."""
 
 
 class QueryEmbedder(Protocol):
@@ -112,7 +130,14 @@ class _Store:
         self.groups: dict[tuple[str, str], _Group] = {}
         self.dim: int | None = None
         self.memo: OrderedDict[str, Any] = OrderedDict()  # question -> unit vector
-        self.stats = {"exact_hits": 0, "semantic_hits": 0, "misses": 0, "refused": 0}
+        self.stats = {
+            "exact_hits": 0,
+            "semantic_hits": 0,
+            "misses": 0,
+            "refused": 0,
+            "unguarded": 0,
+        }
+        self.warned: set[str] = set()  # reasons already warned about
 
     def drop(self, entry: _Entry) -> None:  # lock held
         del self.entries[entry.exact_key]
@@ -131,7 +156,8 @@ class SemanticCache(BaseCache):
         threshold: the least cosine similarity for a match (0–1; higher is stricter).
         namespace: entries are visible only to lookups in the same namespace.
         maxsize: entries kept (all namespaces together); the least recently used go first.
-        guard: refuse matches whose questions differ in negation, numbers or named entities.
+        guard: refuse matches whose questions differ in negation, numbers or named entities, and
+            any semantic match for a question in a script the guard cannot read.
         ttl: seconds after which an entry is no longer returned (``None``: never).
         clock: monotonic seconds, for tests.
 
@@ -179,7 +205,8 @@ class SemanticCache(BaseCache):
 
     @property
     def stats(self) -> dict[str, int]:
-        """Counts of exact hits, semantic hits, misses and guard refusals (shared by namespaces)."""
+        """Counts of exact hits, semantic hits, misses, guard refusals and lookups the guard could
+        not read (``unguarded``; shared by namespaces)."""
         return dict(self._store.stats)
 
     def with_namespace(self, namespace: str) -> SemanticCache:
@@ -254,10 +281,40 @@ class SemanticCache(BaseCache):
                     store.entries.move_to_end(exact_key)
                     store.stats["exact_hits"] += 1
                     return entry.response, False
-            if not request.prompt_text or (self.namespace, request.context_key) not in store.groups:
+        question = request.prompt_text
+        searchable = self._searchable(question)  # outside the lock: it may analyse the question
+        with store.lock:
+            if question and not searchable:
+                store.stats["unguarded"] += 1
+            if not searchable or (self.namespace, request.context_key) not in store.groups:
                 store.stats["misses"] += 1
                 return None, False
         return None, True
+
+    def _searchable(self, question: str) -> bool:
+        """Whether ``question`` may take part in semantic matching: it is not empty and, with the
+        guard on, the guard can read it (else: a warning, once per reason). Reads it ahead, so the
+        guard's comparisons under the lock find it memoised."""
+        if not question:
+            return False
+        if not self.guard:
+            return True
+        why = unguarded(question)
+        if why is None:
+            prepare(question)
+            return True
+        store = self._store
+        with store.lock:
+            first = why not in store.warned
+            store.warned.add(why)
+        if first:
+            message = (
+                f"SemanticCache: {why}, so questions like {question[:40]!r} get no semantic match "
+                "(exact repeats are still served); pass guard=False to match them unguarded"
+            )
+            log.warning("%s", message)
+            warnings.warn(message, UnguardedLanguageWarning, stacklevel=5)
+        return False
 
     def _search(self, request: CacheRequest, vector: np.ndarray) -> CachedResponse | None:
         np = self._np
@@ -338,13 +395,16 @@ class SemanticCache(BaseCache):
         return self._search(request, await self._aembed(request.prompt_text))
 
     def update(self, request: CacheRequest, response: CachedResponse) -> None:
-        # A request without a human question can only ever match exactly: no embedding needed.
+        # A request without a human question, or with one the guard cannot read, can only ever
+        # match exactly: no embedding needed.
         question = request.prompt_text
-        self._store_entry(request, response, self._embed(question) if question else None)
+        vector = self._embed(question) if self._searchable(question) else None
+        self._store_entry(request, response, vector)
 
     async def aupdate(self, request: CacheRequest, response: CachedResponse) -> None:
         question = request.prompt_text
-        self._store_entry(request, response, await self._aembed(question) if question else None)
+        vector = await self._aembed(question) if self._searchable(question) else None
+        self._store_entry(request, response, vector)
 
     def clear(self) -> None:
         """Remove the entries of this namespace (other namespaces keep theirs)."""
