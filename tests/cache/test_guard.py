@@ -1,8 +1,14 @@
-"""The semantic cache's guard: negation, numbers and named entities."""
+"""The semantic cache's guard: negation, numbers and named entities, by language."""
+
+import json
+from pathlib import Path
 
 import pytest
 
-from maru.cache.guard import compatible, entities, negations, numbers
+from maru.cache import guard, korean
+from maru.cache.guard import compatible, entities, negations, numbers, unguarded
+
+PAIRS = Path(__file__).parent / "data" / "guard_pairs.jsonl"
 
 REFUSED = [
     # negation, English
@@ -39,6 +45,26 @@ REFUSED = [
     ("Flights from Seoul to Tokyo", "Flights from Tokyo to Seoul", "another order"),
     ('What does "idempotent" mean?', 'What does "immutable" mean?', "named entities"),
     ("python 설치 방법 알려줘", "java 설치 방법 알려줘", "named entities"),
+    (
+        "What was the first internet2 network named",
+        "What was the first internet3 network named",
+        "named entities",
+    ),
+    # Korean, by morpheme: what the regex guard let through
+    ("한국의 수도는?", "일본의 수도는?", "named entities"),
+    ("환불이 가능한가요?", "환불이 불가능한가요?", "negation"),
+    ("비정상적인 종료인가요?", "정상적인 종료인가요?", "negation"),
+    ("무료인가요?", "유료인가요?", "negation"),
+    ("미성년자도 가입할 수 있나요?", "성년자도 가입할 수 있나요?", "negation"),
+    ("가지 못했나요?", "갔나요?", "negation"),
+    ("서울에서 부산까지 얼마나 걸려?", "부산에서 서울까지 얼마나 걸려?", "named entities"),
+    ("이순신이 이긴 해전은?", "원균이 이긴 해전은?", "named entities"),
+    ("제1차 세계대전은 언제 끝났나?", "제2차 세계대전은 언제 끝났나?", "numbers"),
+    ("첫째 아들은 누구인가요?", "둘째 아들은 누구인가요?", "numbers"),
+    # no guard reads these scripts: never compatible, even with themselves
+    ("日本の首都はどこですか？", "日本の首都はどこ？", "no guard reads"),
+    ("中国的首都是哪里？", "中国的首都是哪里", "no guard reads"),
+    ("What is the capital of Japan?", "日本の首都は？", "no guard reads"),
     ("Paris is it nice in May?", "London is it nice in May?", "named entities"),
 ]
 
@@ -59,6 +85,11 @@ ACCEPTED = [
         "안내 데스크가 어디죠?",
         set(),
     ),  # 안녕/안내 are not 안
+    ("서울에서 부산까지 얼마나 걸려?", "부산까지 서울에서 얼마나 걸려?", set()),  # free word order
+    ("한국의 수도는?", "한국의 수도는 어디야?", set()),
+    ("환불이 불가능한가요?", "환불이 안 되나요?", set()),  # one negation each
+    ("A 아니면 B인가요?", "A 아니면 B예요?", set()),  # 아니면 is "or", not a negation
+    ("中 정부의 발표는?", "中 정부 발표는 뭐야?", set()),  # hanja inside Korean: Kiwi reads them
 ]
 
 
@@ -101,3 +132,51 @@ def test_the_reason_shows_what_differed():
         False,
         "named entities differ: [france] vs [spain]",
     )
+
+
+def test_korean_features_by_morpheme():
+    assert negations("불가능하고 비공개이며 미확인인 것은 아니면 없나?") == ["불", "비", "미", "없"]
+    assert negations("먹지 않았고 가지 못했고 하지 마세요, 몰랐다") == ["않", "못", "말", "모르"]
+    assert entities("서울에서 부산까지 KTX") == ["ktx", "부산까지", "서울에서"]
+    assert numbers("제1차 회의, 징역1년 6개월, 노트5") == ["1", "1", "6", "5"]
+
+
+def test_scripts_no_guard_reads():
+    for text in (
+        "What is it?",
+        "한국의 수도는?",
+        "python 설치 방법",
+        "中 정부 발표는?",
+        "2024?",
+        "",
+    ):
+        assert unguarded(text) is None
+    assert "Japanese" in unguarded("東京の人口は？")
+    assert "Chinese" in unguarded("北京的人口是多少？")
+    assert "Thai" in unguarded("เมืองหลวงของไทยคืออะไร")
+    assert "Cyrillic" in unguarded("Какая столица России?")
+
+
+def test_korean_without_kiwipiepy_is_unguarded(monkeypatch):
+    monkeypatch.setattr(korean, "available", lambda: False)
+    assert "kiwipiepy" in unguarded("한국의 수도는?")
+    assert guard.compatible("한국의 수도는?", "한국의 수도는?")[0] is False
+    assert unguarded("What is it?") is None
+
+
+def test_generated_pairs_from_korquad_and_xquad():
+    """240 pairs built by bench/cache_pairs.py from real KorQuAD and XQuAD questions: near misses
+    (an entity swapped, a number changed, a negation added) must be refused, light rewrites
+    accepted. The regex guard before Kiwi accepted 25 of the 70 Korean near misses."""
+    pairs = [json.loads(line) for line in PAIRS.read_text(encoding="utf-8").splitlines()]
+    for lang in ("ko", "en"):
+        mine = [p for p in pairs if p["lang"] == lang]
+        accepted = [compatible(p["stored"], p["asked"])[0] for p in mine]
+        paraphrases = [
+            ok for p, ok in zip(mine, accepted, strict=True) if p["kind"] == "paraphrase"
+        ]
+        near_misses = [
+            ok for p, ok in zip(mine, accepted, strict=True) if p["kind"] != "paraphrase"
+        ]
+        assert sum(paraphrases) >= 0.96 * len(paraphrases), lang
+        assert sum(near_misses) <= 0.04 * len(near_misses), lang

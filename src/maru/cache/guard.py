@@ -23,13 +23,15 @@ negations or names apart. Digits, punctuation and symbols belong to no script.
 
 **Numbers** — the sequence of numbers, after normalising their spelling: digits with decimal
   points and thousands separators (``1,000`` = ``1000``), a multiplier glued to or following them
-  (``3만`` = ``30000``, ``2.5 million``, ``5천``), English number words (``zero`` … ``twenty``, tens,
+  (``3만`` = ``30000``, ``2.5 million``, ``5천``), digits glued to Hangul (``제1차``, ``노트5``;
+  glued to Latin letters they are part of a name, ``v2``), English number words (``zero`` … ``twenty``, tens,
   ``hundred`` …, ordinals ``first`` … ``tenth``) and Korean native numerals (``하나`` … ``열``,
   ``첫째`` … ``넷째`` on their own, ``한/두/세/네/첫 …`` before a counter such as 개, 명, 번, 시, 살).
   Years are numbers: "2023" ≠ "2024". The order matters ("from 3 to 10" ≠ "from 10 to 3").
 
 **Named entities** — (a) quoted strings (``"…"``, ``'…'``, ``“…”``, ``「…」``, backticks);
-  (b) in Latin text, words with a capital letter (``France``, ``NASA``, ``iPhone``, ``GPT-4o``),
+  (b) in Latin text, words with a capital letter or a digit (``France``, ``NASA``, ``iPhone``,
+  ``GPT-4o``, ``internet2``),
   except the first word of a sentence when it is a common sentence opener (``What``, ``Is``,
   ``Tell``, ``Please``, ``I`` …), compared in order of first appearance ("Seoul to Tokyo" ≠ "Tokyo
   to Seoul"); (c) in a question that contains Hangul, every Latin word (``python``, ``aws``) and
@@ -57,6 +59,7 @@ __all__ = ["compatible", "entities", "negations", "numbers", "prepare", "unguard
 _GUARDED_SCRIPTS = frozenset({"LATIN", "HANGUL"})
 _SCRIPT_NAMES = {
     "CJK": "Chinese or Japanese (Han)", "HIRAGANA": "Japanese (kana)", "KATAKANA": "Japanese (kana)",
+    "KATAKANA-HIRAGANA": "Japanese (kana)",
     "BOPOMOFO": "Chinese (bopomofo)",
 }  # fmt: skip
 _HANGUL = re.compile(r"[가-힣ᄀ-ᇿ㄰-㆏]")
@@ -140,7 +143,8 @@ _MULTIPLIERS = {
 }  # fmt: skip
 _NUMBER = re.compile(
     # a digit run (1,000.5 / 1.000 / 2023 / .5) with an optional multiplier
-    r"(?P<digits>(?<![\w.])\d+(?:[,]\d{3})*(?:\.\d+)?|(?<![\w.])\.\d+)"
+    # (glued to Hangul it is still a number: 제1차, 징역1년, 노트5; glued to Latin it is a name: v2)
+    r"(?P<digits>(?<![A-Za-z0-9_.])\d+(?:[,]\d{3})*(?:\.\d+)?|(?<![A-Za-z0-9_.])\.\d+)"
     r"(?:\s?(?P<mult>thousand|million|billion|trillion)\b|(?P<kmult>천|만|억|조)|(?P<k>k)\b)?"
     # Korean adnominal numeral before a counter: 두 개, 세 시, 한 명
     rf"|(?<![가-힣])(?P<adn>{'|'.join(_KO_ADNOMINAL)})\s?(?={_KO_COUNTERS})"
@@ -218,7 +222,7 @@ def entities(text: str) -> list[str]:
         if hangul:
             add(word)
             continue
-        if not any(c.isupper() for c in word):
+        if not any(c.isupper() or c.isdigit() for c in word):
             continue
         before = unquoted[: m.start()]
         sentence_start = not before.strip() or _SENTENCE_END.search(before) is not None

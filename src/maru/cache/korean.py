@@ -74,6 +74,9 @@ def prefix_flip(a: KoreanFeatures, b: KoreanFeatures) -> str | None:
         for noun in one - other:
             if len(noun) < 2 or noun[0] not in _NEGATING_PREFIXES:
                 continue
-            if noun[1:] in other or (noun[0] == "무" and "유" + noun[1:] in other):
+            rest = noun[1:]
+            if rest in other or (noun[0] == "무" and "유" + rest in other):
+                return noun
+            if len(rest) >= 2 and any(n.startswith(rest) for n in other):  # 미성년 / 성년자
                 return noun
     return None
