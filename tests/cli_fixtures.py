@@ -49,3 +49,26 @@ def broken(_: object) -> None:
 
 
 not_callable = 42
+
+
+def read_text(path: str) -> str:
+    """Reads a file the user names: a missing one is an OSError from the user's input."""
+    from pathlib import Path
+
+    return Path(path).read_text(encoding="utf-8")
+
+
+def refuse(_: object) -> None:
+    """Raises one of maru's own errors, as a library step would."""
+    from maru.errors import IndexingError
+
+    raise IndexingError("the record manager and the store disagree: run index() with cleanup='full'")
+
+
+def _travel_prompt() -> object:
+    from maru.prompts import ChatPromptTemplate
+
+    return ChatPromptTemplate.from_messages([("human", "What should I see in {city} in {season}?")])
+
+
+travel_prompt = _travel_prompt()

@@ -11,7 +11,8 @@
 - ``maru launch JOB.toml`` / ``maru jobs …``: run and follow training jobs (:mod:`.jobs`).
 - ``maru train plot RUN_DIR``: look at training runs (:mod:`.train`).
 
-Each command group is a module; this one only assembles them. Importing it stays light: models,
+Each command group is a module; this one only assembles them. An error that is the user's to fix
+prints as one message (:mod:`._errors`); ``--debug`` shows its traceback. Importing it stays light: models,
 prompts, the ``openai`` SDK, torch and rich are imported inside the commands that use them.
 """
 
@@ -23,7 +24,8 @@ import typer
 
 from .._version import __version__
 from . import chat, demo, jobs, rag, run, serve, sql, trace, train, usage
-from ._shared import command_group
+from ._errors import DEBUG_ENV, MaruGroup
+from ._shared import command_group, set_debugging
 
 __all__ = ["app", "main"]
 
@@ -39,11 +41,20 @@ def _root(
         bool,
         typer.Option("--version", "-V", help="Print the version and exit.", callback=_version_callback, is_eager=True),
     ] = False,
+    debug: Annotated[
+        bool,
+        typer.Option(
+            "--debug", envvar=DEBUG_ENV, help="Show the traceback of an error instead of one message."
+        ),
+    ] = False,
 ) -> None:
     """maru: build LLM applications and train PyTorch models at scale."""
+    set_debugging(debug)
 
 
-app = command_group("maru", help="maru: build LLM applications and train PyTorch models at scale.", callback=_root)
+app = command_group(
+    "maru", help="maru: build LLM applications and train PyTorch models at scale.", callback=_root, cls=MaruGroup
+)
 
 app.command()(demo.demo)
 app.command()(chat.chat)

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from ._errors import describe_error, is_connection_error
 from ._extras import needs_extra, require_module
 from ._shared import fail, make_console, write
 
@@ -64,15 +65,29 @@ def chat(
 
     The key comes from OPENAI_API_KEY; it is never taken on the command line.
     """
+    store = open_history(history_db, session) if session else None
     chat_model = make_chat_model(model or None, base_url or None)
-    store = None
-    if session:
-        from ..history import history_store
-
-        if "://" not in history_db:
-            Path(history_db).parent.mkdir(parents=True, exist_ok=True)
-        store = history_store(history_db)
     chat_repl(chat_model, system, store, session)
+
+
+def open_history(spec: str, session: str) -> Any:
+    """The history store ``--history`` names, read once (the session) so that a server that is
+    down is reported now, as one message, instead of at the first reply."""
+    from ..history import history_store
+
+    if "://" not in spec:
+        Path(spec).parent.mkdir(parents=True, exist_ok=True)
+    store = history_store(spec)
+    try:
+        store.get(session)
+    except Exception as exc:
+        if not is_connection_error(exc):
+            raise
+        fail(
+            f"cannot reach the history store (--history): {describe_error(exc)}",
+            "Start that server, or keep sessions in a SQLite file: --history .maru/history.sqlite",
+        )
+    return store
 
 
 def make_chat_model(model: str | None, base_url: str | None) -> ChatModel:
@@ -83,6 +98,8 @@ def make_chat_model(model: str | None, base_url: str | None) -> ChatModel:
     from ..models.default import default_chat_model, describe_model, endpoint_configured
 
     remote = endpoint_configured(base_url)
+    if base_url:
+        check_endpoint_url(base_url)
     with needs_extra("openai" if remote else "local", "a chat model"):
         require_module("openai" if remote else "llama_cpp")  # imported on the first call
         try:
@@ -93,6 +110,24 @@ def make_chat_model(model: str | None, base_url: str | None) -> ChatModel:
 
     make_console(stderr=True).print(f"[dim]model: {escape(describe_model(chat_model))}[/]")
     return chat_model
+
+
+def check_endpoint_url(url: str) -> None:
+    """Exit 2 naming ``url`` when it is not an http(s) URL with a host: the SDK would only say
+    "Connection error." at the first message."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        ok = parts.scheme in ("http", "https") and bool(parts.hostname)
+    except ValueError:
+        ok = False
+    if not ok:
+        fail(
+            f"--base-url {url!r} is not an http(s) URL (it may come from OPENAI_BASE_URL)",
+            "An OpenAI-compatible endpoint looks like http://localhost:11434/v1 (Ollama) or "
+            "https://api.openai.com/v1.",
+        )
 
 
 def chat_repl(
@@ -154,6 +189,8 @@ def _stream_reply(chat_model: Runnable[Any, Any], history: list[BaseMessage], co
     """Write the model's reply to stdout as it streams; return it gathered, or ``None`` when the
     turn failed. Ctrl-C stops the reply and keeps what came; a network or provider error is
     reported and the REPL goes on; a configuration error ends it."""
+    from rich.markup import escape
+
     from ..errors import ConfigurationError
     from ..messages import AIMessageChunk, BaseMessage
 
@@ -170,7 +207,16 @@ def _stream_reply(chat_model: Runnable[Any, Any], history: list[BaseMessage], co
         fail(str(exc), CHAT_SETUP_HELP)
     except Exception as exc:  # network and provider errors: report, forget the turn, go on
         console.print()
-        console.print(f"[bold red]error:[/] {type(exc).__name__}: {exc}", soft_wrap=True)
+        console.print(f"[bold red]error:[/] {escape(_turn_error(chat_model, exc))}", soft_wrap=True)
         return None
     write("\n")
     return reply.to_message() if isinstance(reply, AIMessageChunk) else reply
+
+
+def _turn_error(chat_model: Runnable[Any, Any], exc: Exception) -> str:
+    """What failed in a turn; a connection failure names the endpoint it could not reach."""
+    from ..models.default import describe_model
+
+    if is_connection_error(exc):
+        return f"no answer from {describe_model(chat_model)}: {describe_error(exc)}"
+    return f"{type(exc).__name__}: {exc}"

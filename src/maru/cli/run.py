@@ -27,7 +27,7 @@ def run(
     raw: Annotated[bool, typer.Option("--raw", help="Print a string result without JSON quotes.")] = False,
 ) -> None:
     """Invoke a runnable (or a plain function) on a JSON input and print the result as JSON."""
-    from ..errors import ConfigurationError
+    from ..errors import ConfigurationError, PromptError
 
     step = load_runnable(target)
     value = parse_input(input)
@@ -38,6 +38,8 @@ def run(
             typer.echo(format_result(step.invoke(value), raw=raw))
     except ConfigurationError as exc:
         fail(str(exc))
+    except PromptError as exc:
+        fail(str(exc), "Give each variable the prompt expects as a key of the --input JSON object.")
 
 
 def load_runnable(target: str) -> Runnable[Any, Any]:

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from ._extras import needs_extra
-from ._shared import fail
+from ._shared import ensure_port_free, fail
 from .run import load_runnable
 
 
@@ -51,6 +51,7 @@ def serve_command(
         allowed = check_allowed_kwargs(kwarg or ())
     except ValueError as exc:
         fail(f"--kwarg: {exc}")
+    port = ensure_port_free(host, port)
     step = load_runnable(target)
     run_server(
         step,

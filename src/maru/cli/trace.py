@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from ._extras import needs_extra
-from ._shared import command_group, fail, make_console
+from ._shared import command_group, ensure_port_free, fail, make_console
 
 if TYPE_CHECKING:
     from ...tracing.store import RunStore
@@ -135,7 +135,7 @@ def trace_show(
 @needs_extra("trace", "maru trace ui")
 def trace_ui(
     db: TraceDb = None,
-    port: Annotated[int, typer.Option("--port", "-p", min=0, max=65535, help="TCP port.")] = 8765,
+    port: Annotated[int, typer.Option("--port", "-p", min=0, max=65535, help="TCP port (0: any free one).")] = 8765,
     host: Annotated[
         str, typer.Option("--host", help="Interface to listen on. Traces hold prompts and outputs: keep it local.")
     ] = "127.0.0.1",
@@ -148,6 +148,7 @@ def trace_ui(
     from ..tracing.viewer import create_viewer_app
 
     store = _open_trace_store(db)
+    port = ensure_port_free(host, port)
     viewer = create_viewer_app(store)
     console = make_console()
     shown_host = f"[{host}]" if ":" in host else host

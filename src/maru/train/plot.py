@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -16,13 +17,16 @@ def plot_run(
 ) -> Path:
     """Draw ``metrics`` (those the run logged) against the step; return the PNG's path.
 
-    ``out`` defaults to ``run_dir/loss.png``. Uses matplotlib's Agg canvas directly, so no
-    window opens and the caller's pyplot backend is left alone."""
+    ``run_dir`` may also be the ``metrics.csv`` file itself; ``out`` defaults to
+    ``run_dir/loss.png``. Uses matplotlib's Agg canvas directly, so no window opens and the
+    caller's pyplot backend is left alone."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     run_dir = Path(run_dir)
-    series = read_metrics(run_dir)
+    series = _read_series(run_dir)
+    if run_dir.is_file():
+        run_dir = run_dir.parent
     shown = [name for name in metrics if series.get(name)]
     if not shown:
         logged = ", ".join(sorted(series)) or "none"
@@ -46,3 +50,15 @@ def plot_run(
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, format="png")
     return path
+
+
+def _read_series(path: Path) -> dict[str, list[tuple[int, float]]]:
+    """:func:`read_metrics`, with a file that is not text (a binary, another encoding) reported
+    as what it is rather than as a decoding error."""
+    try:
+        return read_metrics(path)
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise TrainError(
+            f"{path} is not a metrics CSV ({exc}): pass a run directory, or its metrics.csv, "
+            "written by the Trainer's CSV logger"
+        ) from None
