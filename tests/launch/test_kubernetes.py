@@ -276,6 +276,16 @@ def test_cli_dry_run_prints_valid_yaml(
     assert not db.exists()  # a dry run records nothing
 
 
+@pytest.mark.parametrize("kind", ["pytorchjob", "jobset"])
+def test_yaml_is_plain_without_anchors(kind: str) -> None:
+    """Master and worker share one pod template; the YAML still spells each out (no &id001/*id001,
+    which kubectl reads but people and some tools do not)."""
+    spec = spec_of(nnodes="2", kubernetes={"kind": kind})
+    text = render_yaml(manifests(spec))
+    assert "&id" not in text and "*id" not in text
+    assert list(yaml.safe_load_all(text)) == manifests(spec)
+
+
 def test_cli_reports_a_bad_spec(tmp_path: Path) -> None:
     from typer.testing import CliRunner
 

@@ -295,12 +295,20 @@ def manifests(spec: JobSpec) -> list[dict[str, Any]]:
 
 
 def render_yaml(objects: list[dict[str, Any]]) -> str:
-    """Objects as a multi-document YAML stream (JSON documents, also YAML, without PyYAML)."""
+    """Objects as a multi-document YAML stream (JSON documents, also YAML, without PyYAML).
+
+    Plain YAML: a dict that appears twice (the pod template master and workers share) is written
+    out twice, not as an ``&id001`` anchor and ``*id001`` alias."""
     try:
         import yaml
     except ImportError:
         return "---\n".join(json.dumps(obj, indent=2) + "\n" for obj in objects)
-    return yaml.safe_dump_all(objects, sort_keys=False, default_flow_style=False)
+
+    class PlainDumper(yaml.SafeDumper):
+        def ignore_aliases(self, data: Any) -> bool:
+            return True
+
+    return yaml.dump_all(objects, Dumper=PlainDumper, sort_keys=False, default_flow_style=False)
 
 
 # -------------------------------------------------------------------------------------- backend
