@@ -101,5 +101,11 @@ def ask(
     console.print(f"[bold]{mode}:[/] {escape(answer.text)}", soft_wrap=True)
     console.print("[bold]sources:[/]")
     for c in answer.citations:
-        score = f" ({c.score:.3f})" if c.score is not None else ""
-        console.print(f"  \\[{c.n}] {escape(c.source)}{score}", soft_wrap=True, highlight=False)
+        console.print(f"  \\[{c.n}] {escape(c.source)}: [dim]{escape(_opening(c.text))}[/]", soft_wrap=True, highlight=False)
+
+
+def _opening(passage: str, width: int = 70) -> str:
+    """The start of a cited passage on one line, so a reader sees which part of the file it is
+    (the retriever's scores are rank-fusion weights, meaningless to a reader)."""
+    text = " ".join(passage.split())
+    return text if len(text) <= width else text[: width - 1].rstrip() + "…"
