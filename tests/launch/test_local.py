@@ -154,3 +154,24 @@ def test_maru_launch_runs_a_job_locally_and_jobs_commands_follow_it(tmp_path: Pa
     assert any("attempt_0" in str(p) for p in (tmp_path / "jobs" / job_id / "logs").rglob("stderr.log"))
     assert isinstance(list(backend.logs(job_id, rank=1)), list)
     json.dumps(backend.pids(job_id))
+
+
+def test_cancelling_a_finished_job_says_it_had_finished(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from maru.cli import app
+    from maru.launch.backend import JobHandle
+    from maru.launch.jobdir import JobFolder, write_json
+    from maru.launch.registry import JobRegistry
+
+    folder = JobFolder(tmp_path / "jobs" / "done-1")
+    folder.path.mkdir(parents=True)
+    write_json(folder.job_file, {"job_id": "done-1", "name": "done", "nodes": 1})
+    folder.write_result("succeeded", 0, [0], "")
+    db = tmp_path / "db.sqlite"
+    JobRegistry(db).add(JobHandle(backend="local", job_id="done-1", name="done"))
+    env = {"MARU_LOCAL_JOBS": str(tmp_path / "jobs")}
+    result = CliRunner().invoke(app, ["jobs", "cancel", "done-1", "--db", str(db)], env=env)
+    assert result.exit_code == 0, result.output
+    assert "done-1 had already finished (succeeded): nothing to cancel" in result.stdout
+    assert "cancelled" not in result.stdout

@@ -214,8 +214,12 @@ def jobs_cancel(
     on: OnOption = None,
     db: RegistryDb = None,
 ) -> None:
-    """Stop a job."""
+    """Stop a job. A job that has already finished is left as it is, and says how it ended."""
     backend, job_id = _resolve(job, on, db)
     with _reported():
+        status = backend.status(job_id)
+        if status.finished:
+            typer.echo(f"{job_id} had already finished ({status.state}): nothing to cancel")
+            return
         backend.cancel(job_id)
     typer.echo(f"cancelled {job_id}")
