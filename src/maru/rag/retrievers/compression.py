@@ -17,11 +17,12 @@ import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
+from ...core.config import RunConfig
 from ...core.executor import run_bounded
 from ...messages import HumanMessage, SystemMessage
 from ...usage.tokens import count_tokens
 from ..documents import Document
-from .base import Retriever
+from .base import QueryRetriever, Retriever, fetch_documents, query_runnable, query_text
 
 if TYPE_CHECKING:
     import numpy as np
@@ -339,18 +340,23 @@ class CompressorPipeline:
 
 class ContextualCompressionRetriever(Retriever):
     """``base`` retrieves; ``compressor`` (or a list of steps, run as a :class:`CompressorPipeline`)
-    keeps and trims what is relevant to the query."""
+    keeps and trims what is relevant to the query. ``base`` is any runnable (or function) that maps
+    the query to documents; it gets the input as given (a ``HistoryAwareRetriever`` sees the history)."""
 
-    def __init__(self, base: Retriever, compressor: Compressor | Sequence[Any]) -> None:
+    def __init__(self, base: QueryRetriever | Any, compressor: Compressor | Sequence[Any]) -> None:
         if isinstance(compressor, Sequence) and not isinstance(compressor, str):
             compressor = CompressorPipeline(compressor)
         if not callable(getattr(compressor, "compress", None)):
             raise TypeError(
                 f"compressor must have compress(docs, query), got {type(compressor).__name__}"
             )
-        self.base = base
+        self.base = query_runnable(base, "base")
         self.compressor: Compressor = compressor  # type: ignore[assignment]
 
     def retrieve(self, query: str) -> list[Document]:
-        docs = self.base.retrieve(query)
+        return self._retrieve(query, None)
+
+    def _retrieve(self, input: Any, config: RunConfig | None) -> list[Document]:
+        query = query_text(input, self.name)
+        docs = fetch_documents(self.base, input, config)
         return self.compressor.compress(docs, query) if docs else []

@@ -15,10 +15,12 @@ from __future__ import annotations
 import copy
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
+from ...core.config import RunConfig
 from ...core.executor import run_bounded
 from ..documents import Document
-from .base import Retriever
+from .base import QueryRetriever, Retriever, fetch_documents, query_runnable
 
 __all__ = [
     "AdaptiveWeighting",
@@ -110,7 +112,8 @@ def reciprocal_rank_fusion(
 class HybridRetriever(Retriever):
     """Runs ``retrievers`` concurrently on the shared pool, each asked for ``fetch_k`` documents
     (retrievers with an integer ``k`` attribute are copied with ``k = fetch_k``), and fuses their
-    rankings by weighted RRF into the top ``k``.
+    rankings by weighted RRF into the top ``k``. A retriever is any runnable (or function) that maps
+    the query to documents; each runs as a child run of this one.
 
     ``weights`` are the base weights (default equal). With ``adaptive=True`` each is multiplied per
     query by :class:`AdaptiveWeighting` ``.factors`` of the rankings' scores, so a retriever whose
@@ -120,7 +123,7 @@ class HybridRetriever(Retriever):
 
     def __init__(
         self,
-        retrievers: Sequence[Retriever],
+        retrievers: Sequence[QueryRetriever | Any],
         k: int = 4,
         weights: Sequence[float] | None = None,
         rrf_k: int = 60,
@@ -137,7 +140,7 @@ class HybridRetriever(Retriever):
             )
         if weights is not None and any(w < 0 for w in weights):
             raise ValueError(f"weights must be >= 0, got {list(weights)}")
-        self.retrievers = list(retrievers)
+        self.retrievers = [query_runnable(r, "each of retrievers") for r in retrievers]
         self.k = k
         self.weights = list(weights) if weights is not None else [1.0] * len(self.retrievers)
         self.rrf_k = rrf_k
@@ -147,16 +150,17 @@ class HybridRetriever(Retriever):
         self._fetchers = [self._with_k(r, self.fetch_k) for r in self.retrievers]
 
     @staticmethod
-    def _with_k(retriever: Retriever, k: int) -> Retriever:
+    def _with_k(retriever: QueryRetriever, k: int) -> QueryRetriever:
         if isinstance(getattr(retriever, "k", None), int) and retriever.k < k:  # type: ignore[attr-defined]
             clone = copy.copy(retriever)
             clone.k = k  # type: ignore[attr-defined]
             return clone
         return retriever
 
-    def rankings(self, query: str) -> list[list[Document]]:
-        """Each retriever's ranking for ``query``, fetched concurrently."""
-        results = run_bounded(lambda i: self._fetchers[i].retrieve(query), len(self._fetchers), None)
+    def rankings(self, query: Any, config: RunConfig | None = None) -> list[list[Document]]:
+        """Each retriever's ranking for ``query`` (or the chain's input holding it), fetched concurrently."""
+        fetchers = self._fetchers
+        results = run_bounded(lambda i: fetch_documents(fetchers[i], query, config), len(fetchers), None)
         out = []
         for ok, value in results:
             if not ok:
@@ -172,7 +176,10 @@ class HybridRetriever(Retriever):
         return [w * f for w, f in zip(self.weights, factors, strict=True)]
 
     def retrieve(self, query: str) -> list[Document]:
-        rankings = self.rankings(query)
+        return self._retrieve(query, None)
+
+    def _retrieve(self, input: Any, config: RunConfig | None) -> list[Document]:
+        rankings = self.rankings(input, config)
         return reciprocal_rank_fusion(
             rankings, weights=self.effective_weights(rankings), rrf_k=self.rrf_k, k=self.k
         )

@@ -4,12 +4,13 @@ the rankings are fused, so a document phrased unlike the user's words still surf
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from ...core.config import RunConfig
 from ...core.executor import run_bounded
 from ...messages import HumanMessage
 from ..documents import Document
-from .base import Retriever
+from .base import QueryRetriever, Retriever, fetch_documents, query_runnable, query_text
 from .hybrid import reciprocal_rank_fusion
 
 if TYPE_CHECKING:
@@ -49,15 +50,15 @@ def parse_queries(reply: str, n: int | None = None) -> list[str]:
 
 
 class MultiQueryRetriever(Retriever):
-    """``model`` writes ``n`` rewrites of the query; ``base`` retrieves for each (and for the query
-    itself when ``include_original``) concurrently; the rankings are fused by reciprocal rank
+    """``model`` writes ``n`` rewrites of the query; ``base`` (any runnable or function from a query
+    to documents) retrieves for each (and for the query itself when ``include_original``) concurrently; the rankings are fused by reciprocal rank
     fusion (``rrf_k``) and deduplicated by id, or by text for documents without one. ``k`` caps the
     result (default: every distinct document). A reply with no usable line falls back to the
     original query."""
 
     def __init__(
         self,
-        base: Retriever,
+        base: QueryRetriever | Any,
         model: ChatModel,
         n: int = 3,
         include_original: bool = True,
@@ -71,23 +72,30 @@ class MultiQueryRetriever(Retriever):
             raise ValueError(f"n must be positive, got {n}")
         if "{query}" not in prompt:
             raise ValueError("the prompt must contain {query} (and may contain {n})")
-        self.base, self.model, self.n, self.include_original = base, model, n, include_original
+        self.base = query_runnable(base, "base")
+        self.model, self.n, self.include_original = model, n, include_original
         self.k, self.rrf_k, self.prompt, self.max_concurrency = k, rrf_k, prompt, max_concurrency
 
-    def generate_queries(self, query: str) -> list[str]:
+    def generate_queries(self, query: str, config: RunConfig | None = None) -> list[str]:
         """The rewrites the model proposes (at most ``n``)."""
         text = self.prompt.replace("{n}", str(self.n)).replace("{query}", query)
-        reply = self.model.invoke([HumanMessage(text)])
+        reply = self.model.invoke([HumanMessage(text)], config)
         return parse_queries(reply.text, self.n)
 
-    def queries_for(self, query: str) -> list[str]:
-        rewrites = self.generate_queries(query)
+    def queries_for(self, query: str, config: RunConfig | None = None) -> list[str]:
+        rewrites = self.generate_queries(query, config)
         queries = ([query] if self.include_original or not rewrites else []) + rewrites
         return list(dict.fromkeys(queries))
 
     def retrieve(self, query: str) -> list[Document]:
-        queries = self.queries_for(query)
-        results = run_bounded(lambda i: self.base.retrieve(queries[i]), len(queries), self.max_concurrency)
+        return self._retrieve(query, None)
+
+    def _retrieve(self, input: Any, config: RunConfig | None) -> list[Document]:
+        queries = self.queries_for(query_text(input, self.name), config)
+        base = self.base
+        results = run_bounded(
+            lambda i: fetch_documents(base, queries[i], config), len(queries), self.max_concurrency
+        )
         rankings = []
         for ok, value in results:
             if not ok:

@@ -2,18 +2,63 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Literal
 
+from ...errors import FilterError
 from ..documents import Document
-from ..filters import Filter
+from ..filters import F, Filter
 from .base import Retriever
 
 if TYPE_CHECKING:
     from ..stores.base import VectorStore
 
-__all__ = ["VectorRetriever"]
+__all__ = ["VectorRetriever", "retriever_options"]
 
 SearchType = Literal["similarity", "mmr", "threshold"]
+
+_LANGCHAIN_SEARCH_TYPES = {"similarity_score_threshold": "threshold"}
+_SEARCH_KWARGS = ("k", "filter", "fetch_k", "lambda_mult", "score_threshold")
+
+
+def retriever_options(
+    search_type: str | None, search_kwargs: Mapping[str, Any] | None, options: dict[str, Any]
+) -> dict[str, Any]:
+    """The :class:`VectorRetriever` keywords for LangChain's ``as_retriever(search_type=...,
+    search_kwargs={...})`` plus maru's own keywords, so code written for either works."""
+    merged = dict(options)
+    if search_type is not None:
+        merged["search_type"] = _LANGCHAIN_SEARCH_TYPES.get(search_type, search_type)
+    for key, value in (search_kwargs or {}).items():
+        if key not in _SEARCH_KWARGS:
+            raise TypeError(
+                f"as_retriever: search_kwargs has {key!r}, which a vector retriever does not take; "
+                f"it takes {', '.join(_SEARCH_KWARGS)}"
+            )
+        if key in merged:
+            raise TypeError(f"as_retriever: {key!r} is given twice, as {key}= and in search_kwargs")
+        merged[key] = value
+    if isinstance(merged.get("filter"), Mapping):
+        merged["filter"] = equality_filter(merged["filter"])
+    return merged
+
+
+def equality_filter(fields: Mapping[str, Any]) -> Filter | None:
+    """LangChain's ``{"field": value, ...}`` filter as maru's typed filter (all fields equal)."""
+    leaves = []
+    for name, value in fields.items():
+        if not isinstance(value, str | int | float | bool):
+            raise FilterError(
+                f"filter {dict(fields)!r}: only {{field: value}} equality dicts are translated; build "
+                "other filters with maru.rag.F (F.gt('year', 2000), F.in_('lang', ['ko', 'en']), & and |)"
+            )
+        leaves.append(F.eq(name, value))
+    if not leaves:
+        return None
+    combined: Filter = leaves[0]
+    for leaf in leaves[1:]:
+        combined = combined & leaf
+    return combined
 
 
 class VectorRetriever(Retriever):
@@ -29,7 +74,10 @@ class VectorRetriever(Retriever):
         filter: Filter | None = None,
     ) -> None:
         if search_type not in ("similarity", "mmr", "threshold"):
-            raise ValueError(f"search_type must be 'similarity', 'mmr' or 'threshold', got {search_type!r}")
+            raise ValueError(
+                "search_type must be 'similarity', 'mmr' or 'threshold' (LangChain's "
+                f"'similarity_score_threshold'), got {search_type!r}"
+            )
         if search_type == "threshold" and score_threshold is None:
             raise ValueError("search_type='threshold' needs score_threshold=... (a similarity, e.g. 0.5)")
         self.store, self.k, self.search_type = store, k, search_type

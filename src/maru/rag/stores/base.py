@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..._mmr import mmr_select
 from ...errors import VectorStoreError
-from ..documents import Document
+from ..documents import Document, as_documents
 from ..filters import Filter, validate
 
 if TYPE_CHECKING:
@@ -86,7 +86,7 @@ class VectorStore(ABC):
     def upsert(self, docs: Sequence[Document], vectors: Any = None) -> list[str]:
         import numpy as np
 
-        docs = list(docs)
+        docs = list(as_documents(docs))
         if not docs:
             return []
         stored = [
@@ -162,10 +162,15 @@ class VectorStore(ABC):
             out.append((doc, score))
         return out
 
-    def as_retriever(self, **kwargs: Any) -> VectorRetriever:
-        from ..retrievers.vector import VectorRetriever
+    def as_retriever(
+        self, *, search_type: str | None = None, search_kwargs: Mapping[str, Any] | None = None, **kwargs: Any
+    ) -> VectorRetriever:
+        """A retriever over this store. Takes maru's keywords (``k``, ``search_type``, ``filter``,
+        ``fetch_k``, ``lambda_mult``, ``score_threshold``) or LangChain's ``search_type`` and
+        ``search_kwargs={...}`` (a ``{field: value}`` filter dict means all fields equal)."""
+        from ..retrievers.vector import VectorRetriever, retriever_options
 
-        return VectorRetriever(self, **kwargs)
+        return VectorRetriever(self, **retriever_options(search_type, search_kwargs, kwargs))
 
     # ------------------------------------------------------------------ helpers
     def _embed(self, texts: list[str]) -> np.ndarray:
