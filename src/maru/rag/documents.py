@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Document", "content_hash"]
+__all__ = ["Document", "as_document", "as_documents", "content_hash"]
 
 
 @dataclass(slots=True)
@@ -36,6 +37,25 @@ class Document:
     def hash(self) -> str:
         """SHA-256 of text and metadata: what the record manager compares to skip unchanged documents."""
         return content_hash(self.text, self.metadata)
+
+
+def as_document(doc: Any) -> Document:
+    """``doc`` as a maru :class:`Document`: itself, or a copy of a LangChain-shaped one
+    (``page_content``, ``metadata``, ``id``), so LangChain loaders and splitters feed maru's."""
+    if isinstance(doc, Document):
+        return doc
+    text = getattr(doc, "page_content", None)
+    if not isinstance(text, str):
+        raise TypeError(
+            f"expected a Document, got {type(doc).__name__}: {doc!r:.80}; pass maru Documents "
+            "(Document(text, metadata)) or documents with page_content and metadata, as LangChain's"
+        )
+    return Document(text, dict(getattr(doc, "metadata", None) or {}), getattr(doc, "id", None) or None)
+
+
+def as_documents(docs: Iterable[Any]) -> Iterator[Document]:
+    """:func:`as_document` over ``docs``, lazily (a large corpus never sits in memory twice)."""
+    return map(as_document, docs)
 
 
 def content_hash(text: str, metadata: dict[str, Any] | None = None) -> str:

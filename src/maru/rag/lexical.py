@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from .. import _kiwi
 from ..errors import ConfigurationError, IndexingError
-from .documents import Document
+from .documents import Document, as_documents
 from .retrievers.base import Retriever
 
 if TYPE_CHECKING:
@@ -200,7 +200,7 @@ class BM25Index:
         """Index ``docs`` (replacing what was indexed before) and return ``self``."""
         import bm25s
 
-        self.docs = [Document(d.text, dict(d.metadata), d.id) for d in docs]
+        self.docs = [Document(d.text, dict(d.metadata), d.id) for d in as_documents(docs)]
         corpus = [analyze(d.text) for d in self.docs]
         model = bm25s.BM25(k1=self.k1, b=self.b)
         if any(corpus):  # bm25s cannot index a corpus without a single term

@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 from ..errors import FetchError, LoaderError
 from ..net.guard import NetworkPolicy
-from .documents import Document
+from .documents import Document, as_documents
 
 __all__ = [
     "CSVLoader",
@@ -395,7 +395,7 @@ class DirectoryLoader(Loader):
     def lazy_load(self) -> Iterator[Document]:
         for path in self.files():
             try:
-                docs = list(self.loaders[path.suffix.lower()](path).lazy_load())
+                docs = list(as_documents(self.loaders[path.suffix.lower()](path).lazy_load()))
             except (LoaderError, OSError, UnicodeError, ValueError) as exc:
                 if self.on_error == "raise":
                     raise LoaderError(f"cannot load {str(path)!r}: {exc}") from exc
