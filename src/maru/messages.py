@@ -288,10 +288,22 @@ def to_message(value: MessageLike) -> BaseMessage:
         return cls(content)
     if isinstance(value, Mapping):
         return message_from_dict(value)
+    if type(value).__module__.startswith("langchain") and type(getattr(value, "type", None)) is str:
+        return _from_langchain(value)
     raise TypeError(
         f"cannot make a chat message from {type(value).__name__}: {value!r:.80}; pass a message, "
         "a (role, content) tuple, a {'role', 'content'} dict or a string"
     )
+
+
+def _from_langchain(message: Any) -> BaseMessage:
+    """A LangChain message (``type``, ``content``, tool calls as dicts) as maru's, so LangChain
+    prompts, histories and steps feed maru's models; recognised by shape, never imported."""
+    data: dict[str, Any] = {"type": message.type, "content": message.content}
+    for key in ("name", "id", "tool_calls", "tool_call_id"):
+        if value := getattr(message, key, None):
+            data[key] = value
+    return message_from_dict(data)
 
 
 def to_messages(value: Any) -> list[BaseMessage]:
@@ -303,7 +315,10 @@ def to_messages(value: Any) -> list[BaseMessage]:
         return [value]
     to_msgs = getattr(value, "to_messages", None)
     if to_msgs is not None:
-        return to_msgs()
+        messages = to_msgs()
+        if messages and not isinstance(messages[0], BaseMessage):  # a LangChain prompt value
+            return [to_message(m) for m in messages]
+        return messages
     if isinstance(value, Sequence):
         return [to_message(v) for v in value]
     raise TypeError(

@@ -55,6 +55,8 @@ def _text_of(value: Any, parser: str) -> str:
         return content if type(content) is str else value.text
     if isinstance(value, str):
         return str(value)
+    if type(foreign := getattr(value, "content", None)) is str:  # a LangChain message
+        return foreign
     raise TypeError(
         f"{parser} takes a message or a string, got {type(value).__name__}: {value!r:.80}; "
         "put it after a chat model (or a step that returns text)"

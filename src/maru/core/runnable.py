@@ -560,18 +560,23 @@ async def _aiter_one(value: Any) -> AsyncIterator[Any]:
 # --------------------------------------------------------------------------- coercion
 def coerce(thing: Any) -> Runnable[Any, Any]:
     """Turn what a user writes in a pipe into a step: a Runnable as is, a dict into a parallel map,
-    a callable into a function step."""
+    a LangChain runnable into one step that calls it, a callable into a function step."""
     if isinstance(thing, Runnable):
         return thing
     if isinstance(thing, Mapping):
         from .compose import Parallel
 
         return Parallel(thing)
+    if type(thing).__module__.startswith("langchain"):
+        from .foreign import LangChainStep, is_langchain_runnable
+
+        if is_langchain_runnable(thing):
+            return LangChainStep(thing)
     if callable(thing):
         return Lambda(thing)
     raise TypeError(
-        f"cannot use {type(thing).__name__} {thing!r} as a step: expected a Runnable, a function or "
-        "a dict of steps"
+        f"cannot use {type(thing).__name__} {thing!r:.200} as a step: expected a Runnable, a function, "
+        "a dict of steps or a LangChain runnable"
     )
 
 

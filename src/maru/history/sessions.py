@@ -14,7 +14,8 @@ import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ..messages import BaseMessage, message_from_dict
+from ..core.foreign import langchain_messages
+from ..messages import BaseMessage, to_message
 from .stores import ChatHistoryStore, history_store
 
 __all__ = ["ForeignSessionHistory", "HistorySource", "session_stores"]
@@ -60,38 +61,14 @@ class ForeignSessionHistory(ChatHistoryStore):
         self._langchain = type(history).__module__.startswith("langchain")
 
     def get(self, session_id: str) -> list[BaseMessage]:
-        return [_from_foreign(m) for m in self.history.messages]
+        return [to_message(m) for m in self.history.messages]
 
     def append(self, session_id: str, messages: Sequence[BaseMessage]) -> None:
         if messages:
-            self.history.add_messages(_to_langchain(messages) if self._langchain else list(messages))
+            self.history.add_messages(langchain_messages(messages) if self._langchain else list(messages))
 
     def clear(self, session_id: str) -> None:
         self.history.clear()
 
     def sessions(self) -> list[str]:
         return []  # one session, whose id the history does not know
-
-
-def _from_foreign(message: Any) -> BaseMessage:
-    """A maru message from a LangChain-shaped one (``type``, ``content``, tool calls as dicts)."""
-    if isinstance(message, BaseMessage):
-        return message
-    data = {"type": message.type, "content": message.content}
-    for key in ("name", "id", "tool_calls", "tool_call_id"):
-        value = getattr(message, key, None)
-        if value:
-            data[key] = value
-    return message_from_dict(data)
-
-
-def _to_langchain(messages: Sequence[BaseMessage]) -> list[Any]:
-    """LangChain's messages, for a LangChain history (which may serialise them its own way)."""
-    from langchain_core.messages import convert_to_messages
-
-    return list(convert_to_messages([_wire_dict(m) for m in messages]))
-
-
-def _wire_dict(message: BaseMessage) -> dict[str, Any]:
-    data = message.to_dict()
-    return {k: data[k] for k in ("role", "content", "name", "id", "tool_calls", "tool_call_id") if k in data}
