@@ -63,3 +63,11 @@ def test_react_agent_runs_a_langchain_tool():
     result = ReActAgent(model, [alookup]).invoke("What is Busan?")
     assert result.output == "a port city"
     assert "Observation: Busan: a port city" in model.calls[1].messages[2].content
+
+
+def test_a_model_binds_a_langchain_tool_directly():
+    model = ScriptedChatModel(["ok"])
+    model.bind_tools([population], tool_choice="population").invoke("hi")
+    sent = model.calls[0].params["tools"][0]["function"]
+    assert sent["name"] == "population" and sent["description"].startswith("The population")
+    assert set(sent["parameters"]["properties"]) == {"city", "year"}

@@ -42,6 +42,8 @@ def to_openai_tool(tool: Any) -> dict[str, Any]:
     converter = getattr(tool, "to_openai_tool", None)
     if converter is not None and callable(converter) and not isinstance(tool, type):
         return _from_dict(converter())
+    if type(tool).__module__.startswith("langchain") and hasattr(tool, "tool_call_schema"):
+        return _from_langchain_tool(tool)
     if isinstance(tool, type):
         from pydantic import BaseModel
 
@@ -122,6 +124,14 @@ def _from_dict(data: Mapping[str, Any]) -> dict[str, Any]:
         f"a tool dict needs either 'type': 'function' with 'function', or a 'name' (with 'description' "
         f"and 'parameters'), or a JSON schema with a 'title'; got keys {sorted(data)}"
     )
+
+
+def _from_langchain_tool(tool: Any) -> dict[str, Any]:
+    """A langchain-core tool (``@tool``, ``StructuredTool``): its name, description and the
+    argument schema LangChain itself shows a model. Recognised by shape; LangChain is not imported."""
+    schema = tool.tool_call_schema
+    parameters = schema if isinstance(schema, Mapping) else schema.model_json_schema()
+    return _function(str(tool.name), str(tool.description or ""), _clean_schema(dict(parameters)))
 
 
 def _own_doc(cls: type) -> str:
