@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigurationError, SQLExecutionError
+from .tables import Schema, TableSelector, choose_tables, default_table_selector
 from .validate import ValidatedSQL, validate_sql
 
 if TYPE_CHECKING:
@@ -48,11 +49,11 @@ class QueryResult:
         return "\n".join(lines)
 
 
-_WORD = re.compile(r"[A-Za-z0-9]+")
-
-
 class SQLDatabase:
-    """A database at a SQLAlchemy URL, described for prompts and queried read-only."""
+    """A database at a SQLAlchemy URL, described for prompts and queried read-only.
+
+    ``table_selector`` ranks tables for a question (:mod:`maru.sql.tables`); ``None``: by meaning
+    with the bundled multilingual model when installed, else by word overlap."""
 
     def __init__(
         self,
@@ -62,8 +63,10 @@ class SQLDatabase:
         include_tables: Sequence[str] | None = None,
         max_rows: int = 1000,
         timeout_s: float = 10.0,
+        table_selector: TableSelector | None = None,
     ) -> None:
         self.url = url
+        self.table_selector = table_selector
         self.sample_rows = sample_rows
         self.max_rows = max_rows
         self.timeout_s = timeout_s
@@ -71,6 +74,7 @@ class SQLDatabase:
         self._engine: Engine | None = None
         self._descriptions: dict[str, str] = {}
         self._columns: dict[str, list[str]] = {}
+        self._schema: Schema | None = None
 
     # ------------------------------------------------------------------ connection
     @property
@@ -165,32 +169,27 @@ class SQLDatabase:
         with self.engine.connect() as conn:
             return [tuple(r) for r in conn.execute(query)]
 
+    def schema(self) -> Schema:
+        """Each table's columns and the tables its foreign keys point to: what table selection reads."""
+        if self._schema is None:
+            from sqlalchemy import inspect
+
+            insp = inspect(self.engine)
+            names = self.table_names()
+            references = {
+                name: [fk["referred_table"] for fk in insp.get_foreign_keys(name) if fk.get("referred_table")]
+                for name in names
+            }
+            self._schema = Schema(self.columns(names), references)
+        return self._schema
+
     def relevant_tables(self, question: str, k: int = 5) -> list[str]:
         """Tables worth showing the model for ``question``: all of them when there are at most ``k``,
-        else the ``k`` whose table and column names share the most words with the question, plus the
-        tables their foreign keys point to."""
-        names = self.table_names()
-        if len(names) <= k:
-            return names
-        from sqlalchemy import inspect
-
-        insp = inspect(self.engine)
-        columns = self.columns(names)
-        words = {_stem(w) for w in _WORD.findall(question.lower())}
-        scored = []
-        for name in names:
-            table_words = {_stem(w) for w in _split_name(name)}
-            column_words = {_stem(w) for c in columns[name] for w in _split_name(c)}
-            score = 3 * len(words & table_words) + len(words & column_words)
-            scored.append((score, name))
-        scored.sort(key=lambda pair: (-pair[0], pair[1]))
-        chosen = [n for s, n in scored[:k] if s > 0] or [n for _, n in scored[:k]]
-        for name in list(chosen):
-            for fk in insp.get_foreign_keys(name):
-                ref = fk.get("referred_table")
-                if ref and ref in names and ref not in chosen:
-                    chosen.append(ref)
-        return chosen
+        else the ``k`` the table selector ranks first (by meaning, in any language, by default),
+        plus the tables their foreign keys point to."""
+        if self.table_selector is None:
+            self.table_selector = default_table_selector()
+        return choose_tables(question, self.schema(), k, self.table_selector)
 
     # ------------------------------------------------------------------ queries
     def validate(self, sql: str) -> ValidatedSQL:
@@ -290,15 +289,3 @@ def quote_identifier(name: str) -> str:
 def _short(value: Any, limit: int = 60) -> str:
     text = "NULL" if value is None else str(value)
     return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _split_name(name: str) -> list[str]:
-    spaced = re.sub(r"([a-z])([A-Z])", r"\1 \2", name)
-    return [w.lower() for w in _WORD.findall(spaced)]
-
-
-def _stem(word: str) -> str:
-    for suffix in ("ies", "es", "s"):
-        if word.endswith(suffix) and len(word) > len(suffix) + 2:
-            return word[: -len(suffix)] + ("y" if suffix == "ies" else "")
-    return word
