@@ -6,8 +6,8 @@ LangChain calls its type — or one of its tags), and it matches none of the exc
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Collection
+from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -25,34 +25,22 @@ def check_version(version: str) -> None:
         )
 
 
-def _names(values: Iterable[str] | None) -> frozenset[str] | None:
-    return None if values is None else frozenset(values)
-
-
 @dataclass(frozen=True, slots=True)
 class EventFilter:
-    include_names: frozenset[str] | None = None
-    include_kinds: frozenset[str] | None = None
-    include_tags: frozenset[str] | None = None
-    exclude_names: frozenset[str] | None = None
-    exclude_kinds: frozenset[str] | None = None
-    exclude_tags: frozenset[str] | None = None
+    """A predicate on events; each filter is kept as a frozenset of names (``None``: not given)."""
 
-    @classmethod
-    def of(
-        cls,
-        *,
-        include_names: Iterable[str] | None = None,
-        include_kinds: Iterable[str] | None = None,
-        include_tags: Iterable[str] | None = None,
-        exclude_names: Iterable[str] | None = None,
-        exclude_kinds: Iterable[str] | None = None,
-        exclude_tags: Iterable[str] | None = None,
-    ) -> EventFilter:
-        return cls(
-            _names(include_names), _names(include_kinds), _names(include_tags),
-            _names(exclude_names), _names(exclude_kinds), _names(exclude_tags),
-        )
+    include_names: Collection[str] | None = None
+    include_kinds: Collection[str] | None = None
+    include_tags: Collection[str] | None = None
+    exclude_names: Collection[str] | None = None
+    exclude_kinds: Collection[str] | None = None
+    exclude_tags: Collection[str] | None = None
+
+    def __post_init__(self) -> None:  # any iterable of names in, a frozenset kept
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value is not None:
+                object.__setattr__(self, f.name, frozenset(value))
 
     def __call__(self, event: RunEvent) -> bool:
         included = (
@@ -62,10 +50,10 @@ class EventFilter:
 
 
 def _matches(
-    event: RunEvent, names: frozenset[str] | None, kinds: frozenset[str] | None, tags: frozenset[str] | None
+    event: RunEvent, names: Collection[str] | None, kinds: Collection[str] | None, tags: Collection[str] | None
 ) -> bool:
     return bool(
         (names and event.name in names)
         or (kinds and event.kind in kinds)
-        or (tags and not tags.isdisjoint(event.tags))
+        or (tags and any(tag in tags for tag in event.tags))
     )

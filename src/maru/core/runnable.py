@@ -220,13 +220,9 @@ class Runnable(Generic[Input, Output]):
         import asyncio
 
         check_version(version)
-        wanted = EventFilter.of(
-            include_names=include_names,
-            include_kinds=_either(include_kinds, include_types),
-            include_tags=include_tags,
-            exclude_names=exclude_names,
-            exclude_kinds=_either(exclude_kinds, exclude_types),
-            exclude_tags=exclude_tags,
+        wanted = EventFilter(
+            include_names, _either(include_kinds, include_types), include_tags,
+            exclude_names, _either(exclude_kinds, exclude_types), exclude_tags,
         )
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[Any] = asyncio.Queue()

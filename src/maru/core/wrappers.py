@@ -152,6 +152,9 @@ def _as_tuple(exceptions: type[BaseException] | tuple[type[BaseException], ...])
     return result
 
 
+_RETRY_POLICY = ("retry_on", "max_attempts", "initial_delay", "max_delay", "backoff", "jitter")
+
+
 class Retry(Runnable[Any, Any]):
     """Retry a step on listed exceptions with exponential backoff: the k-th wait is
     ``min(max_delay, initial_delay * backoff**k)``, scaled by a random factor in [0.5, 1.5) when
@@ -189,15 +192,7 @@ class Retry(Runnable[Any, Any]):
 
     def around(self, step: Runnable[Any, Any]) -> Retry:
         """The same retry policy around another step."""
-        return Retry(
-            step,
-            retry_on=self.retry_on,
-            max_attempts=self.max_attempts,
-            initial_delay=self.initial_delay,
-            max_delay=self.max_delay,
-            backoff=self.backoff,
-            jitter=self.jitter,
-        )
+        return Retry(step, **{name: getattr(self, name) for name in _RETRY_POLICY})
 
     def delay(self, attempt: int) -> float:
         """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
