@@ -38,8 +38,8 @@ class Strategy:
         self.mesh: DeviceMesh | None = None
         self.dp_rank = 0
         self.dp_size = 1
-        self.train_call: Callable[[Any], Any] | None = None
-        self.val_call: Callable[[Any], Any] | None = None
+        self.train_call: Callable[..., Any] | None = None
+        self.val_call: Callable[..., Any] | None = None
 
     def setup(self, task: Task, env: DistEnv, device: torch.device, precision: Precision) -> None:
         """Place and wrap ``task``; set ``train_call``/``val_call`` and the data-parallel rank."""
@@ -85,8 +85,8 @@ class _StepModule:
                 super().__init__()
                 self.task = inner
 
-            def forward(self, batch: Any) -> Any:
-                return self.task.training_step(batch)
+            def forward(self, batch: Any, *batch_idx: int) -> Any:
+                return self.task.training_step(batch, *batch_idx)
 
         return StepModule(task)
 

@@ -1,13 +1,15 @@
 """The ``Task``: a model together with how to train it — the one class a user writes.
 
-A task is an ``nn.Module`` with ``training_step(batch) -> loss``, an optional ``validation_step``
-and ``configure_optimizers()``; hooks tell the trainer how to parallelize it (``parallelize`` for
+A task is an ``nn.Module`` with ``training_step(batch) -> loss`` (or a LightningModule's
+``training_step(batch, batch_idx)``), an optional ``validation_step`` and ``configure_optimizers()``; hooks tell the trainer how to parallelize it (``parallelize`` for
 tensor parallel, ``fsdp_units`` for FSDP2) and how to count work (``flops_per_step``,
 ``tokens_in``) for throughput and MFU.
 """
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ..errors import TrainError
@@ -30,11 +32,35 @@ class Task(_Module):  # type: ignore[misc]
     ``training_step`` returns the loss tensor, or a dict with ``"loss"`` and other metrics.
     ``configure_optimizers`` returns an optimizer, ``(optimizer, scheduler)``, or
     ``{"optimizer": ..., "lr_scheduler": ...}``; the scheduler steps once per optimizer step.
+
+    As in Lightning, ``training_step`` / ``validation_step`` may take ``(batch, batch_idx)`` — the
+    batch's index in its epoch (or validation pass); each micro-batch counts under ``grad_accum`` —
+    and ``self.global_step`` (optimizer steps taken) and ``self.current_epoch`` say where ``fit`` is.
     """
 
     def __init__(self) -> None:
         super().__init__()
         self._logged: dict[str, Any] = {}
+        self._fit_position: Callable[[], tuple[int, int]] | tuple[int, int] = (0, 0)
+
+    @property
+    def global_step(self) -> int:
+        """Optimizer steps taken by the running ``fit`` (the last one's, after it); Lightning's name."""
+        return self._position()[0]
+
+    @property
+    def current_epoch(self) -> int:
+        """The epoch the running ``fit`` is in (the last one's, after it); Lightning's name."""
+        return self._position()[1]
+
+    def _position(self) -> tuple[int, int]:
+        source = self._fit_position
+        return source() if callable(source) else source
+
+    def _follow_position(self, source: Callable[[], tuple[int, int]] | tuple[int, int]) -> None:
+        """Where ``global_step`` / ``current_epoch`` are read: the trainer's live run while ``fit``
+        runs, the final (step, epoch) after it."""
+        self._fit_position = source
 
     def training_step(self, batch: Any) -> torch.Tensor | dict[str, Any]:
         raise TrainError(f"{type(self).__name__} must implement training_step(batch) -> loss")
@@ -83,6 +109,20 @@ class Task(_Module):  # type: ignore[misc]
         """Report a metric (tensor or number). Read only at logging steps, so a tensor value costs
         no device sync on other steps."""
         self._logged[name] = value
+
+
+def takes_batch_idx(task: Task, step: str) -> bool:
+    """Whether the task's ``step`` method (``"training_step"`` …) takes ``(batch, batch_idx)`` as a
+    LightningModule's does, rather than ``(batch)``. Read off the class, once per fit: wrappers a
+    strategy puts on the instance (FSDP's) take ``*args`` whatever the task wrote."""
+    try:
+        params = list(inspect.signature(getattr(type(task), step)).parameters.values())[1:]  # less self
+    except (TypeError, ValueError):  # a builtin or C-implemented callable: call it with the batch
+        return False
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    return sum(p.kind in positional for p in params) >= 2 or any(
+        p.kind is inspect.Parameter.VAR_POSITIONAL for p in params
+    )
 
 
 def split_optimizers(configured: Any) -> tuple[list[Any], list[Any]]:

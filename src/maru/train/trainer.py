@@ -23,6 +23,7 @@ import gc
 import os
 import random
 import warnings
+import weakref
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Unpack
@@ -32,7 +33,7 @@ from .config import TrainerConfig, TrainerSettings
 from .dist import DistEnv, Preempted, SigtermFlag, destroy_process_group, init_process_group
 from .precision import Precision
 from .strategies import Strategy, resolve_strategy
-from .task import Task, split_optimizers
+from .task import Task, split_optimizers, takes_batch_idx
 from .watchdog import Heartbeat, Watchdog, timeout_from_env
 
 if TYPE_CHECKING:
@@ -224,6 +225,7 @@ class Trainer:
             _Data(train_data, val_data, resumable),
             sigterm,
         )
+        task._follow_position(_live_position(run))
         run.resume()
         return run.loop()
 
@@ -233,6 +235,19 @@ class Trainer:
         run, self._run = self._run, None
         if run is not None:
             self._ended_at = (run.step, run.epoch)
+            run.task._follow_position(self._ended_at)
+
+
+def _live_position(run: _Run) -> Any:
+    """What ``task.global_step`` / ``current_epoch`` read while ``fit`` runs: the run's position,
+    through a weak reference (the task must not keep the run and its wrappers alive)."""
+    ref = weakref.ref(run)
+
+    def position() -> tuple[int, int]:
+        live = ref()
+        return (live.step, live.epoch) if live is not None else (0, 0)
+
+    return position
 
 
 def _start_watchdog(timeout_s: float | None, heartbeat: Heartbeat) -> Watchdog | None:
@@ -312,6 +327,10 @@ class _Run:
         train_call = self.strategy.train_call
         assert train_call is not None
         self.train_call = train_call
+        # Lightning's (batch, batch_idx) signatures, read once
+        self.pass_batch_idx = takes_batch_idx(self.task, "training_step")
+        self.val_pass_batch_idx = data.val is not None and takes_batch_idx(self.task, "validation_step")
+        self.batch_idx = 0
         self.forward_context = self.precision.forward_context
         self.scaler = self.precision.scaler
         self.move = self.device.type != "cpu"
@@ -405,9 +424,12 @@ class _Run:
 
     def begin_epoch(self, keep_position: bool) -> None:
         """Tell the data which epoch starts, so it shuffles by epoch (a ShardedDataset, or a
-        DataLoader's sampler)."""
+        DataLoader's sampler); count batches from 0, or from where a resumed epoch left off."""
+        self.batch_idx = 0
         if self.data.resumable:
-            if not keep_position:
+            if keep_position:
+                self.batch_idx = int(self.data.train.state_dict().get("offset", 0))
+            else:
                 self.data.train.set_epoch(self.epoch)
             return
         sampler = getattr(self.data.train, "sampler", None)
@@ -433,7 +455,8 @@ class _Run:
         accum = self.accum
         sync = self.micro == accum
         with self.strategy.no_sync(sync) if accum > 1 else _NULL, self.forward_context():
-            out = self.train_call(batch)
+            out = self.train_call(batch, self.batch_idx) if self.pass_batch_idx else self.train_call(batch)
+        self.batch_idx += 1
         loss = out["loss"] if isinstance(out, dict) else out
         if accum > 1:
             loss = loss / accum
@@ -645,10 +668,10 @@ class _Run:
         totals: torch.Tensor | None = None
         count = 0
         with torch.no_grad(), self.precision.forward_context():
-            for batch in val_data:
+            for batch_idx, batch in enumerate(val_data):
                 if self.device.type != "cpu":
                     batch = move_to_device(batch, self.device)
-                out = val_call(batch)
+                out = val_call(batch, batch_idx) if self.val_pass_batch_idx else val_call(batch)
                 items = out if isinstance(out, dict) else {"loss": out}
                 if totals is None:
                     names = sorted(items)
