@@ -61,6 +61,15 @@ REFUSED = [
     ("이순신이 이긴 해전은?", "원균이 이긴 해전은?", "named entities"),
     ("제1차 세계대전은 언제 끝났나?", "제2차 세계대전은 언제 끝났나?", "numbers"),
     ("첫째 아들은 누구인가요?", "둘째 아들은 누구인가요?", "numbers"),
+    # what is asked
+    (
+        "Why did Harvard end its early admission program?",
+        "In what year did Harvard end its early admission program?",
+        "asks for something else",
+    ),  # cosine 0.985 with multilingual-e5-small
+    ("이 사건은 언제 일어났나?", "이 사건은 어디서 일어났나?", "asks for something else"),
+    ("티베트 고원의 면적은?", "티베트 고원의 고도는?", "asks for something else"),
+    ("사건이 일어난 날짜는?", "사건이 일어난 곳은?", "asks for something else"),
     # no guard reads these scripts: never compatible, even with themselves
     ("日本の首都はどこですか？", "日本の首都はどこ？", "no guard reads"),
     ("中国的首都是哪里？", "中国的首都是哪里", "no guard reads"),
@@ -90,6 +99,14 @@ ACCEPTED = [
     ("환불이 불가능한가요?", "환불이 안 되나요?", set()),  # one negation each
     ("A 아니면 B인가요?", "A 아니면 B예요?", set()),  # 아니면 is "or", not a negation
     ("中 정부의 발표는?", "中 정부 발표는 뭐야?", set()),  # hanja inside Korean: Kiwi reads them
+    ("In what year did the war end?", "When did the war end?", set()),
+    (
+        "What were the sales in 2023?",
+        "How much did we sell in 2023?",
+        set(),
+    ),  # "what" asks anything
+    ("티베트 고원의 면적은?", "티베트 고원의 면적은 얼마야?", set()),
+    ("이 상의 수상자는?", "이 상의 수상자는 누구인가요?", set()),
 ]
 
 

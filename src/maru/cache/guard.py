@@ -4,8 +4,9 @@ one but asks something else.
 Sentence embeddings are poor at exactly the differences that change an answer completely: "Is X
 safe?" and "Is X not safe?" embed almost alike, as do "sales in 2023" and "sales in 2024", "the
 capital of France" and "the capital of Spain", "한국의 수도는?" and "일본의 수도는?" (cosine 0.92 with
-multilingual-e5-small). :func:`compatible` compares three features of the two questions and refuses
-the match when any of them differs. How a feature is read depends on the script:
+multilingual-e5-small), or "Why did Harvard end early admission?" and "In what year did Harvard
+end early admission?" (0.985). :func:`compatible` compares four features of the two questions and
+refuses the match when any of them differs. How a feature is read depends on the script:
 
 **Which questions can be guarded.** Latin-script text is read with the English rules below; Hangul
 with Kiwi's morphemes (:mod:`maru.cache.korean`; kiwipiepy is in the ``cache`` extra), hanja inside
@@ -28,6 +29,13 @@ negations or names apart. Digits, punctuation and symbols belong to no script.
   ``hundred`` …, ordinals ``first`` … ``tenth``) and Korean native numerals (``하나`` … ``열``,
   ``첫째`` … ``넷째`` on their own, ``한/두/세/네/첫 …`` before a counter such as 개, 명, 번, 시, 살).
   Years are numbers: "2023" ≠ "2024". The order matters ("from 3 to 10" ≠ "from 10 to 3").
+
+**What is asked** — when both questions have a specific question word, what they ask for must
+  agree: who, when (what year, ``언제``, ``몇 년``), where, why, how, how much (how many, ``몇``,
+  ``얼마``); "what" (which, ``무엇``, ``어떤``) can ask for anything ("What were the sales?" = "How
+  much did we sell?") and agrees with all. English: the first question word; Korean: each
+  interrogative (:func:`asks`), and the noun a question ends on ("티베트 고원의 면적은?" ≠ "티베트
+  고원의 고도는?").
 
 **Named entities** — (a) quoted strings (``"…"``, ``'…'``, ``“…”``, ``「…」``, backticks);
   (b) in Latin text, words with a capital letter or a digit (``France``, ``NASA``, ``iPhone``,
@@ -53,7 +61,7 @@ from collections.abc import Sequence
 
 from . import korean
 
-__all__ = ["compatible", "entities", "negations", "numbers", "prepare", "unguarded"]
+__all__ = ["asks", "compatible", "entities", "negations", "numbers", "prepare", "unguarded"]
 
 # --------------------------------------------------------------------------- scripts
 _GUARDED_SCRIPTS = frozenset({"LATIN", "HANGUL"})
@@ -237,6 +245,32 @@ def entities(text: str) -> list[str]:
     return found
 
 
+# --------------------------------------------------------------------------- what is asked
+_EN_ASKS = re.compile(
+    r"\b(?:in\s+)?(?P<time>(?:what|which)\s+(?:year|date|day|month|century|decade|time))\b"
+    r"|\bhow\s+(?P<much>many|much)\b"
+    r"|\b(?P<wh>who|whom|whose|what|which|when|where|why|how)\b",
+    re.IGNORECASE,
+)
+_EN_WH = {"whom": "who", "whose": "who", "which": "what"}
+
+
+def asks(text: str) -> list[str]:
+    """What ``text`` asks for — ``who``, ``what``, ``when``, ``where``, ``why``, ``how``, ``how
+    much`` — as far as its question words tell: the first one in English ("What year" and "When"
+    both ask when), each one in Korean. Empty when it has none ("Tell me France's capital")."""
+    found: list[str] = []
+    m = _EN_ASKS.search(text)
+    if m is not None:
+        wh = (m.group("wh") or "").lower()
+        found.append(
+            "when" if m.group("time") else "how much" if m.group("much") else _EN_WH.get(wh, wh)
+        )
+    if _HANGUL.search(text):
+        found += sorted(korean.features(text).asks)
+    return found
+
+
 # --------------------------------------------------------------------------- the guard
 def _show(items: Sequence[str]) -> str:
     return "[" + ", ".join(items) + "]" if items else "none"
@@ -251,6 +285,10 @@ def prepare(text: str) -> None:
 
 def _differs(what: str, a: Sequence[str], b: Sequence[str]) -> str:
     return f"{what}: {_show(a)} vs {_show(b)}"
+
+
+def _asked_noun(text: str) -> str:
+    return korean.features(text).asked_noun if _HANGUL.search(text) else ""
 
 
 def _korean_flip(question_a: str, question_b: str) -> str | None:
@@ -277,6 +315,13 @@ def compatible(question_a: str, question_b: str) -> tuple[bool, str]:
     num_a, num_b = numbers(question_a), numbers(question_b)
     if num_a != num_b:
         return False, _differs("numbers differ", num_a, num_b)
+    asks_a, asks_b = asks(question_a), asks(question_b)
+    specific_a, specific_b = set(asks_a) - {"what"}, set(asks_b) - {"what"}  # "what" asks anything
+    if specific_a and specific_b and specific_a != specific_b:
+        return False, _differs("asks for something else", asks_a, asks_b)
+    noun_a, noun_b = _asked_noun(question_a), _asked_noun(question_b)
+    if noun_a and noun_b and not (noun_a.endswith(noun_b) or noun_b.endswith(noun_a)):  # 역법 ~ 법
+        return False, _differs("asks for something else", [noun_a], [noun_b])
     ent_a, ent_b = entities(question_a), entities(question_b)
     if ent_a != ent_b:
         if sorted(ent_a) != sorted(ent_b):
