@@ -5,6 +5,7 @@ The embedding here maps every question to the same vector, so the similarity thr
 decides: only the guard stands between a cached answer and a different question — the situation
 of "일본의 수도는?" next to "한국의 수도는?" (cosine 0.92 with multilingual-e5-small)."""
 
+import asyncio
 import warnings
 
 import pytest
@@ -90,3 +91,19 @@ def test_chinese_and_thai_are_unguarded_too():
         with pytest.warns(UnguardedLanguageWarning):
             cache.update(request(question), response())
         assert cache.lookup(request(question + " ")) is None
+
+
+def test_async_lookups_refuse_unguarded_questions_too():
+    emb = SameVector()
+    cache = SemanticCache(emb)
+
+    async def go():
+        with pytest.warns(UnguardedLanguageWarning):
+            await cache.aupdate(request("東京の人口は？"), response())
+        await cache.aupdate(request("한국의 수도는?"), response("서울입니다."))
+        return await cache.alookup(request("東京の人口は何人？")), await cache.alookup(
+            request("일본의 수도는?")
+        )
+
+    assert asyncio.run(go()) == (None, None)
+    assert emb.calls == ["한국의 수도는?", "일본의 수도는?"]
