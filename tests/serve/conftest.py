@@ -18,9 +18,10 @@ httpx = pytest.importorskip("httpx")
 
 
 @contextmanager
-def live_server(app: Any) -> Iterator[str]:
+def live_server(app: Any, config: Any = None) -> Iterator[str]:
     """Run ``app`` with uvicorn in a background thread on 127.0.0.1 (a port the kernel picks) and
-    yield its base URL; the server is always stopped and its thread joined."""
+    yield its base URL; the server is always stopped and its thread joined. ``config``, a
+    ``uvicorn.Config``, replaces the default one."""
     import uvicorn
 
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -28,7 +29,7 @@ def live_server(app: Any) -> Iterator[str]:
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     server = uvicorn.Server(
-        uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=5)
+        config or uvicorn.Config(app, log_level="warning", access_log=False, timeout_graceful_shutdown=5)
     )
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()

@@ -120,3 +120,23 @@ async def slow_stream(chunks: AsyncIterator[dict[str, Any]]) -> AsyncIterator[st
                     await asyncio.sleep(0.02)
             yield f"chunk-{i} "
             await asyncio.sleep(0.01)
+
+
+FAKE_PROVIDER_KEY = "sk-proj-" + "Wv4" * 12
+
+
+class _ProviderRefused(Exception):
+    """Shaped like openai.AuthenticationError: the provider echoes the key it was sent."""
+
+
+def _call_provider(text: str) -> str:
+    try:
+        raise _ProviderRefused(f"Error code: 401 - Incorrect API key provided: {FAKE_PROVIDER_KEY}")
+    except _ProviderRefused as exc:
+        raise RuntimeError(f"the model call failed (Authorization: Bearer {FAKE_PROVIDER_KEY})") from exc
+
+
+configured_provider = runnable(_call_provider, name="provider").with_config(
+    metadata={"api_key": FAKE_PROVIDER_KEY, "db": "postgresql://svc:pw-Wv4Wv4@db.internal/app"},
+    tags=["tenant-7"],
+)

@@ -169,3 +169,27 @@ def test_help_lists_serve() -> None:
     assert result.exit_code == 0
     for option in ("--host", "--port", "--max-body-bytes", "--graceful-timeout", "--kwarg"):
         assert option in result.output
+
+
+def test_serve_logs_and_events_carry_no_secret(tmp_path: Path) -> None:
+    from .serve_targets import FAKE_PROVIDER_KEY
+
+    secret = FAKE_PROVIDER_KEY[8:]
+    with maru_serve("serve_targets:configured_provider", tmp_path, "--log-level", "info") as (proc, url):
+        r = httpx.post(f"{url}/invoke?api_key={FAKE_PROVIDER_KEY}", json={"input": "hi"}, timeout=30)
+        assert r.status_code == 500
+        r = httpx.post(f"{url}/stream_events", json={"input": "hi"}, timeout=30)
+        assert "tenant-7" not in r.text and "db.internal" not in r.text
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(60) == 0
+    log = (tmp_path / "serve.log").read_text()
+    assert "Traceback" in log and "_ProviderRefused" in log and "POST /invoke?api_key=" in log
+    assert secret not in log and secret not in r.text
+
+
+def test_serve_expose_server_metadata_option(tmp_path: Path) -> None:
+    with maru_serve("serve_targets:configured_provider", tmp_path, "--expose-server-metadata") as (proc, url):
+        r = httpx.post(f"{url}/stream_events", json={"input": "hi"}, timeout=30)
+        assert "tenant-7" in r.text and "db.internal" in r.text
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(60) == 0

@@ -25,7 +25,7 @@ from .serve_targets import leaky, picky, punctuate, two_then_fail
 
 
 def stub_request(target: Any, allowed_kwargs: tuple[str, ...] = ()) -> Any:
-    state = SimpleNamespace(runnable=coerce(target), allowed_kwargs=allowed_kwargs)
+    state = SimpleNamespace(runnable=coerce(target), allowed_kwargs=allowed_kwargs, expose_server_metadata=False)
     return SimpleNamespace(app=SimpleNamespace(state=state), scope={})
 
 

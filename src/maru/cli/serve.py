@@ -38,6 +38,14 @@ def serve_command(
             "None is allowed by default.",
         ),
     ] = None,
+    expose_server_metadata: Annotated[
+        bool,
+        typer.Option(
+            "--expose-server-metadata",
+            help="Let /stream_events show the tags and metadata the served steps set themselves "
+            "(with_config); by default a client sees only what its request sent. Secrets stay masked.",
+        ),
+    ] = False,
 ) -> None:
     """Serve a runnable over HTTP: POST /invoke, /batch, /stream, /stream_events (server-sent
     events); GET /health; the OpenAPI document at /openapi.json and /docs."""
@@ -59,6 +67,7 @@ def serve_command(
         port=port,
         max_body_bytes=max_body_bytes,
         allowed_kwargs=allowed,
+        expose_server_metadata=expose_server_metadata,
         timeout_graceful_shutdown=graceful_timeout,
         log_level=log_level,
     )

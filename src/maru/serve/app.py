@@ -52,6 +52,8 @@ def create_app(
     input_type: Any = None,
     output_type: Any = None,
     allowed_kwargs: Iterable[str] = (),
+    expose_server_metadata: bool = False,
+    body_timeout_s: float = 30.0,
 ) -> FastAPI:
     """A FastAPI app serving ``runnable`` (a runnable, or a function made one).
 
@@ -61,21 +63,29 @@ def create_app(
     document (message classes may appear in them: they travel as message dicts).
     ``allowed_kwargs`` names the keyword arguments a request's ``kwargs`` may pass to the call;
     any other is refused with 422. Reserved names (``input``, ``config`` …) cannot be allowed.
+    ``/stream_events`` shows a client only the tags and metadata its request sent, unless
+    ``expose_server_metadata`` lets the steps' own (``with_config``) through; events and the
+    server's log records are masked either way (:mod:`maru.redact`). A body that has not fully
+    arrived within ``body_timeout_s`` seconds is answered with 408.
     """
     # FastAPI is optional (maru[serve]): only building an app needs it, not importing this module.
     from ..core import coerce
     from .docs import add_docs
     from .handlers import add_error_handlers
+    from .logs import install_log_redaction
     from .routes import add_routes
 
     if max_body_bytes < 1:
         raise ValueError(f"max_body_bytes must be at least 1, got {max_body_bytes}")
+    if body_timeout_s <= 0:
+        raise ValueError(f"body_timeout_s must be positive, got {body_timeout_s}")
+    install_log_redaction(("maru.serve",))  # the app's own records; serve() covers uvicorn's too
     allowed = check_allowed_kwargs(allowed_kwargs)
     step = coerce(runnable)
     models = build_models(step, input_type=input_type, output_type=output_type, allowed_kwargs=allowed)
     app = _fastapi_app(step, title)
-    _store_state(app, step, models, allowed)
-    app.add_middleware(RequestGate, max_body_bytes=max_body_bytes)
+    _store_state(app, step, models, allowed, expose_server_metadata)
+    app.add_middleware(RequestGate, max_body_bytes=max_body_bytes, body_timeout_s=body_timeout_s)
     add_docs(app)
     add_routes(app, models)
     add_error_handlers(app)
@@ -99,10 +109,13 @@ def _fastapi_app(step: Runnable[Any, Any], title: str | None) -> FastAPI:
     )
 
 
-def _store_state(app: FastAPI, step: Runnable[Any, Any], models: ServeModels, allowed: tuple[str, ...]) -> None:
+def _store_state(
+    app: FastAPI, step: Runnable[Any, Any], models: ServeModels, allowed: tuple[str, ...], expose: bool
+) -> None:
     """What the routes read from ``request.app.state``."""
     app.state.runnable = step
     app.state.models = models
     app.state.input_type = models.input_type
     app.state.output_type = models.output_type
     app.state.allowed_kwargs = allowed
+    app.state.expose_server_metadata = expose

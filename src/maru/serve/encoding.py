@@ -119,10 +119,14 @@ def _key(key: Any) -> str:
 
 
 def dumps(value: Any) -> bytes:
-    """Compact UTF-8 JSON of ``value`` (converted with :func:`to_json_safe`), on one line."""
-    return json.dumps(
-        to_json_safe(value), ensure_ascii=False, separators=(",", ":"), allow_nan=False
-    ).encode("utf-8")
+    """Compact UTF-8 JSON of ``value`` (converted with :func:`to_json_safe`), on one line. A lone
+    surrogate (text that is not text, from a decoder run with ``surrogatepass`` or a bad escape)
+    travels as U+FFFD: it has no UTF-8 form."""
+    text = json.dumps(to_json_safe(value), ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace").encode("utf-8")
 
 
 def sse(event: str, data: Any) -> bytes:

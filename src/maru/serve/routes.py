@@ -20,8 +20,9 @@ from pydantic import BaseModel
 from ..core.config import RunConfig
 from ..core.runnable import Runnable
 from .bodies import BatchBody, CallBody, ErrorResponse, InvokeBody, ServeModels, StreamEventsBody
-from .encoding import event_to_dict, sse
-from .errors import error_payload, redact, status_for
+from .encoding import sse
+from .errors import error_payload, status_for
+from .event_view import EventView
 from .gate import request_id_of
 from .kwargs import refuse_kwargs
 from .responses import json_error, json_response
@@ -164,7 +165,8 @@ async def stream_events(request: Request, body: StreamEventsBody) -> Response:
             **call.kwargs,
         )
     )
-    return StreamingResponse(stream_run_events(events), media_type="text/event-stream", headers=SSE_HEADERS)
+    view = EventView.of_call(call.config, request.app.state.expose_server_metadata)
+    return StreamingResponse(stream_run_events(events, view), media_type="text/event-stream", headers=SSE_HEADERS)
 
 
 # =============================================================================== one call
@@ -212,7 +214,7 @@ def failure(exc: BaseException, where: str) -> Response:
     """The JSON error for a call that failed before answering; a 5xx is logged (redacted)."""
     status = status_for(exc)
     if status >= 500:
-        log.error("%s failed: %s: %s", where, type(exc).__name__, redact(str(exc)), exc_info=exc)
+        log.error("%s failed: %s: %s", where, type(exc).__name__, exc, exc_info=exc)  # masked by serve.logs
     payload = error_payload(exc)
     return json_error(status, payload["type"], payload["message"])
 
@@ -234,10 +236,10 @@ async def stream_chunks(first: Any, chunks: AsyncIterator[Any]) -> AsyncIterator
         await _aclose(chunks)
 
 
-async def stream_run_events(events: AsyncIterator[Any]) -> AsyncIterator[bytes]:
+async def stream_run_events(events: AsyncIterator[Any], view: EventView) -> AsyncIterator[bytes]:
     try:
         async for event in events:
-            yield sse("data", event_to_dict(event))
+            yield sse("data", view(event))
         yield sse("end", {})
     except Exception as exc:
         yield _error_event(exc, "/stream_events")
@@ -248,7 +250,7 @@ async def stream_run_events(events: AsyncIterator[Any]) -> AsyncIterator[bytes]:
 def _error_event(exc: BaseException, where: str) -> bytes:
     status = status_for(exc)
     if status >= 500:
-        log.error("%s failed mid-stream: %s: %s", where, type(exc).__name__, redact(str(exc)), exc_info=exc)
+        log.error("%s failed mid-stream: %s: %s", where, type(exc).__name__, exc, exc_info=exc)
     return sse("error", {"error": {**error_payload(exc), "status_code": status}})
 
 
