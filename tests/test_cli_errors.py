@@ -124,7 +124,7 @@ def test_chat_with_redis_down_is_one_message(closed_port: int) -> None:
     url = f"redis://127.0.0.1:{closed_port}/0"
     err = one_message(invoke("chat", "--session", "trip", "--history", url, input="hi\n"), 2)
     assert "cannot reach the history store" in err and str(closed_port) in err
-    assert "--history .maru/history.sqlite" in err
+    assert "--history PATH.sqlite" in err
 
 
 @pytest.mark.parametrize("url", ["notaurl", "localhost:11434/v1", "ftp://host/v1"])

@@ -24,6 +24,7 @@ ROOT = "maru"  # the node of maru/__init__.py
 # What each package may import, bottom up. Keep docs/architecture.md ("Layers") the same.
 LEAVES = (
     "core", "errors", "messages", "redact", "_version", "_lazy", "_process", "_sqlite", "_mmr", "_kiwi",
+    "_home",
 )
 ALLOWED: dict[str, set[str]] = {
     **{leaf: set() for leaf in LEAVES},
@@ -34,7 +35,7 @@ ALLOWED: dict[str, set[str]] = {
     "models": {"cache", "core", "errors", "messages", "usage"},
     "_native": {"models", "errors"},
     "prompts": {"models", "core", "errors", "messages", "usage", "_mmr"},
-    "tracing": {"core", "errors", "redact", "usage", "_sqlite", "_version"},
+    "tracing": {"core", "errors", "redact", "usage", "_sqlite", "_version", "_home"},
     "rag": {
         "prompts", "models", "parsers", "net", "core", "errors", "messages", "usage",
         "_lazy", "_mmr", "_native", "_process", "_sqlite", "_kiwi",
@@ -44,12 +45,12 @@ ALLOWED: dict[str, set[str]] = {
     "agents": {"rag", "models", "net", "core", "errors", "messages", "_lazy"},
     "serve": {"prompts", "models", "parsers", "core", "errors", "messages", "redact", "_version"},
     "train": {"errors", "_lazy", "_process"},
-    "launch": {"errors", "_lazy", "_process"},
+    "launch": {"errors", "_lazy", "_process", "_home"},
     ROOT: {"core", "tracing", "_version"},
     "demo": {ROOT, "rag", "prompts", "models", "parsers", "cache", "tracing", "train", "messages", "usage"},
     "cli": {
         "demo", "serve", "history", "sql", "rag", "models", "tracing", "train", "launch", "core",
-        "errors", "messages", "usage", "_version",
+        "errors", "messages", "usage", "_version", "_home",
     },
 }
 

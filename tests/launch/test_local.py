@@ -144,6 +144,7 @@ def test_maru_launch_runs_a_job_locally_and_jobs_commands_follow_it(tmp_path: Pa
                          text=True, env=env, timeout=240)  # local runs in the foreground by default
     assert run.returncode == 0, run.stderr
     assert "submitted tiny to local" in run.stdout and ": succeeded" in run.stdout
+    assert "started 1 agent(s)" in run.stdout  # progress while it ran, not minutes of silence
     assert lh.summary(out)["step"] == 6 and (out / "rank1.pt").exists()
     status = subprocess.run([*maru, "jobs", "status", "tiny"], capture_output=True, text=True,
                             env=env, timeout=60)
@@ -175,3 +176,18 @@ def test_cancelling_a_finished_job_says_it_had_finished(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "done-1 had already finished (succeeded): nothing to cancel" in result.stdout
     assert "cancelled" not in result.stdout
+
+
+def test_progress_shows_the_supervisor_and_the_first_worker(tmp_path: Path) -> None:
+    """What maru launch --on local prints while it waits (here for a job that has ended)."""
+    from maru.launch.jobdir import JobFolder, write_json
+
+    folder = JobFolder(tmp_path / "p-1")
+    folder.path.mkdir()
+    write_json(folder.job_file, {"job_id": "p-1", "name": "p", "nodes": 2})
+    folder.supervisor_log.write_text("[maru supervisor 10:00:00] started 2 agent(s)\n")
+    folder.node_log(0).write_text("[default0]:step 10 loss 0.5\n[default1]:step 10 loss 0.5\n")
+    folder.node_log(1).write_text("[default0]:step 10 loss 0.5\n")
+    folder.write_result("succeeded", 0, [0, 0], "")
+    lines = list(LocalBackend(root=tmp_path).progress("p-1"))
+    assert lines == ["[maru supervisor 10:00:00] started 2 agent(s)", "step 10 loss 0.5"]

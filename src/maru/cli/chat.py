@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from .._home import maru_home
 from ._errors import describe_error, is_connection_error
 from ._extras import needs_extra, require_module
 from ._shared import fail, make_console, write
@@ -56,16 +57,22 @@ def chat(
         typer.Option("--session", help="Keep this conversation under a session id; it resumes on the next run."),
     ] = None,
     history_db: Annotated[
-        str,
-        typer.Option("--history", envvar="MARU_HISTORY", help="Where sessions are kept: a SQLite path or a SQLAlchemy/redis URL.", show_envvar=True),
-    ] = ".maru/history.sqlite",
+        str | None,
+        typer.Option(
+            "--history",
+            envvar="MARU_HISTORY",
+            help="Where sessions are kept: a SQLite path or a SQLAlchemy/redis URL "
+            "(default: history.sqlite in $MARU_HOME, else in the project's .maru folder).",
+            show_envvar=True,
+        ),
+    ] = None,
 ) -> None:
     """Chat with a model, streaming its replies: the bundled local model with nothing configured,
     or any OpenAI-compatible endpoint (OpenAI, Gemini, Ollama, vLLM, llama.cpp …).
 
     The key comes from OPENAI_API_KEY; it is never taken on the command line.
     """
-    store = open_history(history_db, session) if session else None
+    store = open_history(history_db or str(maru_home() / "history.sqlite"), session) if session else None
     chat_model = make_chat_model(model or None, base_url or None)
     chat_repl(chat_model, system, store, session)
 
@@ -85,7 +92,8 @@ def open_history(spec: str, session: str) -> Any:
             raise
         fail(
             f"cannot reach the history store (--history): {describe_error(exc)}",
-            "Start that server, or keep sessions in a SQLite file: --history .maru/history.sqlite",
+            "Start that server, or keep sessions in a SQLite file: --history PATH.sqlite "
+            "(the default when --history and MARU_HISTORY are not set).",
         )
     return store
 

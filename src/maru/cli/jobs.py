@@ -1,5 +1,5 @@
 """``maru launch JOB.toml --on local|slurm|kubernetes [--dry-run]`` and ``maru jobs ls | status |
-logs | cancel``. Submitted jobs are recorded in the job registry (``.maru/jobs.sqlite``) so the
+logs | cancel``. Submitted jobs are recorded in the job registry (``jobs.sqlite`` in maru's home folder) so the
 ``jobs`` commands find them whatever backend ran them."""
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from ..launch.backend import Backend
     from ..launch.registry import JobRegistry
 
-REGISTRY_HELP = "The job registry (default .maru/jobs.sqlite)."
+REGISTRY_HELP = "The job registry (default jobs.sqlite in $MARU_HOME, else in the project's .maru folder)."
 RegistryDb = Annotated[
     Path | None, typer.Option("--db", envvar="MARU_JOBS_DB", show_envvar=True, help=REGISTRY_HELP)
 ]
@@ -105,10 +105,16 @@ def launch(
 
 
 def _wait_and_report(backend: Backend, job_id: str, poll_s: float = 2.0) -> int:
-    """Block until the job ends; print its state (and root cause); its exit code: 0 succeeded, 143
-    preempted (run again to resume), 130 cancelled, else 1 (or the local job's own code)."""
+    """Block until the job ends, printing its progress where the backend reports it (the local
+    one: the supervisor's lines and the first worker's output); print its state (and root cause);
+    its exit code: 0 succeeded, 143 preempted (run again to resume), 130 cancelled, else 1 (or the
+    local job's own code)."""
     try:
+        progress = getattr(backend, "progress", None)
         waiter = getattr(backend, "wait_for", None)
+        if progress is not None:
+            for line in progress(job_id):
+                typer.echo(line)
         if waiter is not None:
             status = waiter(job_id)
         else:

@@ -18,7 +18,10 @@ trace_app = command_group(
     "trace", help="Browse recorded traces: list them, show one as a tree, or open the web viewer."
 )
 
-TRACE_DB_HELP = "The trace store (the file maru.tracing.enable() writes; default .maru/traces.sqlite)."
+TRACE_DB_HELP = (
+    "The trace store (the file maru.tracing.enable() writes; default traces.sqlite in $MARU_HOME, "
+    "else in the project's .maru folder)."
+)
 TraceDb = Annotated[
     Path | None, typer.Option("--db", envvar="MARU_TRACE_DB", show_envvar=True, help=TRACE_DB_HELP)
 ]
@@ -27,10 +30,10 @@ TraceDb = Annotated[
 def _open_trace_store(db: Path | None) -> RunStore:
     """Open an existing trace store for reading; a missing or unusable one exits 2 with why."""
     from ..errors import TraceStoreError
-    from ..tracing.store import DEFAULT_PATH, RunStore
+    from ..tracing.store import RunStore
 
     try:
-        return RunStore(db or DEFAULT_PATH, create=False)
+        return RunStore(db, create=False)
     except TraceStoreError as exc:
         fail(str(exc))
 

@@ -3,7 +3,7 @@ backend in the user's process (:mod:`maru.launch.local`) writes the job and read
 the detached supervisor (:mod:`maru.launch.supervisor`) runs it and writes how it ended. Naming
 every file here keeps the two sides on one layout:
 
-``.maru/jobs/local/<job_id>/``
+``<maru home>/jobs/local/<job_id>/`` (:mod:`maru._home`)
     ``job.json`` (what to run: agent commands, environment, port), ``pids.json`` (supervisor and
     agent pids), ``supervisor.log``, ``node<k>.log`` (agent ``k``'s output, worker lines prefixed
     by rank), ``node<k>.error.json`` (the agent's copy of its first worker error), ``logs/node<k>/``

@@ -19,7 +19,8 @@ Workers get ``MARU_CHECKPOINT_DIR`` (the spec's ``checkpoint_dir``, else
 ``MARU_HANG_TIMEOUT_S`` (the spec's ``hang_timeout_s``: the trainer's hang watchdog) and
 ``MARU_JOB_DIR``.
 
-Job folder: ``.maru/jobs/local/<job_id>/`` (layout in :mod:`maru.launch.jobdir`).
+Job folder: ``<maru home>/jobs/local/<job_id>/`` (:mod:`maru._home`: ``$MARU_HOME``, else the
+project's ``.maru``; layout in :mod:`maru.launch.jobdir`).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .._home import maru_home
 from .._process import free_port, pid_alive
 from ..errors import ConfigurationError
 from .backend import Backend, JobHandle, JobState, JobStatus, LaunchError
@@ -44,10 +46,16 @@ from .jobdir import CLEARED_ENV, HOST, REQUEUE_EXIT_CODE, JobFolder, root_cause,
 if TYPE_CHECKING:
     from .spec import JobSpec
 
-__all__ = ["DEFAULT_ROOT", "REQUEUE_EXIT_CODE", "LocalBackend", "root_cause"]
+__all__ = ["REQUEUE_EXIT_CODE", "LocalBackend", "default_root", "root_cause"]
 
-DEFAULT_ROOT = Path(".maru") / "jobs" / "local"
-"""Where job folders go (``$MARU_LOCAL_JOBS`` overrides it)."""
+
+def default_root() -> Path:
+    """Where job folders go by default: ``jobs/local`` in maru's home folder (:mod:`maru._home`);
+    ``$MARU_LOCAL_JOBS`` overrides it."""
+    return maru_home() / "jobs" / "local"
+
+FIRST_WORKER_PREFIX = "[default0]:"
+"""How torchrun's ``--tee`` prefixes the lines of local rank 0 in a node's log."""
 SUPERVISOR_MODULE = "maru.launch.supervisor"
 """What ``submit`` runs with ``python -m`` (detached) to run a job."""
 
@@ -75,7 +83,7 @@ class LocalBackend(Backend):
     ) -> None:
         if nodes is not None and nodes < 1:
             raise ConfigurationError(f"nodes must be at least 1, not {nodes}")
-        self.root = Path(root or os.environ.get("MARU_LOCAL_JOBS") or DEFAULT_ROOT)
+        self.root = Path(root or os.environ.get("MARU_LOCAL_JOBS") or default_root())
         self.nodes = nodes
         self.python = python or sys.executable
         self.rdzv_conf = {str(k): str(v) for k, v in (rdzv_conf or {}).items()}
@@ -315,11 +323,29 @@ class LocalBackend(Backend):
         ``rank`` the newest attempt's per-rank stdout+stderr of that global rank (local rank
         ``rank % nproc_per_node`` on simulated node ``rank // nproc_per_node``)."""
         folder = self._folder(job_id)
-        files = _log_files(job_id, folder, rank)
+        for _, line in self._read_lines(job_id, _log_files(job_id, folder, rank), follow=follow):
+            yield line
+
+    def progress(self, job_id: str) -> Iterator[str]:
+        """What ``maru launch --on local`` shows while it waits, as it is written, until the job
+        ends: the supervisor's lines (agents started, restarts, how it ended) and the output of
+        the first worker (node 0, local rank 0) without torchrun's ``[default0]:`` prefix."""
+        folder = self._folder(job_id)
+        first_node = folder.node_log(0)
+        for path, line in self._read_lines(job_id, [folder.supervisor_log, first_node], follow=True):
+            if path != first_node:
+                yield line
+            elif line.startswith(FIRST_WORKER_PREFIX):
+                yield line[len(FIRST_WORKER_PREFIX):]
+
+    def _read_lines(self, job_id: str, files: list[Path], *, follow: bool) -> Iterator[tuple[Path, str]]:
+        """``(file, line)`` for every line of ``files``; with ``follow`` new lines as they are
+        written, until the job has finished."""
         offsets = dict.fromkeys(files, 0)
         while True:
             for path in files:
-                yield from _new_lines(path, offsets, whole_lines=follow)
+                for line in _new_lines(path, offsets, whole_lines=follow):
+                    yield path, line
             if not follow:
                 return
             if self.status(job_id).finished:

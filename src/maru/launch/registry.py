@@ -1,6 +1,6 @@
 """The job registry: every job ``maru launch`` submitted (backend, id, name, spec file, time) in
-``.maru/jobs.sqlite``, so ``maru jobs ls`` lists jobs across backends and ``maru jobs status ID``
-knows which backend to ask."""
+``jobs.sqlite`` in maru's home folder (:mod:`maru._home`), so ``maru jobs ls`` lists jobs across
+backends and ``maru jobs status ID`` knows which backend to ask."""
 
 from __future__ import annotations
 
@@ -12,13 +12,17 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from .._home import maru_home
 from ..errors import ConfigurationError
 from .backend import JobHandle
 
-__all__ = ["DEFAULT_PATH", "JobRegistry"]
+__all__ = ["JobRegistry", "default_path"]
 
-DEFAULT_PATH = Path(".maru") / "jobs.sqlite"
-"""Where the registry lives by default (``$MARU_JOBS_DB`` overrides it)."""
+
+def default_path() -> Path:
+    """Where the registry lives by default: ``jobs.sqlite`` in maru's home folder (``$MARU_HOME``,
+    else the project's ``.maru``; see :mod:`maru._home`). ``$MARU_JOBS_DB`` overrides it."""
+    return maru_home() / "jobs.sqlite"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -38,7 +42,7 @@ class JobRegistry:
     command-line tool, not a hot path."""
 
     def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
-        self.path = Path(path or os.environ.get("MARU_JOBS_DB") or DEFAULT_PATH)
+        self.path = Path(path or os.environ.get("MARU_JOBS_DB") or default_path())
 
     @contextmanager
     def _connect(self, create: bool) -> Iterator[sqlite3.Connection | None]:

@@ -27,12 +27,18 @@ from pathlib import Path
 from typing import Any
 
 from .. import _sqlite
+from .._home import maru_home
 from ..errors import TraceStoreError
 from .run import Run
 
-__all__ = ["DEFAULT_PATH", "SCHEMA_VERSION", "RunStore", "TraceStats", "parse_time"]
+__all__ = ["SCHEMA_VERSION", "RunStore", "TraceStats", "default_path", "parse_time"]
 
-DEFAULT_PATH = ".maru/traces.sqlite"
+
+def default_path() -> Path:
+    """Where traces go by default: ``traces.sqlite`` in maru's home folder (``$MARU_HOME``, else
+    the project's ``.maru``; :mod:`maru._home`), so every sub-folder of a project shares one store."""
+    return maru_home() / "traces.sqlite"
+
 SCHEMA_VERSION = 2
 
 _COLUMNS = (
@@ -107,8 +113,9 @@ class RunStore:
     """
 
     def __init__(
-        self, path: str | os.PathLike[str] = DEFAULT_PATH, *, create: bool = True, timeout: float = 30.0
+        self, path: str | os.PathLike[str] | None = None, *, create: bool = True, timeout: float = 30.0
     ) -> None:
+        path = default_path() if path is None else path
         if _sqlite.is_memory_path(path):
             raise ValueError(
                 "RunStore needs a file (every thread opens its own connection, and in-memory "

@@ -307,7 +307,7 @@ _active: Tracer | None = None
 def _default_sinks(path: str | Path | None) -> list[Any]:
     from .store import RunStore
 
-    return [RunStore(path or os.environ.get("MARU_TRACE_DB") or ".maru/traces.sqlite")]
+    return [RunStore(path or os.environ.get("MARU_TRACE_DB") or None)]
 
 
 def enable(
@@ -318,7 +318,7 @@ def enable(
     max_value_chars: int = 20_000,
 ) -> Tracer:
     """Trace every call in this process. Default sink: the SQLite run store at ``path`` (else
-    ``$MARU_TRACE_DB``, else ``.maru/traces.sqlite``), which ``maru trace`` reads. Returns the
+    ``$MARU_TRACE_DB``, else ``traces.sqlite`` in :mod:`maru._home`), which ``maru trace`` reads. Returns the
     tracer (``flush()`` it to wait for writes); :func:`disable` turns tracing off."""
     global _active
     disable()
