@@ -18,7 +18,7 @@ import pytest
 from maru.errors import TraceStoreError
 from maru.tracing.run import Run
 from maru.tracing.sinks import RunSink
-from maru.tracing.store import RunStore, TraceStats, parse_time
+from maru.tracing.store import SCHEMA_VERSION, RunStore, TraceStats, parse_time
 
 from .traces import make_trace
 
@@ -374,7 +374,7 @@ def test_a_store_from_the_first_schema_is_upgraded_in_place_and_keeps_its_runs(t
     assert s.get_run("new-3").provider == "openai"
     s.close()
     version = sqlite3.connect(path).execute("SELECT value FROM maru_trace_meta").fetchone()[0]
-    assert version == "2"
+    assert version == str(SCHEMA_VERSION)
     assert RunStore(path, create=False).get_run("old-1") is not None  # opens again, no second upgrade
 
 
@@ -385,5 +385,5 @@ def test_a_store_from_a_newer_maru_is_refused_with_advice(tmp_path: Path) -> Non
     conn.execute("UPDATE maru_trace_meta SET value = '99'")
     conn.commit()
     conn.close()
-    with pytest.raises(TraceStoreError, match="schema version 99, this maru uses 2"):
+    with pytest.raises(TraceStoreError, match=f"schema version 99, this maru uses {SCHEMA_VERSION}"):
         RunStore(path)

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, Protocol, TypeAlias
 
 from .chunks import NOTHING, ChunkRecorder, add_chunks
+from .closing import aclose_stream, close_stream
 
 if TYPE_CHECKING:
     from .runnable import Runnable
@@ -138,6 +139,25 @@ def run_id_str(run_id: int) -> str:
     return f"{run_id:x}{run_id_suffix()}"
 
 
+COPIED: Final = frozenset({list, dict})
+"""The types a run's input or output is copied from when recorded (see :func:`snapshot`)."""
+
+
+def snapshot(value: Any) -> Any:
+    """``value`` as it is now, for a run record: a list is copied, a dict too, with its list values
+    (a prompt's ``{"history": [...]}``). The tracer turns records into JSON later, on its own thread;
+    by then the caller may have appended to the list it passed (an agent appends each reply to the
+    messages it sent the model). Messages and other values are kept by reference, as they are not
+    changed in place. Call it only for types in :data:`COPIED` (the hot path checks the type first)."""
+    if type(value) is list:
+        return value.copy()
+    copy = value.copy()
+    for key, item in value.items():  # a loop, not a comprehension: no frame of its own on 3.11
+        if type(item) is list:
+            copy[key] = item.copy()
+    return copy
+
+
 def set_global_collector(collector: Collector | None) -> None:
     """Trace every call in this process into ``collector`` (``None`` stops)."""
     global global_state
@@ -170,6 +190,15 @@ class RunEvent:
     metadata: dict[str, Any]
     data: dict[str, Any]
     time: float = field(default_factory=time.time)
+
+    # LangChain's events are dicts: ``event["event"]``, ``event.get("tags")`` read the same here.
+    def __getitem__(self, key: str) -> Any:
+        if key not in RunEvent.__dataclass_fields__:
+            raise KeyError(key)
+        return getattr(self, key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return getattr(self, key) if key in RunEvent.__dataclass_fields__ else default
 
 
 @contextmanager
@@ -238,6 +267,8 @@ def _close(
     listeners, collector, run_id, trace_id, _, records = child
     parent = state[RUN_ID]
     if records is not None:
+        if type(output) in COPIED:
+            output = snapshot(output)
         records.append((run_id, parent, trace_id, runnable, name, config, input, output, error, t0, t1))
         if parent is None:
             submit_trace(collector, records)
@@ -260,9 +291,11 @@ def traced_call(
     _clock: Callable[[], float] = perf_counter,
     _set: Callable[..., Any] = current_run.set,
     _reset: Callable[..., Any] = current_run.reset,
+    _copied: frozenset[type] = COPIED,
 ) -> Any:
     listeners, collector, parent, trace_id, _, records = state
     if not listeners:  # only a collector: the lean path, no events, one tuple per run
+        sent = snapshot(input) if type(input) in _copied else input
         run_id = _next_id()
         if trace_id is None:  # a root run starts a trace
             trace_id = run_id
@@ -278,13 +311,14 @@ def traced_call(
         except BaseException as exc:
             _reset(token)
             if records is not None:
-                records.append((run_id, parent, trace_id, runnable, name, config, input, None, exc, t0, _clock()))
+                records.append((run_id, parent, trace_id, runnable, name, config, sent, None, exc, t0, _clock()))
                 if parent is None:
                     submit_trace(collector, records)
             raise
         _reset(token)
         if records is not None:
-            records.append((run_id, parent, trace_id, runnable, name, config, input, output, None, t0, _clock()))
+            kept = snapshot(output) if type(output) in _copied else output
+            records.append((run_id, parent, trace_id, runnable, name, config, sent, kept, None, t0, _clock()))
             if parent is None:
                 submit_trace(collector, records)
         return output
@@ -303,18 +337,19 @@ def _traced_call_observed(
 ) -> Any:
     child, name, config = _open(state, config)
     listeners = child[LISTENERS]
+    sent = snapshot(input) if type(input) in COPIED else input
     if listeners:
-        _emit("start", runnable, name, config, state, child, {"input": input})
+        _emit("start", runnable, name, config, state, child, {"input": sent})
     t0 = perf_counter()
     token = current_run.set(child)
     try:
         output = fn(input, config, **kwargs)
     except BaseException as exc:
         current_run.reset(token)
-        _close(state, child, runnable, name, config, input, None, exc, t0)
+        _close(state, child, runnable, name, config, sent, None, exc, t0)
         raise
     current_run.reset(token)
-    _close(state, child, runnable, name, config, input, output, None, t0)
+    _close(state, child, runnable, name, config, sent, output, None, t0)
     return output
 
 
@@ -323,18 +358,19 @@ async def traced_acall(
 ) -> Any:
     child, name, config = _open(state, config)
     listeners = child[LISTENERS]
+    sent = snapshot(input) if type(input) in COPIED else input
     if listeners:
-        _emit("start", runnable, name, config, state, child, {"input": input})
+        _emit("start", runnable, name, config, state, child, {"input": sent})
     t0 = perf_counter()
     token = current_run.set(child)
     try:
         output = await fn(input, config, **kwargs)
     except BaseException as exc:
         current_run.reset(token)
-        _close(state, child, runnable, name, config, input, None, exc, t0)
+        _close(state, child, runnable, name, config, sent, None, exc, t0)
         raise
     current_run.reset(token)
-    _close(state, child, runnable, name, config, input, output, None, t0)
+    _close(state, child, runnable, name, config, sent, output, None, t0)
     return output
 
 
@@ -346,8 +382,9 @@ def traced_iter(
     child, name, config = _open(state, config)
     listeners = child[LISTENERS]
     recorder = input if isinstance(input, ChunkRecorder) else None
+    sent = snapshot(input) if type(input) in COPIED else input
     if listeners:
-        _emit("start", runnable, name, config, state, child, {"input": None if recorder else input})
+        _emit("start", runnable, name, config, state, child, {"input": None if recorder else sent})
     t0 = perf_counter()
     output: Any = NOTHING
     token = current_run.set(child)
@@ -369,10 +406,11 @@ def traced_iter(
             output = add_chunks(output, chunk)
             yield chunk
     except BaseException as exc:
-        _close(state, child, runnable, name, config, recorder.value if recorder else input,
+        close_stream(iterator)  # closed early: close the step's stream now, not when the trace lets go
+        _close(state, child, runnable, name, config, recorder.value if recorder else sent,
                None if output is NOTHING else output, exc, t0)
         raise
-    _close(state, child, runnable, name, config, recorder.value if recorder else input,
+    _close(state, child, runnable, name, config, recorder.value if recorder else sent,
            None if output is NOTHING else output, None, t0)
 
 
@@ -387,8 +425,9 @@ async def traced_aiter(
     child, name, config = _open(state, config)
     listeners = child[LISTENERS]
     recorder = input if isinstance(input, ChunkRecorder) else None
+    sent = snapshot(input) if type(input) in COPIED else input
     if listeners:
-        _emit("start", runnable, name, config, state, child, {"input": None if recorder else input})
+        _emit("start", runnable, name, config, state, child, {"input": None if recorder else sent})
     t0 = perf_counter()
     output: Any = NOTHING
     token = current_run.set(child)
@@ -410,8 +449,9 @@ async def traced_aiter(
             output = add_chunks(output, chunk)
             yield chunk
     except BaseException as exc:
-        _close(state, child, runnable, name, config, recorder.value if recorder else input,
+        await aclose_stream(iterator)  # closed early (see traced_iter)
+        _close(state, child, runnable, name, config, recorder.value if recorder else sent,
                None if output is NOTHING else output, exc, t0)
         raise
-    _close(state, child, runnable, name, config, recorder.value if recorder else input,
+    _close(state, child, runnable, name, config, recorder.value if recorder else sent,
            None if output is NOTHING else output, None, t0)

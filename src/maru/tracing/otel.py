@@ -19,7 +19,8 @@ Spans follow the OpenTelemetry GenAI semantic conventions (checked against the c
   anything else as JSON). A trace root's summed tokens go in ``maru.usage.input_tokens`` /
   ``output_tokens``, not ``gen_ai.usage.*``, so a backend adding up ``gen_ai.usage`` over spans
   does not count them twice;
-- a failed run: status ``ERROR`` with the message, ``error.type``, and an ``exception`` event.
+- a failed run: status ``ERROR`` with the message, ``error.type``, and an ``exception`` event
+  (with ``exception.stacktrace``, redacted).
 
 Inputs and outputs are prompts and completions; the conventions make recording them opt-in, and so
 does this sink (``capture_content=True`` adds ``maru.inputs`` / ``maru.outputs`` as JSON, cut at
@@ -209,11 +210,10 @@ class OTelSink:
             )
             if run.error:
                 span.set_status(Status(StatusCode.ERROR, run.error))
-                span.add_event(
-                    "exception",
-                    {"exception.type": _error_type(run.error), "exception.message": _error_message(run.error)},
-                    timestamp=_ns(run.end_time),
-                )
+                exception = {"exception.type": _error_type(run.error), "exception.message": _error_message(run.error)}
+                if run.stacktrace:
+                    exception["exception.stacktrace"] = run.stacktrace
+                span.add_event("exception", exception, timestamp=_ns(run.end_time))
             opened.append((span, run))
             context = trace.set_span_in_context(span, Context())
             for child in reversed(children.get(run.id, [])):

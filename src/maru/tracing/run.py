@@ -17,7 +17,8 @@ KINDS = ("chain", "llm", "tool", "retriever", "embedding", "parser", "prompt")
 @dataclass(slots=True)
 class Run:
     """One step's execution. Times are epoch seconds; ``inputs`` / ``outputs`` are JSON-safe and
-    redacted; ``error`` is ``"ExceptionType: message"``. ``model``, ``provider`` (``openai`` …),
+    redacted; ``error`` is ``"ExceptionType: message"`` and ``stacktrace`` the formatted traceback
+    (with the exception's causes), both redacted. ``model``, ``provider`` (``openai`` …),
     ``input_tokens`` … and ``cost`` are set on model runs (``llm``); tokens and cost also, summed
     over the whole tree, on a trace's root run."""
 
@@ -39,6 +40,7 @@ class Run:
     output_tokens: int | None = None
     cached_tokens: int | None = None
     cost: float | None = None
+    stacktrace: str | None = None
 
     @property
     def latency(self) -> float:

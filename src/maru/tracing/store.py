@@ -4,7 +4,7 @@
   own connection (fresh after a fork), and a trace is written in one ``BEGIN IMMEDIATE``
   transaction, waiting up to ``timeout`` seconds for another writer's lock. Writing a trace again
   replaces its runs (``INSERT OR REPLACE`` by run id).
-- **Schema** (version 1): table ``runs`` with one column per :class:`~maru.tracing.run.Run` field;
+- **Schema** (version 3; older stores are upgraded in place): table ``runs`` with one column per :class:`~maru.tracing.run.Run` field;
   ``inputs``, ``outputs``, ``tags`` and ``metadata`` are JSON text. Indexes: ``trace_id``; root runs
   (``parent_id IS NULL``) by ``start_time``; ``name``. ``maru_trace_meta`` holds the version.
 - **A trace** is its root run plus its descendants; listing and counting look at root runs, whose
@@ -39,7 +39,7 @@ def default_path() -> Path:
     the project's ``.maru``; :mod:`maru._home`), so every sub-folder of a project shares one store."""
     return maru_home() / "traces.sqlite"
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _COLUMNS = (
     "id",
@@ -60,6 +60,7 @@ _COLUMNS = (
     "output_tokens",
     "cached_tokens",
     "cost",
+    "stacktrace",
 )
 _JSON_COLUMNS = frozenset({"inputs", "outputs", "tags", "metadata"})
 _SELECT = "SELECT " + ", ".join(f"r.{c}" for c in _COLUMNS) + " FROM runs AS r"
@@ -86,12 +87,16 @@ _SCHEMA = (
     " input_tokens INTEGER,"
     " output_tokens INTEGER,"
     " cached_tokens INTEGER,"
-    " cost REAL)",
+    " cost REAL,"
+    " stacktrace TEXT)",
     "CREATE INDEX runs_trace ON runs (trace_id)",
     "CREATE INDEX runs_roots ON runs (start_time) WHERE parent_id IS NULL",
     "CREATE INDEX runs_name ON runs (name)",
 )
-_UPGRADES = {1: ("ALTER TABLE runs ADD COLUMN provider TEXT",)}
+_UPGRADES = {
+    1: ("ALTER TABLE runs ADD COLUMN provider TEXT",),
+    2: ("ALTER TABLE runs ADD COLUMN stacktrace TEXT",),
+}
 """Statements that take a store from a version to the next: older stores open and keep their runs."""
 
 

@@ -13,6 +13,7 @@ import functools
 import logging
 import os
 import threading
+import traceback
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -30,7 +31,7 @@ from ..core.events import (
     run_id_suffix,
     wall_time,
 )
-from ..redact import Redactor
+from ..redact import MASK, Redactor, redact_text
 from .run import Run
 
 log = logging.getLogger("maru.tracing")
@@ -98,8 +99,8 @@ class Tracer:
                 if isinstance(item, list):
                     try:
                         batch.extend(self.to_runs(item))
-                    except Exception:
-                        log.exception("could not convert a trace to runs")
+                    except Exception as exc:
+                        _log_failure("could not convert a trace to runs", exc)
                     if len(batch) >= self.max_batch_runs:
                         self._write(batch)
                         batch = []
@@ -163,7 +164,17 @@ class Tracer:
     def _value(self, value: Any) -> Any:
         if value is None or type(value) in _PLAIN:  # numbers need neither conversion nor redaction
             return value
-        return self.redact(to_jsonable(value, self.max_value_chars))
+        return to_jsonable(value, self.max_value_chars, self.redact)
+
+    def _text(self, text: str) -> str:
+        """A name, tag or error message: redacted, then cut (see :func:`~maru.redact.redact_then_cut`)."""
+        return self.redact.cut(text, self.max_value_chars)
+
+    def _failure(self, error: BaseException) -> tuple[str, str]:
+        """A failed run's ``error`` (``"Type: message"``) and its ``stacktrace`` (with the causes of
+        the exception), both redacted."""
+        summary = self._text(f"{type(error).__name__}: {error}")
+        return summary, self._text("".join(traceback.format_exception(error)))
 
     # ------------------------------------------------------------------ control
     def flush(self, timeout: float = 10.0) -> bool:
@@ -194,13 +205,14 @@ class _RunMaker:
     """Builds the runs of one trace: what the runs of a trace share (the id suffix, the clock
     offset, tags and metadata per config) is worked out once per trace, not once per run."""
 
-    __slots__ = ("tracer", "suffix", "offset", "labels")
+    __slots__ = ("tracer", "suffix", "offset", "labels", "names")
 
     def __init__(self, tracer: Tracer) -> None:
         self.tracer = tracer
         self.suffix = run_id_suffix()
         self.offset = wall_time(0.0)  # perf_counter reading + offset = epoch seconds
         self.labels: dict[int, tuple[list[str], dict[str, Any]]] = {}
+        self.names: dict[str, str] = {}  # a run_name may hold a key too: each name redacted once per trace
 
     def run(
         self, run_id: int, parent: int | None, trace_id: int, runnable: Any, name: str | None, config: Any,
@@ -213,20 +225,26 @@ class _RunMaker:
             tags, metadata = self._labels(config)
         else:
             tags, metadata = [], {}
+        name = name or runnable.name
+        shown = self.names.get(name)
+        if shown is None:
+            shown = self.names[name] = tracer._text(str(name))
         run = Run(
             f"{run_id:x}{suffix}",
             f"{trace_id:x}{suffix}",
             None if parent is None else f"{parent:x}{suffix}",
-            name or runnable.name,
+            shown,
             kind,
             self.offset + t0,
             self.offset + t1,
             tracer._value(input),
             None if error is not None else tracer._value(output),
-            None if error is None else tracer.redact.text(f"{type(error).__name__}: {error}"),
+            None,
             tags,
             metadata,
         )
+        if error is not None:
+            run.error, run.stacktrace = tracer._failure(error)
         if kind == "llm":
             tracer._add_usage(run, runnable, output)
         return run
@@ -237,7 +255,7 @@ class _RunMaker:
         if labels is None:
             metadata = config.get("metadata")
             labels = self.labels[id(config)] = (
-                [str(t) for t in config.get("tags", ())],
+                [self.tracer._text(str(t)) for t in config.get("tags", ())],
                 self.tracer._value(dict(metadata)) if metadata else {},
             )
         return list(labels[0]), dict(labels[1])
@@ -261,43 +279,58 @@ class _RunMaker:
 def _safely(fn: Callable[[], Any]) -> None:
     try:
         fn()
-    except Exception:  # a broken sink must not take the application (or other sinks) down
-        log.exception("trace sink failed")
+    except Exception as exc:  # a broken sink must not take the application (or other sinks) down
+        _log_failure("trace sink failed", exc)
 
 
-def to_jsonable(value: Any, max_chars: int = 20_000, _depth: int = 0) -> Any:
+def _log_failure(what: str, exc: BaseException) -> None:
+    """Log a failure with its traceback, redacted: a sink's or a value's error may quote a secret
+    (an exporter's rejected header, a run's input)."""
+    log.error("%s\n%s", what, redact_text("".join(traceback.format_exception(exc))).rstrip())
+
+
+def to_jsonable(value: Any, max_chars: int = 20_000, redactor: Redactor | None = None, _depth: int = 0) -> Any:
     """A JSON-safe copy of ``value``: messages as their dicts, pydantic models dumped, dataclasses
-    as dicts, prompt values as messages, long strings cut with a note of their length."""
+    as dicts, prompt values as messages, long strings cut with a note of their length.
+
+    With a ``redactor``, every string and dict key is redacted *before* it is cut (a key cut in half
+    would no longer look like one), and values under secret-named keys are masked whole."""
     if value is None or isinstance(value, bool | int | float):
         return value
     if isinstance(value, str):
+        if redactor is not None:
+            return redactor.cut(value, max_chars)
         return value if len(value) <= max_chars else value[:max_chars] + f"… [{len(value)} chars]"
     if _depth > 20:
-        return repr(value)[:200]
+        return to_jsonable(repr(value), 200, redactor)
+    deeper = _depth + 1
     to_dict = getattr(value, "to_dict", None)
     if callable(to_dict) and not isinstance(value, type):
         try:
-            return to_jsonable(to_dict(), max_chars, _depth + 1)
+            return to_jsonable(to_dict(), max_chars, redactor, deeper)
         except Exception:  # a to_dict that fails is not ours to fix here
             pass
     to_messages = getattr(value, "to_messages", None)
     if callable(to_messages) and not isinstance(value, type):
-        return [to_jsonable(m, max_chars, _depth + 1) for m in to_messages()]
+        return [to_jsonable(m, max_chars, redactor, deeper) for m in to_messages()]
     if isinstance(value, dict):
-        return {str(k): to_jsonable(v, max_chars, _depth + 1) for k, v in value.items()}
+        if redactor is None:
+            return {str(k): to_jsonable(v, max_chars, None, deeper) for k, v in value.items()}
+        return {
+            redactor.cut(str(k), max_chars): MASK if redactor.hides(k, v) else to_jsonable(v, max_chars, redactor, deeper)
+            for k, v in value.items()
+        }
     if isinstance(value, list | tuple | set | frozenset):
-        return [to_jsonable(v, max_chars, _depth + 1) for v in value]
+        return [to_jsonable(v, max_chars, redactor, deeper) for v in value]
     if isinstance(value, BaseException):
-        return f"{type(value).__name__}: {value}"
+        return to_jsonable(f"{type(value).__name__}: {value}", max_chars, redactor)
     dump = getattr(value, "model_dump", None)
     if callable(dump):
-        return to_jsonable(dump(mode="json"), max_chars, _depth + 1)
+        return to_jsonable(dump(mode="json"), max_chars, redactor, deeper)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return to_jsonable(
-            {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}, max_chars, _depth + 1
-        )
-    text = repr(value)
-    return text if len(text) <= 500 else text[:500] + "…"
+        fields = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+        return to_jsonable(fields, max_chars, redactor, deeper)
+    return to_jsonable(repr(value), min(max_chars, 500), redactor)
 
 
 # --------------------------------------------------------------------------- switching it on

@@ -252,7 +252,7 @@ function selectRun(runId, updateHash) {
   fact(facts, "cost", run.cost == null ? null : fmtCost(run.cost));
   fact(facts, "tags", run.tags && run.tags.length ? run.tags.join(", ") : null);
   $("run-error").hidden = !run.error;
-  $("run-error").textContent = run.error || "";
+  $("run-error").textContent = run.stacktrace || run.error || "";
   $("run-inputs").textContent = pretty(run.inputs);
   $("run-outputs").textContent = run.error && run.outputs == null ? "— (failed)" : pretty(run.outputs);
   const hasMeta = run.metadata && Object.keys(run.metadata).length > 0;
