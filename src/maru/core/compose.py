@@ -7,6 +7,7 @@ from typing import Any
 
 from . import events as _events
 from .chunks import agather, gather
+from .closing import aclose_stream, close_stream
 from .config import RunConfig
 from .events import LISTENERS, SEQ_ERROR, current_run, traced_call
 from .executor import run_bounded, submit
@@ -136,33 +137,45 @@ class Sequence(Runnable[Any, Any]):
             input = await step.ainvoke(input, config)
         return input
 
+    # Each stream method hands back the piped generator itself (no extra layer per chunk); the
+    # first step's stream is opened by the generator, so nothing starts before the first chunk.
     def _stream(self, input: Any, config: RunConfig | None = None, **kwargs: Any) -> Iterator[Any]:
-        chunks = self.steps[0].stream(input, config, **kwargs)
-        for step in self.steps[1:]:
-            chunks = step.transform(chunks, config)
-        yield from chunks
+        return self._piped(lambda: self.steps[0].stream(input, config, **kwargs), config)
 
-    async def _astream(self, input: Any, config: RunConfig | None = None, **kwargs: Any) -> AsyncIterator[Any]:
-        chunks = self.steps[0].astream(input, config, **kwargs)
-        for step in self.steps[1:]:
-            chunks = step.atransform(chunks, config)
-        async for chunk in chunks:
-            yield chunk
+    def _astream(self, input: Any, config: RunConfig | None = None, **kwargs: Any) -> AsyncIterator[Any]:
+        return self._apiped(lambda: self.steps[0].astream(input, config, **kwargs), config)
 
     def _transform(self, input: Iterable[Any], config: RunConfig | None = None, **kwargs: Any) -> Iterator[Any]:
-        chunks = self.steps[0].transform(input, config, **kwargs)
-        for step in self.steps[1:]:
-            chunks = step.transform(chunks, config)
-        yield from chunks
+        return self._piped(lambda: self.steps[0].transform(input, config, **kwargs), config)
 
-    async def _atransform(
+    def _atransform(
         self, input: AsyncIterator[Any], config: RunConfig | None = None, **kwargs: Any
     ) -> AsyncIterator[Any]:
-        chunks = self.steps[0].atransform(input, config, **kwargs)
+        return self._apiped(lambda: self.steps[0].atransform(input, config, **kwargs), config)
+
+    def _piped(self, first: Callable[[], Iterator[Any]], config: RunConfig | None) -> Iterator[Any]:
+        """The first step's stream through the other steps' transforms. Closed early, every step's
+        stream is closed, last first (see :mod:`maru.core.closing`)."""
+        streams = [first()]
         for step in self.steps[1:]:
-            chunks = step.atransform(chunks, config)
-        async for chunk in chunks:
-            yield chunk
+            streams.append(step.transform(streams[-1], config))
+        try:
+            yield from streams[-1]
+        finally:
+            for stream in reversed(streams):
+                close_stream(stream)
+
+    async def _apiped(self, first: Callable[[], AsyncIterator[Any]], config: RunConfig | None) -> AsyncIterator[Any]:
+        """Async twin of :meth:`_piped`."""
+        streams = [first()]
+        for step in self.steps[1:]:
+            streams.append(step.atransform(streams[-1], config))
+        try:
+            async for chunk in streams[-1]:
+                yield chunk
+        finally:
+            for stream in reversed(streams):
+                await aclose_stream(stream)
 
 
 class Parallel(Runnable[Any, dict[str, Any]]):

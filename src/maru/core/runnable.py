@@ -27,6 +27,7 @@ from typing import Any, ClassVar, Generic, TypeVar, overload
 
 from . import events as _events
 from .chunks import ChunkRecorder, agather, gather
+from .closing import aclose_stream
 from .config import RunConfig, configs_for_batch
 from .event_filter import EventFilter, check_version
 from .events import (
@@ -310,8 +311,12 @@ class Runnable(Generic[Input, Output]):
     async def _atransform(
         self, input: AsyncIterator[Input], config: RunConfig | None = None, **kwargs: Any
     ) -> AsyncIterator[Output]:
-        async for chunk in self._astream(await agather(input), config, **kwargs):
-            yield chunk
+        stream = self._astream(await agather(input), config, **kwargs)
+        try:
+            async for chunk in stream:
+                yield chunk
+        finally:
+            await aclose_stream(stream)  # closed early: close the step's own stream now (maru.core.closing)
 
     # ----------------------------------------------------------------- composition
     def __or__(self, other: Any) -> Runnable[Input, Any]:

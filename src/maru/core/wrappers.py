@@ -12,6 +12,7 @@ import time
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from typing import Any
 
+from .closing import aclose_stream
 from .config import RunConfig, merge_configs, validate_config
 from .runnable import Runnable, coerce
 
@@ -254,9 +255,12 @@ class Retry(Runnable[Any, Any]):
             except Exception as exc:
                 await _asleep(self._failed(exc, attempt))
                 continue
-            yield first
-            async for chunk in iterator:
-                yield chunk
+            try:
+                yield first
+                async for chunk in iterator:
+                    yield chunk
+            finally:
+                await aclose_stream(iterator)  # closed early: close the step's stream now (core.closing)
             return
 
 
@@ -364,8 +368,11 @@ class Fallbacks(Runnable[Any, Any]):
             except self.exceptions as exc:
                 errors.append(exc)
                 continue
-            yield first
-            async for chunk in iterator:
-                yield chunk
+            try:
+                yield first
+                async for chunk in iterator:
+                    yield chunk
+            finally:
+                await aclose_stream(iterator)  # closed early: close the step's stream now (core.closing)
             return
         raise self._give_up(errors[0], errors)
