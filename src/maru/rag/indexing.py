@@ -39,7 +39,7 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from ..errors import IndexingError
-from .documents import Document
+from .documents import Document, as_documents, content_hash
 from .records import CHUNK, chunks
 
 if TYPE_CHECKING:
@@ -125,22 +125,28 @@ class IdMaker:
     """Stable document ids for one run.
 
     In order of precedence: ``metadata[id_key]`` (or ``id_key(doc)``) when ``id_key`` is given; the
-    user's ``doc.id``; for a document with a source, a hash of (namespace, source, position of the
-    document among that source's documents in this run); without a source, a hash of (namespace,
-    content hash).
+    user's ``doc.id``; for a document with a source, a hash of (namespace, source, hash of the
+    text, how many documents of that source in this run had the same text before it); without a
+    source, a hash of (namespace, content hash).
 
-    Why position and not content, for sourced documents: an edited document (or chunk) keeps its
-    id, so it is *replaced* in place — counted as updated, and correct even with ``cleanup=None``,
-    where content ids would leave every old version behind. Chunk metadata such as ``start_index``
-    moves with every edit anyway, so content ids would not save re-embedding either. Sourceless
-    documents have no position that survives an edit elsewhere, so they are identified by content
-    (identical documents collapse into one). The namespace is part of the hash so two namespaces
-    can share a store."""
+    Why content and not position: a paragraph added at the top of a file shifts the position of
+    every later chunk, so positional ids would give each of them another chunk's text and re-embed
+    them all; with content ids only the chunks whose text changed are new. An edited chunk gets a
+    new id, so the old version goes with the run's cleanup (``cleanup=None`` keeps it, as
+    LangChain's indexing does). The occurrence number keeps a text repeated within a source (a
+    boilerplate paragraph) as many times as it appears. Sourceless documents are identified by
+    text and metadata (identical documents collapse into one). The namespace is part of the hash
+    so two namespaces can share a store.
 
-    def __init__(self, namespace: str, id_key: KeyFn | None = None) -> None:
+    ``by_position``: sourced documents are numbered by position in their source instead (their
+    text left out), so an edited document keeps its id and is replaced in place — what
+    parent-child indexing wants for parents, whose children hang off the parent's id."""
+
+    def __init__(self, namespace: str, id_key: KeyFn | None = None, *, by_position: bool = False) -> None:
         self.namespace = namespace
         self.id_key = id_key
-        self._position: dict[str, int] = {}
+        self.by_position = by_position
+        self._occurrences: dict[tuple[str, str], int] = {}
 
     def __call__(self, doc: Document, source: str | None, digest: str) -> str:
         if self.id_key is not None:
@@ -155,9 +161,10 @@ class IdMaker:
             return doc.id
         if source is None:
             return _digest(self.namespace, "", digest)
-        n = self._position.get(source, 0)
-        self._position[source] = n + 1
-        return _digest(self.namespace, source, str(n))
+        text = "" if self.by_position else content_hash(doc.text)
+        n = self._occurrences.get((source, text), 0)
+        self._occurrences[source, text] = n + 1
+        return _digest(self.namespace, source, text, str(n))
 
 
 class IndexRun:
@@ -234,7 +241,7 @@ class IndexRun:
             self.delete_untouched(None)
         return self.result
 
-    def delete_untouched(self, sources: list[str | None] | None, *, all_times: bool = False) -> None:
+    def delete_untouched(self, sources: Sequence[str | None] | None, *, all_times: bool = False) -> None:
         """Delete the records (and documents) of these sources (all when ``None``) that this run
         did not write, ``cleanup_batch_size`` at a time."""
         before = None if all_times else self.time
@@ -293,9 +300,9 @@ def index(
     unchanged ones (no embedding), and delete what ``cleanup`` says (see the module docstring).
 
     Ids: ``metadata[id_key]`` if ``id_key`` is given, else ``doc.id`` if set, else a stable id from
-    (source, position of the document within its source in this run) — so an edited document is
-    replaced in place — or, for documents without a source, from their content (see
-    :class:`IdMaker`). ``source_id_key`` is the metadata field holding the source (or a function of
+    (source, text, occurrence of that text in the source) — so an edit re-embeds only the chunks
+    whose text changed, and the old versions go with ``cleanup`` — or, for documents without a
+    source, from their content (see :class:`IdMaker`). ``source_id_key`` is the metadata field holding the source (or a function of
     the document). A document is unchanged when its SHA-256 of text and metadata matches the
     record; ``force_update`` rewrites (re-embeds) everything anyway. Repeated ids: the last wins.
     """
@@ -314,7 +321,7 @@ def index(
     def write(todo: list[Item]) -> None:
         store.upsert([it.doc for it in todo])
 
-    for batch in batched(docs, batch_size):
+    for batch in batched(as_documents(docs), batch_size):
         items = []
         for doc in batch:
             source = source_of(doc, source_id_key, cleanup)

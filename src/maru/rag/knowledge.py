@@ -213,7 +213,7 @@ class KnowledgeBase(Runnable[Any, str]):
                 continue
             for doc in docs:
                 doc.metadata["source"] = str(file)
-            chunks.extend(splitter.split_documents(docs))
+            chunks.extend(splitter.split_documents(docs, positions=False))  # an edit re-embeds only its chunks
         result = None
         if chunks:
             if progress:

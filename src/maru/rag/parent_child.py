@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Protocol
 
-from .documents import Document
+from .documents import Document, as_documents
 from .indexing import (
     Cleanup,
     IdMaker,
@@ -69,7 +69,7 @@ def index_parent_child(
     reads.
 
     Parent ids: ``doc.id`` if set (``"<doc.id>:<k>"`` for its k-th parent chunk), else a stable id
-    from (source, position) as in :func:`~maru.rag.indexing.index`. Child ids:
+    from (source, position) (:class:`~maru.rag.indexing.IdMaker` ``by_position``). Child ids:
     ``"<parent_id>:<n>"``. ``batch_size`` counts input documents. The counts in the result are
     records: parents and children both count."""
     check_batch_size(batch_size)
@@ -83,7 +83,7 @@ def index_parent_child(
     )
     if cleanup == "full":
         reconcile_if_possible(store, records, docstore, cleanup_batch_size, strict=False)
-    make_id = IdMaker(records.namespace)
+    make_id = IdMaker(records.namespace, by_position=True)  # an edited parent is replaced in place
 
     def write(todo: list[Item]) -> None:
         children = [it.doc for it in todo if not it.parent]
@@ -93,7 +93,7 @@ def index_parent_child(
         if parents:
             docstore.mset(parents)
 
-    for batch in batched(docs, batch_size):
+    for batch in batched(as_documents(docs), batch_size):
         parents: list[Item] = []
         children: list[Item] = []
         for doc in batch:
@@ -114,7 +114,7 @@ def _parents(
     if splitter is None:
         pieces = [doc]
     else:
-        pieces = [Document(p.text, dict(p.metadata)) for p in splitter.split_documents([doc])]
+        pieces = [Document(p.text, dict(p.metadata)) for p in as_documents(splitter.split_documents([doc]))]
     out = []
     for k, piece in enumerate(pieces):
         digest = piece.hash()
@@ -126,7 +126,7 @@ def _parents(
 def _children(parent: Item, splitter: Splitter, parent_id_key: str) -> Sequence[Item]:
     base = Document(parent.doc.text, dict(parent.doc.metadata))
     out = []
-    for n, chunk in enumerate(splitter.split_documents([base])):
+    for n, chunk in enumerate(as_documents(splitter.split_documents([base]))):
         cid = f"{parent.id}:{n}"
         child = Document(chunk.text, {**chunk.metadata, parent_id_key: parent.id}, cid)
         out.append(Item(cid, parent.id, child.hash(), child))

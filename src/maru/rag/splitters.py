@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Literal
 
 from ..errors import ConfigurationError
-from .documents import Document
+from .documents import Document, as_documents
 
 __all__ = [
     "MarkdownHeaderSplitter",
@@ -168,20 +168,20 @@ class TextSplitter:
     def split_text(self, text: str) -> list[str]:
         return [text[a:b] for a, b, _ in self._chunks(text)]
 
-    def split_documents(self, documents: Iterable[Document]) -> list[Document]:
+    def split_documents(self, documents: Iterable[Document], *, positions: bool = True) -> list[Document]:
         """Chunks of every document. Each keeps its parent's metadata and adds ``start_index``,
         ``end_index`` (offsets into the parent's text) and ``chunk_index``; ids are left ``None``
-        for the indexer to assign."""
+        for the indexer to assign.
+
+        ``positions=False`` leaves those three out: they change for every chunk after an edit, so
+        an index kept in step with :func:`~maru.rag.indexing.index` would rewrite (re-embed) every
+        later chunk of an edited document; without them only the chunks whose text changed are."""
         out: list[Document] = []
-        for doc in documents:
+        for doc in as_documents(documents):
             for index, (a, b, extra) in enumerate(self._chunks(doc.text)):
-                meta = {
-                    **doc.metadata,
-                    **extra,
-                    "start_index": a,
-                    "end_index": b,
-                    "chunk_index": index,
-                }
+                meta = {**doc.metadata, **extra}
+                if positions:
+                    meta.update(start_index=a, end_index=b, chunk_index=index)
                 out.append(Document(text=doc.text[a:b], metadata=meta))
         return out
 
