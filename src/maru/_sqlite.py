@@ -9,6 +9,11 @@
 - **Schema**: each file has a ``<prefix>_meta`` table holding ``schema_version``; an empty file gets
   the schema, a file with other tables is someone else's (:class:`ForeignDatabase`).
 
+- **Damage**: a cache or trace store found empty (0 bytes) or corrupt is not silently replaced:
+  the damaged file is renamed ``<name>.damaged-<time>`` (:func:`set_aside`) with one
+  :class:`DamagedFileWarning`, and a new file starts in its place (``ThreadConnections(damaged=…)``).
+  A file that is not SQLite at all is never moved.
+
 - **Errors**: :func:`error_for` turns a ``sqlite3`` error into the caller's own
   :class:`~maru.errors.MaruError`, worded the same way for every file: corrupt, locked or otherwise
   unusable (:func:`describe`), naming the file and what to do.
@@ -16,10 +21,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
+import stat
 import threading
 import time
+import warnings
 import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -27,6 +35,7 @@ from pathlib import Path
 from typing import Literal, TypeVar
 
 __all__ = [
+    "DamagedFileWarning",
     "ForeignDatabase",
     "ThreadConnections",
     "describe",
@@ -36,6 +45,7 @@ __all__ = [
     "is_memory_path",
     "make_parent_folder",
     "retry_busy",
+    "set_aside",
     "write_transaction",
 ]
 
@@ -224,12 +234,87 @@ def ensure_schema(
     return found
 
 
+# --------------------------------------------------------------------------- damaged files
+SQLITE_HEADER = b"SQLite format 3\x00"
+"""The first 16 bytes of every SQLite database file."""
+
+EMPTY_GRACE_S = 2.0
+"""A 0-byte file younger than this may be one another process has just created and is about to
+initialise: it is left alone. An older one lost what it held."""
+
+
+class DamagedFileWarning(RuntimeWarning):
+    """A maru SQLite file was found damaged, kept aside under a new name, and replaced by an empty one."""
+
+
+def is_corruption(exc: sqlite3.Error) -> bool:
+    """Whether ``exc`` says the file itself is damaged (SQLITE_CORRUPT, SQLITE_NOTADB) — not a
+    misuse, a lock or a full disk, which replacing the file would not cure."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
+    text = str(exc)
+    return "malformed" in text or "not a database" in text
+
+
+def empty_file_damage(path: Path) -> str | None:
+    """Why the file at ``path`` is damaged before anything opens it — it is empty (0 bytes) with
+    nothing in its write-ahead log, so whatever it held is gone — or ``None``."""
+    try:
+        info = path.stat()
+    except OSError:
+        return None
+    if not stat.S_ISREG(info.st_mode) or info.st_size > 0 or time.time() - info.st_mtime < EMPTY_GRACE_S:
+        return None
+    wal = path.with_name(path.name + "-wal")
+    if wal.exists() and wal.stat().st_size > 0:  # SQLite rebuilds the file from its log
+        return None
+    return "was empty (0 bytes)"
+
+
+def is_sqlite_file(path: Path) -> bool:
+    """Whether ``path`` starts as a SQLite database does (damaged further in, perhaps): only such a
+    file is set aside as damaged; any other is someone's data and is left where it is."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(len(SQLITE_HEADER)) == SQLITE_HEADER
+    except OSError:
+        return False
+
+
+def set_aside(path: Path, why: str, what: str) -> Path:
+    """Rename the damaged file at ``path`` (with its ``-wal`` / ``-shm`` companions) to
+    ``<name>.damaged-<time>`` and say so once, loudly (:class:`DamagedFileWarning`): the caller then
+    starts an empty file there, and nothing that was in the old one is overwritten."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    target = path.with_name(f"{path.name}.damaged-{stamp}")
+    n = 1
+    while target.exists():
+        n += 1
+        target = path.with_name(f"{path.name}.damaged-{stamp}-{n}")
+    os.rename(path, target)
+    for companion in ("-wal", "-shm"):
+        with contextlib.suppress(FileNotFoundError):
+            os.rename(path.with_name(path.name + companion), target.with_name(target.name + companion))
+    warnings.warn(
+        f"{what} {path} {why}; kept it as {target} and started a new, empty one in its place",
+        DamagedFileWarning,
+        stacklevel=2,
+    )
+    return target
+
+
 class ThreadConnections:
     """Connections to one SQLite file: one per thread, fresh after a fork, WAL mode.
 
     ``setup(conn)`` runs on every new connection after the pragmas (a schema check; it is retried
     while the file is busy). ``on_error`` turns a ``sqlite3.Error`` met while opening into the
     caller's exception. ``uri`` passes the path to ``sqlite3.connect`` as a URI (``file:...?mode=rw``).
+
+    ``damaged`` (the file's description, ``"the trace store"``) makes a damaged SQLite file — empty,
+    or failing as corrupt when opened or, through :meth:`recover`, when used — be set aside
+    (:func:`set_aside`) and replaced by a new one, for files whose content can be rebuilt or lost (a
+    cache, traces). Without it, damage raises through ``on_error``.
     """
 
     def __init__(
@@ -240,12 +325,15 @@ class ThreadConnections:
         setup: Callable[[sqlite3.Connection], None],
         on_error: Callable[[sqlite3.Error], Exception],
         uri: bool = False,
+        damaged: str | None = None,
     ) -> None:
         self.path = path if uri else Path(path)
         self.timeout = timeout
         self._setup = setup
         self._on_error = on_error
         self._uri = uri
+        self._damaged = None if uri else damaged
+        self._file: tuple[int, int] | None = None  # (device, inode) of the file the connections opened
         self._local = threading.local()
         self._opened: weakref.WeakSet[_Connection] = weakref.WeakSet()
 
@@ -257,6 +345,33 @@ class ThreadConnections:
         return self.open()
 
     def open(self) -> sqlite3.Connection:
+        if self._damaged is None:
+            return self._open()
+        path = Path(self.path)
+        why = empty_file_damage(path)
+        if why is not None:
+            set_aside(path, why, self._damaged)
+        try:
+            return self._open()
+        except _Corrupt as exc:
+            if not is_sqlite_file(path):
+                raise self._on_error(exc.error) from exc.error
+            set_aside(path, f"is damaged ({exc.error})", self._damaged)
+            return self._open()
+
+    def recover(self, exc: sqlite3.Error) -> bool:
+        """After ``exc`` met while using the file: when it says the file is damaged and damaged
+        files may be replaced, set the file aside (unless another process already has), close this
+        process's connections and return True — the caller retries once, on a new file."""
+        if self._damaged is None or not is_corruption(exc):
+            return False
+        path = Path(self.path)
+        self.close()
+        if self._file is not None and _identity(path) == self._file and is_sqlite_file(path):
+            set_aside(path, f"is damaged ({exc})", self._damaged)
+        return True
+
+    def _open(self) -> sqlite3.Connection:
         try:
             conn = sqlite3.connect(
                 self.path,
@@ -276,12 +391,16 @@ class ThreadConnections:
         except BaseException as exc:
             conn.close()
             if isinstance(exc, sqlite3.Error):
+                if self._damaged is not None and is_corruption(exc):
+                    raise _Corrupt(exc) from exc
                 raise self._on_error(exc) from exc
             raise
         assert isinstance(conn, _Connection)
         _connections.add(conn)
         self._opened.add(conn)
         self._local.held = (conn, _fork_generation)
+        if not self._uri:
+            self._file = _identity(Path(self.path))
         return conn
 
     def close(self) -> None:
@@ -322,6 +441,22 @@ def require_schema(
         raise error(
             f"the {kind} {path} has schema version {found}, this maru uses {version}; {on_mismatch}"
         )
+
+
+class _Corrupt(Exception):
+    """Opening met a corrupt file (``error``): :meth:`ThreadConnections.open` decides what to do."""
+
+    def __init__(self, error: sqlite3.Error) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    try:
+        info = path.stat()
+    except OSError:
+        return None
+    return info.st_dev, info.st_ino
 
 
 def _set_wal(conn: sqlite3.Connection) -> None:

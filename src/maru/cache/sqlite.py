@@ -12,8 +12,11 @@
   are never returned; a lookup that meets one deletes it, and writes purge all expired rows at most
   once a minute.
 - **Schema**: table ``maru_cache_meta`` holds ``schema_version``. A file that is not a SQLite
-  database, is damaged, holds another application's tables, or has another schema version raises
+  database, holds another application's tables, or has another schema version raises
   :class:`~maru.errors.CacheError` naming the file and saying to delete or move it.
+- **Damage**: a cache file found empty (0 bytes) or corrupt, when opened or when used, is kept
+  aside as ``<name>.damaged-<time>`` with one warning (:class:`~maru._sqlite.DamagedFileWarning`)
+  and the cache starts again, empty, in a new file: a lookup that met the damage is a miss.
 """
 
 from __future__ import annotations
@@ -92,7 +95,8 @@ class SQLiteCache(BaseCache):
                 "choose a writable path"
             ) from exc
         self._connections = _sqlite.ThreadConnections(
-            self.path, timeout=timeout, setup=self._check_schema, on_error=self._error
+            self.path, timeout=timeout, setup=self._check_schema, on_error=self._error,
+            damaged="the SQLite cache",
         )
         self._connections.open()
 
@@ -132,6 +136,8 @@ class SQLiteCache(BaseCache):
         try:
             row = conn.execute(_LOOKUP, (request.key,)).fetchone()
         except sqlite3.Error as exc:
+            if self._connections.recover(exc):  # a damaged file is set aside, loudly: a miss
+                return None
             raise self._error(exc) from exc
         if row is None:
             return None
@@ -151,16 +157,24 @@ class SQLiteCache(BaseCache):
             return None
 
     def update(self, request: CacheRequest, response: CachedResponse) -> None:
+        try:
+            self._store(request, response)
+        except sqlite3.Error as exc:
+            if not self._connections.recover(exc):  # a damaged file is set aside, loudly
+                raise self._error(exc) from exc
+            try:
+                self._store(request, response)
+            except sqlite3.Error as again:
+                raise self._error(again) from again
+
+    def _store(self, request: CacheRequest, response: CachedResponse) -> None:
         now = self._clock()
         expires_at = None if self.ttl is None else now + self.ttl
         conn = self._conn()
-        try:
-            conn.execute(_UPSERT, (request.key, response.to_json(), now, expires_at))
-            if now >= self._next_purge:
-                self._next_purge = now + PURGE_INTERVAL
-                conn.execute(_PURGE, (now,))
-        except sqlite3.Error as exc:
-            raise self._error(exc) from exc
+        conn.execute(_UPSERT, (request.key, response.to_json(), now, expires_at))
+        if now >= self._next_purge:
+            self._next_purge = now + PURGE_INTERVAL
+            conn.execute(_PURGE, (now,))
 
     def clear(self) -> None:
         try:

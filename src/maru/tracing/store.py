@@ -9,8 +9,11 @@
   (``parent_id IS NULL``) by ``start_time``; ``name``. ``maru_trace_meta`` holds the version.
 - **A trace** is its root run plus its descendants; listing and counting look at root runs, whose
   tokens and cost the tracer has summed over the tree.
-- A file that is not a SQLite database, is damaged, belongs to something else or has another
-  schema version raises :class:`~maru.errors.TraceStoreError` naming it.
+- A writer that finds its SQLite file empty (0 bytes) or damaged keeps it aside as
+  ``<name>.damaged-<time>``, warns once (:class:`~maru._sqlite.DamagedFileWarning`) and goes on in
+  a new store, so new traces are not dropped. A file that is not a SQLite database, belongs to
+  something else or has another schema version raises :class:`~maru.errors.TraceStoreError`
+  naming it, as does a damaged store opened for reading.
 """
 
 from __future__ import annotations
@@ -147,7 +150,8 @@ class RunStore:
                 raise TraceStoreError(f"{self.path} is a folder, not a trace store; pass the .sqlite file")
             target = self.path.resolve().as_uri() + "?mode=rw"
         self._connections = _sqlite.ThreadConnections(
-            target, timeout=timeout, setup=self._check_schema, on_error=self._error, uri=not create
+            target, timeout=timeout, setup=self._check_schema, on_error=self._error, uri=not create,
+            damaged="the trace store",
         )
         self._connections.open()
 
@@ -192,7 +196,13 @@ class RunStore:
         try:
             _sqlite.retry_busy(transaction, self.timeout)
         except sqlite3.Error as exc:
-            raise self._error(exc) from exc
+            if not self._connections.recover(exc):  # a damaged file is set aside, loudly
+                raise self._error(exc) from exc
+            conn = self._conn()
+            try:
+                _sqlite.retry_busy(transaction, self.timeout)
+            except sqlite3.Error as again:
+                raise self._error(again) from again
 
     def flush(self) -> None:
         """Nothing to do: every ``write`` is committed before it returns."""
