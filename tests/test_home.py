@@ -15,7 +15,7 @@ from maru._home import maru_home, project_root
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A project (pyproject.toml at its top); the current folder is two levels below it."""
     monkeypatch.delenv("MARU_HOME", raising=False)
-    for name in ("MARU_TRACE_DB", "MARU_JOBS_DB", "MARU_LOCAL_JOBS", "MARU_HISTORY"):
+    for name in ("MARU_TRACE_DB", "MARU_JOBS_DB", "MARU_LOCAL_JOBS", "MARU_HISTORY", "MARU_STORE"):
         monkeypatch.delenv(name, raising=False)
     root = tmp_path / "proj"
     (root / "src" / "pkg").mkdir(parents=True)
@@ -91,3 +91,12 @@ def test_chat_sessions_default_to_the_home(project: Path, monkeypatch: pytest.Mo
     result = CliRunner().invoke(cli.app, ["chat", "--session", "s"], input="hi\n/exit\n")
     assert result.exit_code == 0, result.output
     assert (project / ".maru" / "history.sqlite").exists()
+
+
+def test_maru_ask_looks_for_the_knowledge_base_in_the_home(project: Path) -> None:
+    pytest.importorskip("maru.rag.knowledge")
+    from maru import cli
+
+    result = CliRunner().invoke(cli.app, ["ask", "why?"])
+    assert result.exit_code == 2
+    assert f"no knowledge base at {project / '.maru' / 'kb'}" in " ".join(result.stderr.split())

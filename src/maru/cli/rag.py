@@ -8,22 +8,29 @@ from typing import Annotated, Any
 
 import typer
 
+from .._home import maru_home
 from . import chat
 from ._extras import needs_extra
 from ._shared import fail, make_console
 
-STORE_HELP = "The knowledge-base folder (vectors, records, BM25 index)."
+STORE_HELP = "The knowledge-base folder (vectors, records, BM25 index); default kb in maru's home folder."
 STAGE_LABELS = {"scan": "scanning files", "embed": "embedding chunks", "bm25": "building BM25 index"}
 
 StoreOption = Annotated[
-    Path, typer.Option("--store", envvar="MARU_STORE", help=STORE_HELP, show_envvar=True)
+    Path | None, typer.Option("--store", envvar="MARU_STORE", help=STORE_HELP, show_envvar=True)
 ]
+
+
+def _store_folder(store: Path | None) -> Path:
+    """``--store``, else ``kb`` in maru's home folder (:mod:`maru._home`), so ``maru ask`` in any
+    sub-folder of a project finds what ``maru ingest`` indexed at its top."""
+    return store if store is not None else maru_home() / "kb"
 
 
 @needs_extra("rag", "maru ingest")
 def ingest(
     paths: Annotated[list[Path], typer.Argument(help="Files or folders to index (txt, md, html, pdf, csv, jsonl …).")],
-    store: StoreOption = Path(".maru/kb"),
+    store: StoreOption = None,
     glob: Annotated[str, typer.Option("--glob", help="Which files of a folder to take.")] = "**/*",
 ) -> None:
     """Index documents for `maru ask`. Re-running skips unchanged files and removes deleted ones."""
@@ -33,6 +40,7 @@ def ingest(
     from ..rag.knowledge import KnowledgeBase
 
     console = make_console()
+    store = _store_folder(store)
     kb = KnowledgeBase(store)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=console, transient=True) as bar:
@@ -68,7 +76,7 @@ _MODES = {
 @needs_extra("rag", "maru ask")
 def ask(
     question: Annotated[str, typer.Argument(help="The question, in any language.")],
-    store: StoreOption = Path(".maru/kb"),
+    store: StoreOption = None,
     k: Annotated[int, typer.Option("--k", "-k", help="How many passages to retrieve.")] = 4,
     extractive: Annotated[bool, typer.Option("--extractive", help="Answer with quoted sentences instead of asking a model.")] = False,
     model: Annotated[str | None, typer.Option("--model", "-m", envvar="MARU_MODEL", help="Model name.")] = None,
@@ -86,6 +94,7 @@ def ask(
     from ..rag.knowledge import KnowledgeBase
 
     console = make_console()
+    store = _store_folder(store)
     if not (store / "vectors").exists():
         fail(f"no knowledge base at {store}", f"Index documents first:  maru ingest PATH --store {store}")
     kb = KnowledgeBase(store)
