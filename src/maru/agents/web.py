@@ -8,10 +8,9 @@ readable text (trafilatura, BeautifulSoup as fallback) plus its links.
 
 from __future__ import annotations
 
-import urllib.robotparser
 from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urldefrag, urljoin, urlsplit
 
@@ -20,6 +19,9 @@ from ..net.guard import NetworkPolicy, fetch
 from .tools import Tool
 
 __all__ = ["SearchResult", "WebPage", "crawl", "fetch_page", "make_web_tools", "web_fetch", "web_search"]
+
+EXTRACT_GRACE_S = 5.0
+"""How much longer than its fetch's deadline the ``web_fetch`` tool waits (text extraction)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,7 +120,7 @@ def crawl(
     fetched = 0
     while queue and fetched < max_pages:
         url, depth = queue.popleft()
-        if robots is not None and not robots.can_fetch(policy.user_agent, url):
+        if robots is not None and not robots(url):
             continue
         try:
             page = fetch_page(url, policy)
@@ -141,10 +143,14 @@ def crawl(
                 queue.append((link, depth + 1))
 
 
-def _robots(start_url: str, policy: NetworkPolicy) -> urllib.robotparser.RobotFileParser | None:
+def _robots(start_url: str, policy: NetworkPolicy) -> Callable[[str], bool] | None:
+    """Whether robots.txt lets ``policy.user_agent`` fetch a URL, as RFC 9309 reads it (``*``
+    wildcards, ``$`` anchors, the longest match wins; the stdlib parser knows none of these);
+    ``None`` when the site has no readable robots.txt."""
+    from protego import Protego  # maru[agents]
+
     parts = urlsplit(start_url)
     robots_url = f"{parts.scheme}://{parts.netloc}/robots.txt"
-    parser = urllib.robotparser.RobotFileParser(robots_url)
     try:
         result = fetch(robots_url, policy, raise_for_status=False)
     except BlockedAddressError:
@@ -152,8 +158,8 @@ def _robots(start_url: str, policy: NetworkPolicy) -> urllib.robotparser.RobotFi
     except FetchError:
         return None  # no readable robots.txt: everything is allowed
     # A missing robots.txt (4xx) allows everything, which is what parsing an empty file means.
-    parser.parse([] if result.status >= 400 else result.text.splitlines())
-    return parser
+    rules = Protego.parse("" if result.status >= 400 else result.text)
+    return lambda url: bool(rules.can_fetch(url, policy.user_agent))
 
 
 # ----------------------------------------------------------------------------- tools
@@ -164,8 +170,14 @@ def make_web_tools(
     max_chars: int = 8000,
     timeout_s: float = 30.0,
 ) -> list[Tool]:
-    """``web_search`` and ``web_fetch`` as agent tools sharing one network policy."""
+    """``web_search`` and ``web_fetch`` as agent tools sharing one network policy.
+
+    A fetch gets at most ``timeout_s`` (less when the policy says so) for everything, headers and
+    body included, and closes its connection when that runs out; the tool itself waits a little
+    longer (:data:`EXTRACT_GRACE_S`, for turning the page into text), so it is the fetch that ends
+    first and no thread or socket is left behind."""
     policy = policy or NetworkPolicy()
+    policy = replace(policy, timeout_s=min(policy.timeout_s, timeout_s))
 
     def web_search(query: str, max_results: int = 5) -> list[dict[str, str]]:
         """Search the web. Returns title, url and snippet of each result.
@@ -185,7 +197,7 @@ def make_web_tools(
         """
         return fetch_page(url, policy).to_dict(max_chars)
 
-    return [Tool(web_search, timeout_s=timeout_s), Tool(web_fetch, timeout_s=timeout_s)]
+    return [Tool(web_search, timeout_s=timeout_s), Tool(web_fetch, timeout_s=timeout_s + EXTRACT_GRACE_S)]
 
 
 def web_search(query: str, max_results: int = 5, *, client: Any = None) -> list[SearchResult]:

@@ -66,8 +66,10 @@ class NetworkPolicy:
 
     ``allow`` lists host names (``"localhost"``, ``"intranet.example"``), IP addresses
     (``"127.0.0.1"``) or networks (``"10.0.0.0/8"``) that may be reached even though they are not
-    public. An entry for a host name trusts whatever that name resolves to.
-    ``allowed_content_types`` takes exact types and ``"type/*"`` wildcards.
+    public, each optionally scoped to one port (``"127.0.0.1:8080"``, ``"[::1]:8080"``,
+    ``"localhost:8080"``: that port only). An entry for a host name trusts whatever that name
+    resolves to. ``timeout_s`` bounds the whole fetch: connecting, every redirect, headers and
+    body. ``allowed_content_types`` takes exact types and ``"type/*"`` wildcards.
     """
 
     allow: tuple[str, ...] = ()
@@ -76,32 +78,38 @@ class NetworkPolicy:
     max_redirects: int = 5
     allowed_content_types: tuple[str, ...] = DEFAULT_CONTENT_TYPES
     user_agent: str = f"maru/{__version__}"
-    _hosts: frozenset[str] = field(init=False, repr=False, compare=False)
-    _networks: tuple[IPNetwork, ...] = field(init=False, repr=False, compare=False)
+    _hosts: frozenset[tuple[str, int | None]] = field(init=False, repr=False, compare=False)
+    _networks: tuple[tuple[IPNetwork, int | None], ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         # Accept a list or a single string for convenience; store a tuple so the policy stays hashable.
         allow = (self.allow,) if isinstance(self.allow, str) else tuple(self.allow)
         object.__setattr__(self, "allow", allow)
         object.__setattr__(self, "allowed_content_types", tuple(self.allowed_content_types))
-        hosts: set[str] = set()
-        networks: list[IPNetwork] = []
+        hosts: set[tuple[str, int | None]] = set()
+        networks: list[tuple[IPNetwork, int | None]] = []
         for entry in allow:
-            text = entry.strip().strip("[]")
+            text, port = _split_port(entry.strip())
             try:
-                networks.append(ipaddress.ip_network(text, strict=False))
+                networks.append((ipaddress.ip_network(text, strict=False), port))
             except ValueError:
-                hosts.add(_normal_host(text))
+                hosts.add((_normal_host(text), port))
         object.__setattr__(self, "_hosts", frozenset(hosts))
         object.__setattr__(self, "_networks", tuple(networks))
 
-    def allows_host(self, host: str) -> bool:
-        return _normal_host(host) in self._hosts
+    def allows_host(self, host: str, port: int | None = None) -> bool:
+        """Whether an entry names ``host`` (for ``port``; without one, only unscoped entries)."""
+        name = _normal_host(host)
+        return (name, None) in self._hosts or (port is not None and (name, port) in self._hosts)
 
-    def allows_address(self, address: IPAddress) -> bool:
+    def allows_address(self, address: IPAddress, port: int | None = None) -> bool:
+        """Whether an entry's address or network holds ``address`` (for ``port``, as above)."""
         candidates = [address, *_embedded_ipv4(address)]
         return any(
-            a in net for a in candidates for net in self._networks if a.version == net.version
+            a in net
+            for a in candidates
+            for net, scope in self._networks
+            if a.version == net.version and scope in (None, port)
         )
 
     def allows_content_type(self, content_type: str) -> bool:
@@ -116,6 +124,23 @@ class NetworkPolicy:
 
 
 # ============================================================================ address checks
+_PORT_SCOPED = re.compile(r"^\[(?P<v6>[^\]]+)\]:(?P<p6>\d{1,5})$|^(?P<host>[^:\[\]]+):(?P<port>\d{1,5})$")
+
+
+def _split_port(entry: str) -> tuple[str, int | None]:
+    """``"127.0.0.1:8080"`` → ``("127.0.0.1", 8080)``; ``"[::1]:8080"`` → ``("::1", 8080)``; an
+    entry without a port (a bare IPv6 address included) → ``(entry, None)``."""
+    match = _PORT_SCOPED.match(entry)
+    if match is None:
+        return entry.strip("[]"), None
+    host = match.group("v6") or match.group("host")
+    return host, int(match.group("p6") or match.group("port"))
+
+
+def _with_port(address: str, port: int) -> str:
+    return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
+
+
 def _normal_host(host: str) -> str:
     return host.strip().strip("[]").rstrip(".").lower()
 
@@ -214,17 +239,18 @@ def check_url(url: str, policy: NetworkPolicy | None = None) -> list[str]:
     policy = policy or NetworkPolicy()
     _scheme, host, port = _split_url(url)
     addresses = _resolve(host, port)
-    if policy.allows_host(host):
+    if policy.allows_host(host, port):
         return [str(a) for a in addresses]
     for address in addresses:
-        if is_blocked_address(address) and not policy.allows_address(address):
+        if is_blocked_address(address) and not policy.allows_address(address, port):
             shown = (
                 host if str(address) == _normal_host(host) else f"{host} (resolves to {address})"
             )
             raise BlockedAddressError(
                 f"refused to fetch {url!r}: {shown} is a private, loopback, link-local, multicast "
                 f"or reserved address. If this host is meant to be reached, allow it: "
-                f"NetworkPolicy(allow=({_normal_host(host)!r},)) or NetworkPolicy(allow=({str(address)!r},))"
+                f"NetworkPolicy(allow=({_normal_host(host)!r},)) or NetworkPolicy(allow=({str(address)!r},)), "
+                f"or only its port: NetworkPolicy(allow=({_with_port(str(address), port)!r},))"
             )
     return [str(a) for a in addresses]
 
@@ -288,14 +314,104 @@ class _Pins:
         return addresses
 
 
+class _Deadline:
+    """The moment a whole fetch must be over: connecting, every redirect hop, headers and body.
+
+    httpx's timeouts apply to each read, so a server that sends a byte just before each read
+    would time out (one byte of header every few seconds, a body byte just inside the read
+    timeout) holds a fetch for as long as it likes. Every socket operation of a fetch is given at
+    most the time left, and none starts once it is gone."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.at = time.monotonic() + seconds
+
+    def left(self) -> float:
+        return self.at - time.monotonic()
+
+    def bound(self, timeout: float | None, timeout_error: type[Exception]) -> float:
+        """``timeout`` cut to the time left; ``timeout_error`` (an httpcore timeout) when none is."""
+        left = self.left()
+        if left <= 0:
+            raise timeout_error(f"the fetch's {self.seconds} s deadline passed")
+        return left if timeout is None else min(timeout, left)
+
+
+class _DeadlineStream:
+    """An httpcore network stream whose every read, write and TLS handshake ends by the deadline."""
+
+    def __init__(self, inner: Any, deadline: _Deadline) -> None:
+        self._inner = inner
+        self._deadline = deadline
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        import httpcore
+
+        data: bytes = self._inner.read(max_bytes, self._deadline.bound(timeout, httpcore.ReadTimeout))
+        return data
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        import httpcore
+
+        self._inner.write(buffer, self._deadline.bound(timeout, httpcore.WriteTimeout))
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def start_tls(self, ssl_context: Any, server_hostname: str | None = None, timeout: float | None = None) -> Any:
+        import httpcore
+
+        bound = self._deadline.bound(timeout, httpcore.ConnectTimeout)
+        return _DeadlineStream(self._inner.start_tls(ssl_context, server_hostname, bound), self._deadline)
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._inner.get_extra_info(info)
+
+
+class _AsyncDeadlineStream:
+    """The async twin of :class:`_DeadlineStream`."""
+
+    def __init__(self, inner: Any, deadline: _Deadline) -> None:
+        self._inner = inner
+        self._deadline = deadline
+
+    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        import httpcore
+
+        data: bytes = await self._inner.read(max_bytes, self._deadline.bound(timeout, httpcore.ReadTimeout))
+        return data
+
+    async def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        import httpcore
+
+        await self._inner.write(buffer, self._deadline.bound(timeout, httpcore.WriteTimeout))
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+    async def start_tls(
+        self, ssl_context: Any, server_hostname: str | None = None, timeout: float | None = None
+    ) -> Any:
+        import httpcore
+
+        bound = self._deadline.bound(timeout, httpcore.ConnectTimeout)
+        inner = await self._inner.start_tls(ssl_context, server_hostname, bound)
+        return _AsyncDeadlineStream(inner, self._deadline)
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._inner.get_extra_info(info)
+
+
 class _PinnedBackend:
     """An httpcore network backend that connects to the vetted addresses of a host name instead of
-    resolving it again. TLS and the ``Host`` header are handled above this layer with the name."""
+    resolving it again, with every socket operation bounded by the fetch's deadline. TLS and the
+    ``Host`` header are handled above this layer with the name."""
 
-    def __init__(self, pins: _Pins) -> None:
+    def __init__(self, pins: _Pins, deadline: _Deadline) -> None:
         import httpcore
 
         self._pins = pins
+        self._deadline = deadline
         self._inner = httpcore.SyncBackend()
 
     def connect_tcp(
@@ -306,12 +422,14 @@ class _PinnedBackend:
         local_address: str | None = None,
         socket_options: Iterable[Any] | None = None,
     ) -> Any:
+        import httpcore
+
         error: Exception | None = None
         for address in self._pins.get(host):
             try:
-                return self._inner.connect_tcp(
-                    address, port, timeout, local_address, socket_options
-                )
+                bound = self._deadline.bound(timeout, httpcore.ConnectTimeout)
+                stream = self._inner.connect_tcp(address, port, bound, local_address, socket_options)
+                return _DeadlineStream(stream, self._deadline)
             except Exception as exc:  # try the next vetted address, like create_connection does
                 error = exc
         assert error is not None
@@ -329,10 +447,11 @@ class _PinnedBackend:
 class _AsyncPinnedBackend:
     """The async twin of :class:`_PinnedBackend` (anyio: asyncio or trio)."""
 
-    def __init__(self, pins: _Pins) -> None:
+    def __init__(self, pins: _Pins, deadline: _Deadline) -> None:
         import httpcore
 
         self._pins = pins
+        self._deadline = deadline
         self._inner = httpcore.AnyIOBackend()
 
     async def connect_tcp(
@@ -343,12 +462,14 @@ class _AsyncPinnedBackend:
         local_address: str | None = None,
         socket_options: Iterable[Any] | None = None,
     ) -> Any:
+        import httpcore
+
         error: Exception | None = None
         for address in self._pins.get(host):
             try:
-                return await self._inner.connect_tcp(
-                    address, port, timeout, local_address, socket_options
-                )
+                bound = self._deadline.bound(timeout, httpcore.ConnectTimeout)
+                stream = await self._inner.connect_tcp(address, port, bound, local_address, socket_options)
+                return _AsyncDeadlineStream(stream, self._deadline)
             except Exception as exc:
                 error = exc
         assert error is not None
@@ -363,7 +484,7 @@ class _AsyncPinnedBackend:
         await self._inner.sleep(seconds)
 
 
-def _client(pins: _Pins, policy: NetworkPolicy) -> httpx.Client:
+def _client(hop: _Hop) -> httpx.Client:
     import httpcore
     import httpx
 
@@ -372,30 +493,30 @@ def _client(pins: _Pins, policy: NetworkPolicy) -> httpx.Client:
     # pinned to the vetted addresses (same settings httpx uses, minus proxies and env lookups).
     transport._pool = httpcore.ConnectionPool(
         ssl_context=httpx.create_ssl_context(trust_env=False),
-        network_backend=_PinnedBackend(pins),  # type: ignore[arg-type]
+        network_backend=_PinnedBackend(hop.pins, hop.deadline),  # type: ignore[arg-type]
     )
     return httpx.Client(
         transport=transport,
         trust_env=False,
         follow_redirects=False,
-        headers={"User-Agent": policy.user_agent},
+        headers={"User-Agent": hop.policy.user_agent},
     )
 
 
-def _async_client(pins: _Pins, policy: NetworkPolicy) -> httpx.AsyncClient:
+def _async_client(hop: _Hop) -> httpx.AsyncClient:
     import httpcore
     import httpx
 
     transport = httpx.AsyncHTTPTransport(trust_env=False)
     transport._pool = httpcore.AsyncConnectionPool(
         ssl_context=httpx.create_ssl_context(trust_env=False),
-        network_backend=_AsyncPinnedBackend(pins),  # type: ignore[arg-type]
+        network_backend=_AsyncPinnedBackend(hop.pins, hop.deadline),  # type: ignore[arg-type]
     )
     return httpx.AsyncClient(
         transport=transport,
         trust_env=False,
         follow_redirects=False,
-        headers={"User-Agent": policy.user_agent},
+        headers={"User-Agent": hop.policy.user_agent},
     )
 
 
@@ -407,7 +528,7 @@ class _Hop:
         self.start_url = url
         self.url = url
         self.redirects = 0
-        self.deadline = time.monotonic() + policy.timeout_s
+        self.deadline = _Deadline(policy.timeout_s)
         self.pins = _Pins()
 
     def vet(self) -> None:
@@ -415,13 +536,16 @@ class _Hop:
         self.pins.set(_split_url(self.url)[1], addresses)
 
     def remaining(self) -> float:
-        left = self.deadline - time.monotonic()
+        left = self.deadline.left()
         if left <= 0:
-            raise FetchError(
-                f"fetching {self.start_url!r} took longer than {self.policy.timeout_s} s; "
-                "raise NetworkPolicy(timeout_s=...) if the server is slow"
-            )
+            raise self.timed_out()
         return left
+
+    def timed_out(self) -> FetchError:
+        return FetchError(
+            f"fetching {self.start_url!r} timed out (limit {self.policy.timeout_s} s for the whole "
+            "fetch, redirects included); raise NetworkPolicy(timeout_s=...) if the server is slow"
+        )
 
     def next_url(self, response: httpx.Response) -> str | None:
         """The URL to go to next, or ``None`` when ``response`` is the final one."""
@@ -482,10 +606,7 @@ class _Hop:
         import httpx
 
         if isinstance(exc, httpx.TimeoutException):
-            return FetchError(
-                f"fetching {self.url!r} timed out (limit {self.policy.timeout_s} s); raise "
-                "NetworkPolicy(timeout_s=...) if the server is slow"
-            )
+            return self.timed_out()
         return FetchError(f"fetching {self.url!r} failed: {exc}")
 
 
@@ -502,7 +623,7 @@ def fetch(
 
     hop = _Hop(url, policy or NetworkPolicy())
     hop.vet()
-    with _client(hop.pins, hop.policy) as client:
+    with _client(hop) as client:
         while True:
             try:
                 request = client.build_request(
@@ -533,7 +654,7 @@ async def afetch(
 
     hop = _Hop(url, policy or NetworkPolicy())
     await anyio.to_thread.run_sync(hop.vet)
-    async with _async_client(hop.pins, hop.policy) as client:
+    async with _async_client(hop) as client:
         while True:
             try:
                 request = client.build_request(
