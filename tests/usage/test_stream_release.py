@@ -129,3 +129,38 @@ def test_a_dropped_async_stream_releases_without_garbage_collection(traced: None
         asyncio.run(main())
     finally:
         gc.enable()
+
+
+class SlowSecondChunk(ScriptedChatModel):
+    """Sends one chunk, then hangs (a provider stalling mid-stream)."""
+
+    async def _astream_chunks(self, messages: list[Any], params: dict[str, Any]) -> Any:
+        from maru.messages import AIMessageChunk
+
+        yield AIMessageChunk("one ")
+        await asyncio.sleep(30)
+        yield AIMessageChunk("two")
+
+
+def test_a_stream_cancelled_mid_request_is_charged_for_what_it_produced() -> None:
+    # cancelled while waiting for the provider's second chunk: the first was sent, and billed
+    m = SlowSecondChunk(["unused"], model="gpt-4o-mini", cache=False)
+
+    async def main() -> None:
+        with track() as t, Budget(max_requests=5) as budget:
+            first_chunk = asyncio.Event()
+
+            async def consume() -> None:
+                async for _ in m.astream("hi"):
+                    first_chunk.set()
+
+            task = asyncio.create_task(consume())
+            await first_chunk.wait()
+            await asyncio.sleep(0)  # the consumer is back inside the stream, awaiting the provider
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            assert budget.in_flight == 0 and budget.requests == 1
+        assert t.requests == 1 and t.total.output_tokens > 0
+
+    asyncio.run(main())

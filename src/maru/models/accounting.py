@@ -13,7 +13,9 @@ ContextVar read and one attribute check more. For one request:
 3. **The request.** On failure the reservations are released.
 4. **Settlement.** The usage the provider reported (or, when it reported none, a count of the input
    and output text) replaces the reservation, is priced, and is recorded by every active tracker.
-   A stream the consumer abandons is settled on what it produced: the provider billed it.
+   A stream that stops early — closed by its consumer, cancelled, or failing after its first chunk —
+   is settled on what it produced (the provider billed it); one that fails before any chunk is
+   released.
 5. **Cache update** with the message (and the chunks, for a stream).
 """
 
@@ -125,6 +127,14 @@ class _Request:
         for budget, reservation in self.reservations:
             budget.release(reservation)
         self.reservations = []
+
+    def end_early(self, chunks: list[AIMessageChunk]) -> None:
+        """A stream stopped before its end — closed by its consumer, cancelled, or failed: settled
+        on the chunks the provider sent (it billed them), released when it sent none."""
+        if chunks:
+            self.settle(gather_message(chunks), streamed=True)
+        else:
+            self.release()
 
     # ------------------------------------------------------------------ settlement
     def settle(self, message: AIMessage, *, streamed: bool) -> None:
@@ -287,11 +297,8 @@ def call_stream(
             chunks.append(chunk)
             yield chunk
         complete = True
-    except GeneratorExit:  # the consumer stopped early: the provider still billed what it sent
-        request.settle(gather_message(chunks), streamed=True)
-        raise
-    except BaseException:
-        request.release()
+    except BaseException:  # closed, cancelled or failed mid-stream
+        request.end_early(chunks)
         raise
     message = gather_message(chunks)
     request.settle(message, streamed=True)
@@ -319,11 +326,8 @@ async def acall_stream(
         async for chunk in model._astream_chunks(messages, params):
             chunks.append(chunk)
             yield chunk
-    except GeneratorExit:
-        request.settle(gather_message(chunks), streamed=True)
-        raise
     except BaseException:
-        request.release()
+        request.end_early(chunks)
         raise
     message = gather_message(chunks)
     request.settle(message, streamed=True)
