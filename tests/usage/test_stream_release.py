@@ -83,26 +83,35 @@ def test_closing_an_async_stream_releases_at_once(traced: None, kind: str) -> No
     asyncio.run(main())
 
 
+async def cancel_after_first_chunk(step: Any, input: Any, *, inside_stream: bool) -> None:
+    """Consume ``step.astream(input)`` in a task and cancel the task once the first chunk came:
+    between chunks (the consumer is busy) or, ``inside_stream``, while the stream awaits its
+    provider. Then give the loop a few turns to close what was dropped."""
+    first_chunk = asyncio.Event()
+
+    async def consume() -> None:
+        async for _ in step.astream(input):
+            first_chunk.set()
+            if not inside_stream:
+                await asyncio.sleep(30)  # cancelled here, between chunks
+
+    task = asyncio.create_task(consume())
+    await first_chunk.wait()
+    await asyncio.sleep(0)  # the consumer is back at work: in its loop body, or in the stream
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    for _ in range(3):
+        await asyncio.sleep(0)
+
+
 @pytest.mark.parametrize("kind", KINDS)
 def test_a_cancelled_consumer_releases_its_stream(traced: None, kind: str) -> None:
     step, input = steps(kind)
 
     async def main() -> None:
         with Budget(max_requests=5) as budget:
-            first_chunk = asyncio.Event()
-
-            async def consume() -> None:
-                async for _ in step.astream(input):
-                    first_chunk.set()
-                    await asyncio.sleep(30)  # cancelled here, between chunks
-
-            task = asyncio.create_task(consume())
-            await first_chunk.wait()
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-            for _ in range(3):  # the loop closes the dropped stream on its next turns
-                await asyncio.sleep(0)
+            await cancel_after_first_chunk(step, input, inside_stream=False)
             assert budget.in_flight == 0 and budget.requests == 1
 
     asyncio.run(main())
@@ -148,18 +157,7 @@ def test_a_stream_cancelled_mid_request_is_charged_for_what_it_produced() -> Non
 
     async def main() -> None:
         with track() as t, Budget(max_requests=5) as budget:
-            first_chunk = asyncio.Event()
-
-            async def consume() -> None:
-                async for _ in m.astream("hi"):
-                    first_chunk.set()
-
-            task = asyncio.create_task(consume())
-            await first_chunk.wait()
-            await asyncio.sleep(0)  # the consumer is back inside the stream, awaiting the provider
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await cancel_after_first_chunk(m, "hi", inside_stream=True)
             assert budget.in_flight == 0 and budget.requests == 1
         assert t.requests == 1 and t.total.output_tokens > 0
 
