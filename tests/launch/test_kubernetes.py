@@ -507,6 +507,12 @@ def test_jobs_cli_round_trip(api: tuple[Recorder, Any], tmp_path: Path, monkeypa
     assert result.exit_code == 0, result.output
     assert "ns/pytorchjob/fm: failed" in result.stdout and "pod fm-master-0 failed" in result.stdout
 
+    result = runner.invoke(app, ["jobs", "cancel", "fm", "--db", str(db)])  # it has failed already
+    assert result.exit_code == 0 and "had already finished (failed)" in result.stdout
+    assert all(r["method"] != "DELETE" for r in recorder.requests)
+
+    recorder.answer("GET", f"{PTJ}/fm", 200, {"spec": {}, "status": {"conditions": [
+        {"type": "Running", "status": "True", "message": "running"}]}})  # fmt: skip
     recorder.answer("DELETE", f"{PTJ}/fm", 200, {})
     result = runner.invoke(app, ["jobs", "cancel", "fm", "--db", str(db)])
     assert result.exit_code == 0 and recorder.requests[-1]["method"] == "DELETE"
