@@ -120,23 +120,32 @@ def wall_time(perf: float) -> float:
     return _WALL_ZERO + (perf - _PERF_ZERO)
 
 
-_prefix_pid = -1
-_prefix = ""  # "-<pid><random>": unique per process, fork included
+_MASK64 = (1 << 64) - 1
+_key_pid = -1
+_key = 0  # random per process, drawn again in a forked child
 
 
-def run_id_suffix() -> str:
-    """What makes this process's run ids unique across processes (and forks): ``-<pid><random>``."""
-    global _prefix_pid, _prefix
+def run_id_key() -> int:
+    """This process's random 64-bit key for :func:`run_id_str` (a forked child draws its own)."""
+    global _key_pid, _key
     pid = os.getpid()
-    if pid != _prefix_pid:
-        _prefix_pid, _prefix = pid, f"-{pid:x}{os.urandom(4).hex()}"
-    return _prefix
+    if pid != _key_pid:
+        _key_pid, _key = pid, int.from_bytes(os.urandom(8), "big")
+    return _key
 
 
-def run_id_str(run_id: int) -> str:
-    """A process-local run id as a string unique across processes. The counter comes first, so a
-    short prefix picks a run out."""
-    return f"{run_id:x}{run_id_suffix()}"
+def run_id_str(run_id: int, key: int | None = None) -> str:
+    """A process-local run id as the string events and stores show: 16 hex characters that look
+    random from the first one on, so a short prefix (``maru trace show 3f9c``) picks a trace out
+    of one run and across processes.
+
+    The counter, mixed with the process's :func:`run_id_key`, goes through SplitMix64's finaliser:
+    a bijection of 64-bit numbers, so two runs of one process never share an id, and ids of other
+    processes (other keys) collide about as often as random 64-bit numbers do."""
+    x = (run_id ^ (run_id_key() if key is None else key)) & _MASK64
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _MASK64
+    return f"{x ^ (x >> 31):016x}"
 
 
 COPIED: Final = frozenset({list, dict})

@@ -28,7 +28,8 @@ from ..core.events import (
     TraceRecords,
     current_run,
     root_state,
-    run_id_suffix,
+    run_id_key,
+    run_id_str,
     wall_time,
 )
 from ..redact import MASK, Redactor, redact_text
@@ -202,14 +203,14 @@ class Tracer:
 
 
 class _RunMaker:
-    """Builds the runs of one trace: what the runs of a trace share (the id suffix, the clock
+    """Builds the runs of one trace: what the runs of a trace share (the id key, the clock
     offset, tags and metadata per config) is worked out once per trace, not once per run."""
 
-    __slots__ = ("tracer", "suffix", "offset", "labels", "names")
+    __slots__ = ("tracer", "key", "offset", "labels", "names")
 
     def __init__(self, tracer: Tracer) -> None:
         self.tracer = tracer
-        self.suffix = run_id_suffix()
+        self.key = run_id_key()
         self.offset = wall_time(0.0)  # perf_counter reading + offset = epoch seconds
         self.labels: dict[int, tuple[list[str], dict[str, Any]]] = {}
         self.names: dict[str, str] = {}  # a run_name may hold a key too: each name redacted once per trace
@@ -218,7 +219,7 @@ class _RunMaker:
         self, run_id: int, parent: int | None, trace_id: int, runnable: Any, name: str | None, config: Any,
         input: Any, output: Any, error: BaseException | None, t0: float, t1: float,
     ) -> Run:
-        tracer, suffix = self.tracer, self.suffix
+        tracer, key = self.tracer, self.key
         kind = runnable.kind
         kind = KIND_NAMES.get(kind, kind)
         if config:
@@ -230,9 +231,9 @@ class _RunMaker:
         if shown is None:
             shown = self.names[name] = tracer._text(str(name))
         run = Run(
-            f"{run_id:x}{suffix}",
-            f"{trace_id:x}{suffix}",
-            None if parent is None else f"{parent:x}{suffix}",
+            run_id_str(run_id, key),
+            run_id_str(trace_id, key),
+            None if parent is None else run_id_str(parent, key),
             shown,
             kind,
             self.offset + t0,
