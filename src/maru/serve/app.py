@@ -29,7 +29,7 @@ shape), :mod:`~maru.serve.gate` (request ids and the body size limit) and :mod:`
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from .bodies import ServeModels, build_models
@@ -51,7 +51,7 @@ def create_app(
     title: str | None = None,
     input_type: Any = None,
     output_type: Any = None,
-    allowed_kwargs: Iterable[str] = (),
+    allowed_kwargs: Iterable[str] | Mapping[str, Any] = (),
     expose_server_metadata: bool = False,
     body_timeout_s: float = 30.0,
 ) -> FastAPI:
@@ -62,7 +62,10 @@ def create_app(
     :func:`~maru.serve.schema.infer_types` reads from the runnable, for validation and the OpenAPI
     document (message classes may appear in them: they travel as message dicts).
     ``allowed_kwargs`` names the keyword arguments a request's ``kwargs`` may pass to the call;
-    any other is refused with 422. Reserved names (``input``, ``config`` …) cannot be allowed.
+    any other is refused with 422. Reserved names (``input``, ``config`` …) cannot be allowed. Their
+    types come from the served function's annotations, or from ``allowed_kwargs`` given as a
+    mapping of name to type (``{"temperature": float}``); the document shows them and FastAPI
+    validates them.
     ``/stream_events`` shows a client only the tags and metadata its request sent, unless
     ``expose_server_metadata`` lets the steps' own (``with_config``) through; events and the
     server's log records are masked either way (:mod:`maru.redact`). A body that has not fully
@@ -82,7 +85,10 @@ def create_app(
     install_log_redaction(("maru.serve",))  # the app's own records; serve() covers uvicorn's too
     allowed = check_allowed_kwargs(allowed_kwargs)
     step = coerce(runnable)
-    models = build_models(step, input_type=input_type, output_type=output_type, allowed_kwargs=allowed)
+    types = dict(allowed_kwargs) if isinstance(allowed_kwargs, Mapping) else None
+    models = build_models(
+        step, input_type=input_type, output_type=output_type, allowed_kwargs=allowed, kwarg_types=types
+    )
     app = _fastapi_app(step, title)
     _store_state(app, step, models, allowed, expose_server_metadata)
     app.add_middleware(RequestGate, max_body_bytes=max_body_bytes, body_timeout_s=body_timeout_s)

@@ -10,6 +10,7 @@ only exist at run time.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from types import GenericAlias
 from typing import Any, Protocol
@@ -17,7 +18,7 @@ from typing import Any, Protocol
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from .kwargs import kwargs_field
-from .schema import infer_types, wire_type
+from .schema import infer_kwarg_types, infer_types, wire_type
 
 __all__ = [
     "BatchBody",
@@ -104,16 +105,19 @@ def build_models(
     input_type: Any = None,
     output_type: Any = None,
     allowed_kwargs: tuple[str, ...] = (),
+    kwarg_types: Mapping[str, Any] | None = None,
 ) -> ServeModels:
     """The request and response models for serving ``runnable`` (a runnable, already coerced).
 
     ``input_type`` / ``output_type`` replace what :func:`~maru.serve.schema.infer_types` reads;
-    ``allowed_kwargs`` (already checked) are the names the ``kwargs`` field documents.
+    ``allowed_kwargs`` (already checked) are the names the ``kwargs`` field takes; their types are
+    ``kwarg_types``' where given, else the served function's parameter annotations.
     """
     inferred_in, inferred_out = infer_types(runnable)
     in_type = inferred_in if input_type is None else wire_type(input_type, out=False)
     out_type = inferred_out if output_type is None else wire_type(output_type, out=True)
-    common = _call_options(allowed_kwargs)
+    types = {**infer_kwarg_types(runnable, allowed_kwargs), **(kwarg_types or {})}
+    common = _call_options(allowed_kwargs, types)
     forbid = ConfigDict(extra="forbid")
     return ServeModels(
         input_type=in_type,
@@ -145,11 +149,11 @@ def build_models(
     )
 
 
-def _call_options(allowed_kwargs: tuple[str, ...]) -> dict[str, Any]:
+def _call_options(allowed_kwargs: tuple[str, ...], types: Mapping[str, Any]) -> dict[str, Any]:
     """The fields every request model ends with: ``config``, ``kwargs``, ``session_id``."""
     return {
         "config": (RequestConfig | None, Field(default=None, description=RequestConfig.__doc__)),
-        "kwargs": kwargs_field(allowed_kwargs),
+        "kwargs": kwargs_field(allowed_kwargs, types),
         "session_id": (
             str | None,
             Field(

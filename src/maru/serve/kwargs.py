@@ -7,13 +7,13 @@ request models describe exactly those, and a request that sends any other is ref
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Annotated, Any
 
-from pydantic import Field, WithJsonSchema
+from pydantic import BaseModel, ConfigDict, Field, create_model
 from pydantic.json_schema import SkipJsonSchema
 
-__all__ = ["RESERVED_KWARGS", "check_allowed_kwargs", "kwargs_field", "refuse_kwargs"]
+__all__ = ["RESERVED_KWARGS", "check_allowed_kwargs", "kwargs_field", "refuse_kwargs", "requested_kwargs"]
 
 RESERVED_KWARGS = frozenset(
     {
@@ -37,17 +37,41 @@ def check_allowed_kwargs(names: Iterable[str]) -> tuple[str, ...]:
     return allowed
 
 
-def kwargs_field(allowed: tuple[str, ...]) -> tuple[Any, Any]:
-    """The request models' ``kwargs`` field. With nothing allowed it is left out of the OpenAPI
-    document (a request that sends it still gets the 422 that says how to allow a keyword)."""
+def kwargs_field(allowed: tuple[str, ...], types: Mapping[str, Any] | None = None) -> tuple[Any, Any]:
+    """The request models' ``kwargs`` field: an object of the allowed names, each with its type
+    from ``types`` (``Any`` when not known), so that FastAPI validates them and the OpenAPI
+    document shows them. With nothing allowed it is left out of the document (a request that
+    sends it still gets the 422 that says how to allow a keyword)."""
     if not allowed:
         return Annotated[dict[str, Any] | None, SkipJsonSchema()], None
-    schema = {"type": "object", "properties": {name: {} for name in allowed}, "additionalProperties": False}
     names = ", ".join(f"`{n}`" for n in allowed)
     return (
-        Annotated[dict[str, Any], WithJsonSchema(schema)] | None,
+        _kwargs_model(allowed, types or {}) | None,
         Field(default=None, description=f"Keyword arguments for the call. This server accepts: {names}."),
     )
+
+
+def _kwargs_model(allowed: tuple[str, ...], types: Mapping[str, Any]) -> type[BaseModel]:
+    # Fields are named k0, k1 … with the keyword as alias, so that no keyword can collide with a
+    # pydantic attribute (``json``, ``model_config`` …). Other keys are let through here and
+    # refused by the route with the message that says how to allow one.
+    config = ConfigDict(extra="allow", json_schema_extra={"additionalProperties": False})
+    fields: dict[str, Any] = {
+        f"k{i}": (types.get(name, Any), Field(default=None, alias=name)) for i, name in enumerate(allowed)
+    }
+    model: type[BaseModel] = create_model("CallKwargs", __config__=config, **fields)
+    return model
+
+
+def requested_kwargs(kwargs: BaseModel | Mapping[str, Any] | None) -> dict[str, Any]:
+    """The keywords a request sent, by name, with their validated values (unsent ones left out)."""
+    if kwargs is None:
+        return {}
+    if not isinstance(kwargs, BaseModel):
+        return dict(kwargs)
+    fields = type(kwargs).model_fields
+    sent = {fields[name].alias or name: getattr(kwargs, name) for name in kwargs.model_fields_set if name in fields}
+    return {**sent, **(kwargs.model_extra or {})}
 
 
 def refuse_kwargs(refused: list[str], allowed: tuple[str, ...]) -> tuple[str, list[dict[str, Any]]]:

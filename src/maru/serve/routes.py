@@ -24,7 +24,7 @@ from .encoding import sse
 from .errors import error_payload, status_for
 from .event_view import EventView
 from .gate import request_id_of
-from .kwargs import refuse_kwargs
+from .kwargs import refuse_kwargs, requested_kwargs
 from .responses import json_error, json_response
 from .schema import decode_input
 
@@ -182,7 +182,7 @@ class Call:
 def prepare_call(request: Request, body: CallBody) -> Call | Response:
     """The call ``body`` asks for, or the 422 that refuses kwargs the server does not allow."""
     state = request.app.state
-    kwargs = dict(body.kwargs or {})
+    kwargs = requested_kwargs(body.kwargs)
     refused = sorted(k for k in kwargs if k not in state.allowed_kwargs)
     if refused:
         message, details = refuse_kwargs(refused, state.allowed_kwargs)

@@ -136,6 +136,24 @@ def infer_types(runnable: Any) -> tuple[Any, Any]:
     return _describable(input_type), _describable(output_type)
 
 
+def infer_kwarg_types(runnable: Any, names: cabc.Iterable[str]) -> dict[str, Any]:
+    """The types of the keyword arguments ``names`` that ``runnable`` (a function step, possibly
+    bound, retried or with fallbacks) annotates; the others are left out."""
+    from ..core.runnable import Lambda
+    from ..core.wrappers import Binding, Fallbacks, Retry
+
+    step, depth = runnable, 0
+    while isinstance(step, Binding | Retry | Fallbacks) and depth < 64:
+        step, depth = step.bound, depth + 1
+    if not isinstance(step, Lambda):
+        return {}
+    try:
+        hints = typing.get_type_hints(step.fn)
+    except Exception:  # unresolvable forward references, callables without annotations …
+        return {}
+    return {name: _describable(hints[name]) for name in names if name in hints and name != "return"}
+
+
 def wire_type(tp: Any, *, out: bool) -> Any:
     """A type the caller gives for the input (``out=False``) or the output, in the wire form that
     :func:`infer_types` returns."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import signal
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -18,7 +18,7 @@ def serve(
     *,
     max_body_bytes: int = 1_000_000,
     title: str | None = None,
-    allowed_kwargs: Iterable[str] = (),
+    allowed_kwargs: Iterable[str] | Mapping[str, Any] = (),
     expose_server_metadata: bool = False,
     timeout_graceful_shutdown: float | None = 30.0,
     header_timeout_s: float = 10.0,
