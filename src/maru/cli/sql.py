@@ -33,6 +33,9 @@ def sql_command(
     console = make_console()
     database = SQLDatabase(db, max_rows=max_rows)
     try:
+        warning = database.privilege_warning()
+        if warning:
+            make_console(stderr=True).print(f"[yellow]warning:[/] {warning}")
         if schema:
             console.print(Syntax(database.describe(database.relevant_tables(question, 8) if question else None), "sql", word_wrap=True))
             return

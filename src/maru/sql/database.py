@@ -1,20 +1,25 @@
 """``SQLDatabase``: a schema description for prompts and read-only, time-limited query execution.
 
 Two locks stand between a model and the data: :func:`~maru.sql.validate.validate_sql` refuses
-anything but one reading query, and the connection itself cannot write — SQLite is opened with
-``mode=ro`` and ``PRAGMA query_only``, PostgreSQL runs each query in a ``READ ONLY`` transaction with a
-``statement_timeout``. SQLite's timeout is a progress handler that interrupts the query.
+anything but one reading query with allow-listed functions, and the connection itself cannot write
+(:mod:`maru.sql.engine`) — SQLite is opened read-only behind an authorizer and limits, PostgreSQL
+runs each query in a ``READ ONLY`` transaction with a ``statement_timeout`` and resets the session
+afterwards. SQLite's timeout is a timer that interrupts the query; the rows read are bounded in
+count and in bytes.
 """
 
 from __future__ import annotations
 
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigurationError, SQLExecutionError
+from .engine import check_database_url, privilege_warning, read_only_engine
+from .sqlite_guard import MAX_VALUE_BYTES, interrupt_after
 from .tables import Schema, TableSelector, choose_tables, default_table_selector
 from .validate import ValidatedSQL, validate_sql
 
@@ -53,7 +58,9 @@ class SQLDatabase:
     """A database at a SQLAlchemy URL, described for prompts and queried read-only.
 
     ``table_selector`` ranks tables for a question (:mod:`maru.sql.tables`); ``None``: by meaning
-    with the bundled multilingual model when installed, else by word overlap."""
+    with the bundled multilingual model when installed, else by word overlap. A query stops after
+    ``timeout_s``; its rows may hold at most ``max_result_bytes`` of text and blobs, and on SQLite
+    no value may grow past ``max_value_bytes``."""
 
     def __init__(
         self,
@@ -64,8 +71,13 @@ class SQLDatabase:
         max_rows: int = 1000,
         timeout_s: float = 10.0,
         table_selector: TableSelector | None = None,
+        max_value_bytes: int = MAX_VALUE_BYTES,
+        max_result_bytes: int = 32_000_000,
     ) -> None:
+        check_database_url(url)  # a wrong URL fails here, with the fix, not at the first query
         self.url = url
+        self.max_value_bytes = max_value_bytes
+        self.max_result_bytes = max_result_bytes
         self.table_selector = table_selector
         self.sample_rows = sample_rows
         self.max_rows = max_rows
@@ -80,8 +92,13 @@ class SQLDatabase:
     @property
     def engine(self) -> Engine:
         if self._engine is None:
-            self._engine = _read_only_engine(self.url)
+            self._engine = read_only_engine(self.url, max_value_bytes=self.max_value_bytes)
         return self._engine
+
+    def privilege_warning(self) -> str | None:
+        """What the connecting role could still do despite the read-only session (a PostgreSQL
+        superuser, say), or ``None``; ``maru sql`` prints it."""
+        return privilege_warning(self.engine)
 
     @property
     def dialect(self) -> str:
@@ -211,74 +228,63 @@ class SQLDatabase:
                 if self.dialect == "postgresql":
                     conn.exec_driver_sql("SET TRANSACTION READ ONLY")
                     conn.exec_driver_sql(f"SET LOCAL statement_timeout = {int(self.timeout_s * 1000)}")
-                with _sqlite_deadline(conn, self.timeout_s):
+                with _deadline(conn, self.timeout_s):
                     result = conn.execute(text(sql).execution_options(no_parameters=True))
                     columns = list(result.keys())
-                    rows = [tuple(r) for r in result.fetchmany(self.max_rows + 1)]
+                    rows = self._fetch(result, sql)
                 conn.rollback()
         except DBAPIError as exc:
-            message = str(exc.orig) if exc.orig is not None else str(exc)
-            if "interrupted" in message.lower():
-                message = f"the query ran longer than {self.timeout_s:g} s and was stopped"
-            raise SQLExecutionError(f"the database refused the query: {message}", sql) from exc
+            raise SQLExecutionError(self._explain(exc), sql) from exc
         except SQLAlchemyError as exc:
             raise SQLExecutionError(f"the query failed: {exc}", sql) from exc
         truncated = len(rows) > self.max_rows
         return QueryResult(sql, columns, rows[: self.max_rows], truncated, time.perf_counter() - start)
 
+    def _fetch(self, result: Iterable[Any], sql: str) -> list[tuple[Any, ...]]:
+        """Up to ``max_rows + 1`` rows (one more shows the limit cut), refusing a result whose text
+        and blobs pass ``max_result_bytes`` before it fills memory."""
+        rows: list[tuple[Any, ...]] = []
+        size = 0
+        for row in result:
+            rows.append(tuple(row))
+            size += sum(len(v) for v in rows[-1] if isinstance(v, (str, bytes)))
+            if size > self.max_result_bytes:
+                raise SQLExecutionError(
+                    f"the result is larger than {self.max_result_bytes:,} bytes after {len(rows)} rows; "
+                    "select fewer or shorter columns, or fewer rows",
+                    sql,
+                )
+            if len(rows) > self.max_rows:
+                break
+        return rows
+
+    def _explain(self, exc: Any) -> str:
+        """The database's refusal in words that say what happened and what to do."""
+        message = str(exc.orig) if exc.orig is not None else str(exc)
+        lowered = message.lower()
+        if "interrupted" in lowered:
+            return f"the query ran longer than {self.timeout_s:g} s and was stopped; ask for less, or filter before joining"
+        if "too big" in lowered:
+            return (
+                f"a value grew past the {self.max_value_bytes:,}-byte limit (max_value_bytes) and the query "
+                "was stopped; build shorter values"
+            )
+        if "not authorized" in lowered or "too many attached" in lowered:
+            return (
+                f"the read-only connection refused the statement ({message}): it is not allowed; only "
+                "reading, with allow-listed functions, is"
+            )
+        if "too large (maximum depth" in lowered or "stack overflow" in lowered:
+            return f"the SQL nests too deeply for the database's depth limit; write it flatter ({message})"
+        return f"the database refused the query: {message}"
+
 
 # ---------------------------------------------------------------------------- helpers
-def _read_only_engine(url: str) -> Engine:
-    from sqlalchemy import create_engine, event
-    from sqlalchemy.engine import make_url
-
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite":
-        import sqlite3
-        from pathlib import Path
-
-        path = parsed.database
-        if not path or path == ":memory:":
-            raise ConfigurationError("an in-memory SQLite database has nothing to query; give a file path")
-        if not Path(path).is_file():
-            raise ConfigurationError(f"SQLite database {path!r} does not exist; check the URL {url!r}")
-        uri = Path(path).resolve().as_uri() + "?mode=ro"
-
-        def connect() -> sqlite3.Connection:
-            conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
-            conn.execute("PRAGMA query_only = ON")
-            return conn
-
-        return create_engine("sqlite://", creator=connect)
-    engine = create_engine(url, pool_pre_ping=True)
-    if parsed.get_backend_name() == "postgresql":
-
-        @event.listens_for(engine, "connect")
-        def _read_only(dbapi_conn: Any, _record: Any) -> None:
-            cur = dbapi_conn.cursor()
-            cur.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
-            cur.close()
-
-    return engine
-
-
-class _sqlite_deadline:
-    """Interrupt a SQLite query that runs past the deadline (a progress handler)."""
-
-    def __init__(self, conn: Any, timeout_s: float) -> None:
-        self._raw = None
-        if conn.dialect.name == "sqlite":
-            self._raw = conn.connection.dbapi_connection
-        self._timeout = timeout_s
-
-    def __enter__(self) -> None:
-        if self._raw is not None:
-            deadline = time.monotonic() + self._timeout
-            self._raw.set_progress_handler(lambda: int(time.monotonic() > deadline), 10_000)
-
-    def __exit__(self, *exc: object) -> None:
-        if self._raw is not None:
-            self._raw.set_progress_handler(None, 0)
+def _deadline(conn: Any, timeout_s: float) -> AbstractContextManager[None]:
+    """SQLite's deadline (an interrupt from a timer); PostgreSQL has its statement_timeout."""
+    if conn.dialect.name == "sqlite":
+        return interrupt_after(conn.connection.dbapi_connection, timeout_s)
+    return nullcontext()
 
 
 def quote_identifier(name: str) -> str:
