@@ -161,9 +161,10 @@ class Sequence(Runnable[Any, Any]):
             streams.append(step.transform(streams[-1], config))
         try:
             yield from streams[-1]
-        finally:
+        except BaseException:  # on a normal end every stream ran out: nothing to close
             for stream in reversed(streams):
                 close_stream(stream)
+            raise
 
     async def _apiped(self, first: Callable[[], AsyncIterator[Any]], config: RunConfig | None) -> AsyncIterator[Any]:
         """Async twin of :meth:`_piped`."""
@@ -173,9 +174,10 @@ class Sequence(Runnable[Any, Any]):
         try:
             async for chunk in streams[-1]:
                 yield chunk
-        finally:
+        except BaseException:
             for stream in reversed(streams):
                 await aclose_stream(stream)
+            raise
 
 
 class Parallel(Runnable[Any, dict[str, Any]]):

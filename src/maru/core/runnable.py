@@ -315,8 +315,9 @@ class Runnable(Generic[Input, Output]):
         try:
             async for chunk in stream:
                 yield chunk
-        finally:
-            await aclose_stream(stream)  # closed early: close the step's own stream now (maru.core.closing)
+        except BaseException:  # closed early: close the step's own stream now (maru.core.closing)
+            await aclose_stream(stream)
+            raise
 
     # ----------------------------------------------------------------- composition
     def __or__(self, other: Any) -> Runnable[Input, Any]:

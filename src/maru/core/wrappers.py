@@ -259,8 +259,9 @@ class Retry(Runnable[Any, Any]):
                 yield first
                 async for chunk in iterator:
                     yield chunk
-            finally:
-                await aclose_stream(iterator)  # closed early: close the step's stream now (core.closing)
+            except BaseException:  # closed early: close the step's stream now (core.closing)
+                await aclose_stream(iterator)
+                raise
             return
 
 
@@ -372,7 +373,8 @@ class Fallbacks(Runnable[Any, Any]):
                 yield first
                 async for chunk in iterator:
                     yield chunk
-            finally:
-                await aclose_stream(iterator)  # closed early: close the step's stream now (core.closing)
+            except BaseException:  # closed early: close the step's stream now (core.closing)
+                await aclose_stream(iterator)
+                raise
             return
         raise self._give_up(errors[0], errors)
