@@ -189,3 +189,25 @@ def test_sibling_asyncio_tasks_on_the_same_loop_are_not_charged() -> None:
         return ran
 
     assert asyncio.run(main()) == CALLS
+
+
+def test_a_block_left_in_another_task_stops_reaching_threads() -> None:
+    # entered in one task, exited in another (as a framework's dependency with `yield` may do):
+    # the exit cannot restore the first task's context, but the block must stop reaching threads
+    m = model()
+    budget = Budget(max_requests=0)
+
+    async def main() -> None:
+        async def enter() -> None:
+            budget.__enter__()
+
+        async def leave() -> None:
+            budget.__exit__(None, None, None)
+
+        await asyncio.create_task(enter())
+        await asyncio.create_task(leave())
+
+    asyncio.run(main())
+    out = Outcomes()
+    invoke_in_threads(m, out)
+    assert out.ran == CALLS

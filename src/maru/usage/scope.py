@@ -116,9 +116,24 @@ def exit_scope(owner: Any) -> None:
     while probe is not None and probe.owner is not owner:
         left.append(probe)
         probe = probe.parent
-    if probe is None:
-        return  # not active here (exited already, or entered in another context)
+    if probe is None:  # not active here: exited already, or entered in another context
+        _forget_foreign_block(owner)
+        return
     left.append(probe)
     current_scope.set(probe.parent)
     with _open_lock:
         _open_blocks = tuple(b for b in _open_blocks if not any(b.scope is gone for gone in left))
+
+
+def _forget_foreign_block(owner: Any) -> None:
+    """A block left from another context than the one it was entered in (an asyncio task other
+    than the one that entered it): that context cannot be restored from here, but the block must
+    stop reaching other threads. The latest block ``owner`` entered in this thread is dropped."""
+    global _open_blocks
+    thread = threading.get_ident()
+    with _open_lock:
+        for i in range(len(_open_blocks) - 1, -1, -1):
+            block = _open_blocks[i]
+            if block.scope.owner is owner and block.thread == thread:
+                _open_blocks = _open_blocks[:i] + _open_blocks[i + 1 :]
+                return
