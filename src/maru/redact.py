@@ -69,6 +69,13 @@ _SECRETS: tuple[tuple[re.Pattern[str], str], ...] = (
     ),
 )
 
+_MAYBE = re.compile(
+    r"(?i)sk[-_]|rk_|bearer|basic|eyj|aiza|ya29\.|github_pat_|gh[pousr]_|glpat-|npm_|hf_|xox|akia|asia|"
+    r"://|-----begin|key|secret|passw|pwd|token|credential"
+)
+"""Something every pattern above needs: one scan tells that most text (names, prose, numbers) holds
+no secret, instead of one scan per pattern."""
+
 CUT_SPAN = 256
 """How far past a cut :func:`redact_then_cut` looks, so a secret across the cut is still seen whole."""
 
@@ -76,6 +83,8 @@ CUT_SPAN = 256
 def redact_text(text: str) -> str:
     """``text`` with credential-looking strings masked (see the module docstring). It errs on the
     side of masking."""
+    if _MAYBE.search(text) is None:
+        return text
     for pattern, replacement in _SECRETS:
         text = pattern.sub(replacement, text)
     return text

@@ -139,13 +139,12 @@ def run_id_str(run_id: int, key: int | None = None) -> str:
     random from the first one on, so a short prefix (``maru trace show 3f9c``) picks a trace out
     of one run and across processes.
 
-    The counter, mixed with the process's :func:`run_id_key`, goes through SplitMix64's finaliser:
-    a bijection of 64-bit numbers, so two runs of one process never share an id, and ids of other
-    processes (other keys) collide about as often as random 64-bit numbers do."""
-    x = (run_id ^ (run_id_key() if key is None else key)) & _MASK64
-    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
-    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _MASK64
-    return f"{x ^ (x >> 31):016x}"
+    Fibonacci hashing: the counter times the odd 64-bit golden-ratio constant, plus the process's
+    random :func:`run_id_key`, modulo 2**64. Multiplying by an odd number is a bijection, so two
+    runs of one process never share an id; the top digits of consecutive multiples of the golden
+    ratio spread evenly, so consecutive runs differ from the first character; and the random key
+    makes ids of other processes collide about as often as random 64-bit numbers do."""
+    return f"{(run_id * 0x9E3779B97F4A7C15 + (run_id_key() if key is None else key)) & _MASK64:016x}"
 
 
 COPIED: Final = frozenset({list, dict})

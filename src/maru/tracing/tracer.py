@@ -67,6 +67,7 @@ class Tracer:
         self._wake = threading.Event()  # cuts the pause short for flush() and close()
         self.redact = Redactor(redact_patterns)
         self.max_value_chars = max_value_chars
+        self._names: dict[str, str] = {}
         self._pending: deque[Any] = deque()  # append/popleft are atomic: no lock, no wake-up per trace
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -167,6 +168,15 @@ class Tracer:
             return value
         return to_jsonable(value, self.max_value_chars, self.redact)
 
+    def _name(self, name: str) -> str:
+        """A run's name, redacted (a ``run_name`` may hold a key): each name once, as names repeat."""
+        shown = self._names.get(name)
+        if shown is None:
+            if len(self._names) >= 4096:  # run_names made per call must not grow this forever
+                self._names.clear()
+            shown = self._names[name] = self._text(str(name))
+        return shown
+
     def _text(self, text: str) -> str:
         """A name, tag or error message: redacted, then cut (see :func:`~maru.redact.redact_then_cut`)."""
         return self.redact.cut(text, self.max_value_chars)
@@ -206,35 +216,31 @@ class _RunMaker:
     """Builds the runs of one trace: what the runs of a trace share (the id key, the clock
     offset, tags and metadata per config) is worked out once per trace, not once per run."""
 
-    __slots__ = ("tracer", "key", "offset", "labels", "names")
+    __slots__ = ("tracer", "key", "offset", "labels", "ids")
 
     def __init__(self, tracer: Tracer) -> None:
         self.tracer = tracer
         self.key = run_id_key()
         self.offset = wall_time(0.0)  # perf_counter reading + offset = epoch seconds
         self.labels: dict[int, tuple[list[str], dict[str, Any]]] = {}
-        self.names: dict[str, str] = {}  # a run_name may hold a key too: each name redacted once per trace
+        self.ids: dict[int, str] = {}  # a trace's id and its parents' ids come up again and again
 
     def run(
         self, run_id: int, parent: int | None, trace_id: int, runnable: Any, name: str | None, config: Any,
         input: Any, output: Any, error: BaseException | None, t0: float, t1: float,
     ) -> Run:
-        tracer, key = self.tracer, self.key
+        tracer, ids = self.tracer, self.ids
         kind = runnable.kind
         kind = KIND_NAMES.get(kind, kind)
         if config:
             tags, metadata = self._labels(config)
         else:
             tags, metadata = [], {}
-        name = name or runnable.name
-        shown = self.names.get(name)
-        if shown is None:
-            shown = self.names[name] = tracer._text(str(name))
         run = Run(
-            run_id_str(run_id, key),
-            run_id_str(trace_id, key),
-            None if parent is None else run_id_str(parent, key),
-            shown,
+            ids.get(run_id) or self._id(run_id),
+            ids.get(trace_id) or self._id(trace_id),
+            None if parent is None else ids.get(parent) or self._id(parent),
+            tracer._name(name or runnable.name),
             kind,
             self.offset + t0,
             self.offset + t1,
@@ -249,6 +255,10 @@ class _RunMaker:
         if kind == "llm":
             tracer._add_usage(run, runnable, output)
         return run
+
+    def _id(self, run_id: int) -> str:
+        text = self.ids[run_id] = run_id_str(run_id, self.key)
+        return text
 
     def _labels(self, config: Any) -> tuple[list[str], dict[str, Any]]:
         """Tags and (redacted) metadata of ``config``; each run gets its own copies."""
