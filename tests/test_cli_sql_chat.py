@@ -11,6 +11,7 @@ from conftest import SHARED_DATA
 from maru.cli import chat as cli_chat
 from maru.models.scripted import ScriptedChatModel
 from test_cli import EchoChat, invoke
+from test_cli_errors import one_message
 
 CHINOOK = SHARED_DATA / "chinook" / "Chinook_Sqlite.sqlite"
 DB = f"sqlite:///{CHINOOK}"
@@ -58,3 +59,20 @@ def test_chat_session_resumes_across_runs(monkeypatch: pytest.MonkeyPatch, tmp_p
     invoke("chat", "--session", "trip", "--history", db, input="/reset\n/exit\n")
     invoke("chat", "--session", "trip", "--history", db, input="again\n/exit\n")
     assert len(model.calls[-1]) == 1
+
+
+@needs_chinook
+def test_sql_with_a_file_path_instead_of_a_url_suggests_the_url() -> None:
+    err = one_message(invoke("sql", "--db", str(CHINOOK), "--query", "SELECT 1"), 2)
+    assert f"sqlite:///{CHINOOK}" in err
+
+
+def test_sql_with_an_unknown_driver_names_it() -> None:
+    err = one_message(invoke("sql", "--db", "mysqlx://user@host/db", "--query", "SELECT 1"), 2)
+    assert "'mysqlx'" in err and "driver" in err
+
+
+@needs_chinook
+def test_sql_that_does_not_parse_says_where() -> None:
+    err = one_message(invoke("sql", "--db", DB, "--query", "SELEC Name FRM Genre"), 2)
+    assert "line 1" in err and "column" in err and "'FRM'" in err
