@@ -123,3 +123,12 @@ def test_a_wrapper_around_a_non_model_says_it_cannot_bind_tools():
     assert not hasattr(step, "bind_tools")
     with pytest.raises(AttributeError, match="bind_tools"):
         step.bind_tools([weather])
+
+
+def test_events_read_like_langchain_dicts():
+    events = collect(runnable(add1, name="add1"), 1, version="v2")
+    end = events[-1]
+    assert end["event"] == "on_chain_end" and end["name"] == "add1" and end["data"]["output"] == 2
+    assert end.get("tags") == [] and end.get("missing") is None
+    with pytest.raises(KeyError):
+        end["missing"]
