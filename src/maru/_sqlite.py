@@ -133,6 +133,7 @@ def describe(exc: sqlite3.Error) -> Literal["corrupt", "locked", "other"]:
 
 
 E = TypeVar("E", bound=Exception)
+T = TypeVar("T")
 
 
 def error_for(
@@ -370,6 +371,16 @@ class ThreadConnections:
         if self._file is not None and _identity(path) == self._file and is_sqlite_file(path):
             set_aside(path, f"is damaged ({exc})", self._damaged)
         return True
+
+    def run(self, step: Callable[[], T]) -> T:
+        """``step()`` (which gets its connection from :meth:`get`); when the file turns out to be
+        damaged and is set aside (:meth:`recover`), ``step()`` once more, on the new file."""
+        try:
+            return step()
+        except sqlite3.Error as exc:
+            if not self.recover(exc):
+                raise
+        return step()
 
     def _open(self) -> sqlite3.Connection:
         try:

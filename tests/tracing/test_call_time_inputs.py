@@ -13,19 +13,7 @@ from maru.messages import AIMessage, HumanMessage, ToolCall
 from maru.models import ScriptedChatModel
 from maru.tracing import Tracer, tracing
 
-
-class MemorySink:
-    def __init__(self) -> None:
-        self.runs: list = []
-
-    def write(self, runs: list) -> None:
-        self.runs.extend(runs)
-
-    def flush(self) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
+from .traces import RunsSink
 
 
 @runnable
@@ -39,7 +27,7 @@ def keys(data: dict) -> list:
 
 
 def test_a_list_changed_after_the_call_is_recorded_as_it_was_sent() -> None:
-    sink = MemorySink()
+    sink = RunsSink()
     with tracing([sink]):
         messages = ["a", "b"]
         count.invoke(messages)
@@ -49,7 +37,7 @@ def test_a_list_changed_after_the_call_is_recorded_as_it_was_sent() -> None:
 
 
 def test_a_dict_and_the_lists_inside_it_are_recorded_as_they_were_sent() -> None:
-    sink = MemorySink()
+    sink = RunsSink()
     with tracing([sink]):
         data = {"history": ["hi"], "q": "x"}
         keys.invoke(data)
@@ -60,7 +48,7 @@ def test_a_dict_and_the_lists_inside_it_are_recorded_as_they_were_sent() -> None
 
 
 def test_the_process_wide_tracer_records_call_time_inputs_too() -> None:
-    sink = MemorySink()
+    sink = RunsSink()
     tracer = Tracer([sink], batch_interval=3600)  # converts only when flushed: after the change
     events.set_global_collector(tracer)
     try:
@@ -80,7 +68,7 @@ def test_the_process_wide_tracer_records_call_time_inputs_too() -> None:
 
 
 def test_listeners_and_async_calls_see_call_time_inputs() -> None:
-    sink = MemorySink()
+    sink = RunsSink()
     seen = []
     with tracing([sink]), events.listen(seen.append):
         messages = ["a"]
@@ -103,7 +91,7 @@ def test_each_agent_model_run_shows_the_messages_it_was_sent_not_its_own_reply()
         AIMessage("", tool_calls=[ToolCall(name="weather", args={"city": "Seoul"}, id="c0")]),
         "It is sunny.",
     ])
-    sink = MemorySink()
+    sink = RunsSink()
     with tracing([sink]):
         ToolCallingAgent(model, [weather]).invoke([HumanMessage("Weather in Seoul?")])
     llm = [run for run in sink.runs if run.kind == "llm"]
@@ -123,7 +111,7 @@ def failing(key: str) -> str:
 
 
 def test_a_failed_run_keeps_its_stack_trace_redacted() -> None:
-    sink = MemorySink()
+    sink = RunsSink()
     secret = "sk-proj-" + "Ab3" * 12
     with tracing([sink]), contextlib.suppress(RuntimeError):
         failing.invoke(secret)

@@ -10,23 +10,11 @@ from maru import runnable
 from maru.core import events
 from maru.tracing import tracing
 
-
-class MemorySink:
-    def __init__(self) -> None:
-        self.runs: list = []
-
-    def write(self, runs: list) -> None:
-        self.runs.extend(runs)
-
-    def flush(self) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
+from .traces import RunsSink
 
 
 def _trace_ids(count: int) -> list[str]:
-    sink = MemorySink()
+    sink = RunsSink()
     step = runnable(lambda x: x, name="echo")
     with tracing([sink]):
         for i in range(count):
@@ -57,7 +45,7 @@ def test_traces_of_two_processes_do_not_share_prefixes() -> None:
 
 
 def test_event_ids_and_stored_ids_agree() -> None:
-    sink = MemorySink()
+    sink = RunsSink()
     seen = []
     with tracing([sink]), events.listen(seen.append):
         (runnable(lambda x: x, name="a") | runnable(lambda x: x, name="b")).invoke(1)

@@ -120,3 +120,19 @@ def freeze_now(monkeypatch: Any, now: float) -> None:
             return datetime.fromtimestamp(now, tz)
 
     monkeypatch.setattr(store_module, "datetime", Frozen)
+
+
+class RunsSink:
+    """A sink that keeps every run it is given, in order (``runs``)."""
+
+    def __init__(self) -> None:
+        self.runs: list[Run] = []
+
+    def write(self, runs: list[Run]) -> None:
+        self.runs.extend(runs)
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass

@@ -157,15 +157,10 @@ class SQLiteCache(BaseCache):
             return None
 
     def update(self, request: CacheRequest, response: CachedResponse) -> None:
-        try:
-            self._store(request, response)
+        try:  # a damaged file is set aside, loudly, and the entry goes to a new one
+            self._connections.run(lambda: self._store(request, response))
         except sqlite3.Error as exc:
-            if not self._connections.recover(exc):  # a damaged file is set aside, loudly
-                raise self._error(exc) from exc
-            try:
-                self._store(request, response)
-            except sqlite3.Error as again:
-                raise self._error(again) from again
+            raise self._error(exc) from exc
 
     def _store(self, request: CacheRequest, response: CachedResponse) -> None:
         now = self._clock()

@@ -187,22 +187,16 @@ class RunStore:
         if not runs:
             return
         rows = [_row(run) for run in runs]
-        conn = self._conn()
 
         def transaction() -> None:
+            conn = self._conn()
             with _sqlite.write_transaction(conn):
                 conn.executemany(_INSERT, rows)
 
-        try:
-            _sqlite.retry_busy(transaction, self.timeout)
+        try:  # a damaged file is set aside, loudly, and the runs go to a new one
+            self._connections.run(lambda: _sqlite.retry_busy(transaction, self.timeout))
         except sqlite3.Error as exc:
-            if not self._connections.recover(exc):  # a damaged file is set aside, loudly
-                raise self._error(exc) from exc
-            conn = self._conn()
-            try:
-                _sqlite.retry_busy(transaction, self.timeout)
-            except sqlite3.Error as again:
-                raise self._error(again) from again
+            raise self._error(exc) from exc
 
     def flush(self) -> None:
         """Nothing to do: every ``write`` is committed before it returns."""
