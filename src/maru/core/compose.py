@@ -78,6 +78,8 @@ class Sequence(Runnable[Any, Any]):
         _clock: Callable[[], float] = _events.perf_counter,
         _set: Callable[..., Any] = current_run.set,
         _reset: Callable[..., Any] = current_run.reset,
+        _copied: frozenset[type] = _events.COPIED,
+        _snapshot: Callable[[Any], Any] = _events.snapshot,
     ) -> Any:
         """The traced hot path of the most common chain: one loop that records the sequence's run and
         its steps' runs together in one compact record (see ``events.SequenceRecord``), each step's
@@ -93,7 +95,8 @@ class Sequence(Runnable[Any, Any]):
             records = []
         elif records is None:  # nothing collects this trace
             return self._invoke(input, config)
-        record = [seq_id, parent, trace_id, self, config, None, input, _clock()]
+        sent = _snapshot(input) if type(input) in _copied else input  # as sent: see events.snapshot
+        record = [seq_id, parent, trace_id, self, config, None, sent, _clock()]
         value = input
         for hook in self._lean:
             run_id = _next_id()
@@ -109,7 +112,7 @@ class Sequence(Runnable[Any, Any]):
                     _events.submit_trace(collector, records)
                 raise
             _reset(token)
-            record += (run_id, value, _clock())
+            record += (run_id, _snapshot(value) if type(value) in _copied else value, _clock())
         records.append(record)
         if parent is None:
             _events.submit_trace(collector, records)
