@@ -57,13 +57,35 @@ def ingest(
             fail(str(exc))
         finally:
             kb.close()
+    _print_ingest(console, report, paths, store)
+
+
+def _print_ingest(console: Any, report: Any, paths: list[Path], store: Path) -> None:
+    """The summary line, one line per repaired part and per failed file (file: why); exits 1 when
+    a file failed or when there was nothing to ingest."""
+    from rich.markup import escape
+
+    for note in report.repaired:
+        console.print(f"repaired: {escape(note)}", soft_wrap=True, highlight=False)
     result = report.result
     console.print(
         f"{report.files_seen} files: {len(report.sources)} indexed, {report.files_unchanged} unchanged, "
-        f"{report.files_removed} removed; {report.chunks} chunks"
+        f"{report.files_removed} removed, {len(report.failed)} failed; {report.chunks} chunks"
         + (f" (added {result.added}, updated {result.updated}, skipped {result.skipped}, deleted {result.deleted})" if result else "")
         + f" → {store}"
     )
+    for file, why in report.failed:
+        console.print(f"failed: {escape(file)}: {escape(why)}", soft_wrap=True, highlight=False)
+    if report.files_seen == 0:
+        from ..rag.loaders import DEFAULT_LOADERS
+
+        fail(
+            f"no files to ingest in {', '.join(str(p) for p in paths)}",
+            f"Supported: {', '.join(sorted(DEFAULT_LOADERS))}; --glob chooses which files of a folder to take.",
+            code=1,
+        )
+    if report.failed:
+        raise typer.Exit(1)
 
 
 _MODES = {
@@ -90,7 +112,7 @@ def ask(
     """
     from rich.markup import escape
 
-    from ..errors import LoaderError
+    from ..errors import IndexingError, LoaderError
     from ..rag.knowledge import KnowledgeBase
 
     console = make_console()
@@ -102,7 +124,7 @@ def ask(
         kb.retriever(k)  # opens the index first: a missing "rag" extra is reported before any model
         chat_model = None if extractive else chat.make_chat_model(model or None, base_url or None)
         answer = kb.ask(question, k=k, model=chat_model)
-    except LoaderError as exc:
+    except (LoaderError, IndexingError) as exc:
         fail(str(exc))
     finally:
         kb.close()

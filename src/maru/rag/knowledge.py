@@ -8,6 +8,9 @@ One folder holds everything, so it can be copied or deleted as a unit:
   unchanged files, and removed files have their chunks deleted;
 - ``bm25/``: the lexical index, rebuilt from the store whenever something changed.
 
+Every ingest first makes these four agree and repairs a lost or damaged one
+(:mod:`maru.rag.ingest`), so a killed run or a damaged file is fixed by the next ``maru ingest``.
+
 Answers: hybrid retrieval (BM25 + dense, adaptively fused), then either a configured chat model
 writes an answer citing the passages as ``[n]``, or — offline — the best sentences of the top
 passages are picked by embedding similarity and word overlap with the question, each cited.
@@ -21,35 +24,29 @@ and dropped when the index changes (an ingest here, or a saved BM25 index from a
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import re
 import threading
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..core import compose
 from ..core.config import RunConfig
 from ..core.runnable import Runnable, runnable
-from ..errors import LoaderError
+from ..errors import IndexingError, LoaderError
 from .documents import Document
+from .ingest import IngestReport, Progress
 from .relevance import NOT_FOUND, ensure_cited, relevance
 
 if TYPE_CHECKING:
     from ..models.embeddings import Embeddings
-    from .indexing import IndexResult
     from .lexical import BM25Index
     from .retrievers.base import Retriever
     from .stores.local import LocalStore
 
 __all__ = ["Answer", "Citation", "IngestReport", "KnowledgeBase"]
-
-Progress = Callable[[str, int, int], None]
-"""``progress(stage, done, total)`` — stages: ``scan``, ``embed``, ``bm25``."""
-
 
 @dataclass(slots=True)
 class Citation:
@@ -71,16 +68,6 @@ class Answer:
 
     def __str__(self) -> str:
         return self.text
-
-
-@dataclass(slots=True)
-class IngestReport:
-    files_seen: int
-    files_unchanged: int
-    files_removed: int
-    chunks: int
-    result: IndexResult | None = None
-    sources: list[str] = field(default_factory=list)
 
 
 MIN_RELEVANCE = 0.4
@@ -165,6 +152,12 @@ class KnowledgeBase(Runnable[Any, str]):
         if self._store is not None:
             self._store.close()
             self._store = None
+        self._drop_records()
+
+    def _drop_records(self) -> None:
+        if self._records is not None:
+            self._records.close()
+            self._records = None
 
     # ------------------------------------------------------------------ ingest
     def ingest(
@@ -176,62 +169,12 @@ class KnowledgeBase(Runnable[Any, str]):
     ) -> IngestReport:
         """Index files (or folders of files) given; re-running skips unchanged files without reading
         them, re-indexes changed ones and deletes the chunks of files that disappeared from the
-        given folders."""
-        from .indexing import delete_sources, index
-        from .loaders import DEFAULT_LOADERS, loader_for
-        from .splitters import RecursiveSplitter
+        given folders. Files that cannot be loaded are listed in the report's ``failed``; lost or
+        damaged parts of the folder are rebuilt and listed in ``repaired``
+        (:func:`maru.rag.ingest.ingest`)."""
+        from .ingest import ingest
 
-        files = _collect(paths, glob, set(DEFAULT_LOADERS))
-        manifest = self._read_manifest()
-        roots = {str(Path(p).resolve()) for p in paths}
-        current: dict[str, dict[str, Any]] = {}
-        changed: list[Path] = []
-        for i, file in enumerate(files, 1):
-            key = str(file)
-            stat = file.stat()
-            old = manifest.get(key)
-            if old and old["size"] == stat.st_size and old["mtime"] == stat.st_mtime_ns:
-                current[key] = old
-            else:
-                digest = _sha256(file)
-                current[key] = {"size": stat.st_size, "mtime": stat.st_mtime_ns, "sha256": digest}
-                if not old or old.get("sha256") != digest:
-                    changed.append(file)
-            if progress:
-                progress("scan", i, len(files))
-        removed = [
-            k for k in manifest
-            if k not in current and any(k == r or k.startswith(r.rstrip(os.sep) + os.sep) for r in roots)
-        ]
-        splitter = RecursiveSplitter(self.chunk_size, self.chunk_overlap)
-        chunks: list[Document] = []
-        for file in changed:
-            try:
-                docs = loader_for(file).load()
-            except LoaderError:
-                current.pop(str(file), None)
-                continue
-            for doc in docs:
-                doc.metadata["source"] = str(file)
-            chunks.extend(splitter.split_documents(docs, positions=False))  # an edit re-embeds only its chunks
-        result = None
-        if chunks:
-            if progress:
-                progress("embed", 0, len(chunks))
-            result = index(
-                _counting(chunks, progress), self.store, self.records, cleanup="incremental", batch_size=256
-            )
-        if removed:
-            delete_sources(removed, self.store, self.records)
-        for key in removed:
-            manifest.pop(key, None)
-        manifest.update(current)
-        if chunks or removed or not (self.path / "bm25").exists():
-            self._rebuild_bm25(progress)
-            self._forget_answering()
-        self._write_manifest(manifest)
-        return IngestReport(len(files), len(files) - len(changed), len(removed), len(chunks), result,
-                            [str(f) for f in changed])
+        return ingest(self, paths, glob, progress)
 
     def _rebuild_bm25(self, progress: Progress | None) -> None:
         from .lexical import BM25Index
@@ -249,21 +192,6 @@ class KnowledgeBase(Runnable[Any, str]):
         BM25Index().build(docs).save(target)
         if progress:
             progress("bm25", len(docs), len(docs))
-
-    def _read_manifest(self) -> dict[str, dict[str, Any]]:
-        path = self.path / "files.json"
-        if not path.exists():
-            return {}
-        try:
-            data = json.loads(path.read_text())
-        except json.JSONDecodeError:
-            return {}  # a torn manifest only costs re-hashing: records still skip unchanged chunks
-        return data if isinstance(data, dict) else {}
-
-    def _write_manifest(self, manifest: dict[str, dict[str, Any]]) -> None:
-        tmp = self.path / "files.json.tmp"
-        tmp.write_text(json.dumps(manifest, indent=0, sort_keys=True))
-        os.replace(tmp, self.path / "files.json")
 
     # ------------------------------------------------------------------ ask
     def retriever(self, k: int = 4) -> Retriever:
@@ -393,7 +321,13 @@ class KnowledgeBase(Runnable[Any, str]):
         if self._index_mark is None:  # no BM25 index saved yet
             return dense
         if self._bm25 is None:
-            self._bm25 = BM25Index.load(self.path / "bm25")
+            folder = self.path / "bm25"
+            if not BM25Index.verify(folder):
+                raise IndexingError(
+                    f"the BM25 index in {folder} is damaged or incomplete; run `maru ingest PATH --store "
+                    f"{self.path}` with the same files to rebuild it"
+                )
+            self._bm25 = BM25Index.load(folder)
         return HybridRetriever([dense, BM25Retriever(self._bm25, k=k)], k=k)
 
     def _forget(self) -> None:
@@ -501,35 +435,3 @@ def _prose(text: str) -> str:
     """Text fit to quote: code blocks, headings and table rows dropped, list markers removed."""
     text = _DROP_LINES.sub("\n", _CODE_BLOCK.sub("\n", text))
     return _LINK.sub(r"\1", _MARKERS.sub("", text)).replace("**", "").replace("`", "")
-
-
-def _collect(paths: Sequence[str | os.PathLike[str]], glob: str, suffixes: set[str]) -> list[Path]:
-    files: list[Path] = []
-    for raw in paths:
-        path = Path(raw).resolve()
-        if path.is_file():
-            files.append(path)
-        elif path.is_dir():
-            files.extend(
-                p for p in sorted(path.glob(glob))
-                if p.is_file() and p.suffix.lower() in suffixes
-                and not any(part.startswith(".") for part in p.relative_to(path).parts)
-            )
-        else:
-            raise LoaderError(f"{raw} does not exist; give a file or a folder to ingest")
-    return sorted(set(files))
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def _counting(chunks: list[Document], progress: Progress | None) -> Iterable[Document]:
-    for i, chunk in enumerate(chunks, 1):
-        if progress and (i % 64 == 0 or i == len(chunks)):
-            progress("embed", i, len(chunks))
-        yield chunk

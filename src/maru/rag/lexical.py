@@ -254,7 +254,7 @@ class BM25Index:
                 f.write(json.dumps(d.to_dict(), ensure_ascii=False, default=str) + "\n")
         meta = {
             "format": "maru.bm25/1", "k1": self.k1, "b": self.b, "count": len(self.docs),
-            "indexed": bool(self._vocab),
+            "indexed": bool(self._vocab), "digests": _digests(path),
         }
         (path / _META).write_text(json.dumps(meta), encoding="utf-8")
 
@@ -284,6 +284,19 @@ class BM25Index:
         return index
 
     @staticmethod
+    def verify(directory: str | Path, count: int | None = None) -> bool:
+        """Whether ``directory`` holds a complete, undamaged saved index (of ``count`` documents
+        when given): every file :meth:`save` wrote still has the digest it was saved with. An
+        index saved before digests were recorded does not verify (save it again)."""
+        path = Path(directory)
+        try:
+            meta = json.loads((path / _META).read_text(encoding="utf-8"))
+            saved = meta["digests"]
+            return (count is None or meta["count"] == count) and isinstance(saved, dict) and saved == _digests(path)
+        except (OSError, ValueError, KeyError, TypeError):
+            return False
+
+    @staticmethod
     def saved_mark(directory: str | Path) -> tuple[int, int] | None:
         """What tells one saved index in ``directory`` from the next (``None``: none is saved):
         the modification time and size of the file :meth:`save` writes last. A reader that kept
@@ -293,6 +306,16 @@ class BM25Index:
         except FileNotFoundError:
             return None
         return stat.st_mtime_ns, stat.st_size
+
+
+def _digests(path: Path) -> dict[str, str]:
+    """SHA-256 of every file of a saved index but its metadata file, by path relative to it."""
+    import hashlib
+
+    out = {}
+    for file in sorted(p for p in path.rglob("*") if p.is_file() and p.name != _META):
+        out[file.relative_to(path).as_posix()] = hashlib.sha256(file.read_bytes()).hexdigest()
+    return out
 
 
 class BM25Retriever(Retriever):

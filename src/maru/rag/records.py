@@ -343,5 +343,30 @@ class RecordManager(NamespacedTable):
         """How many records this namespace holds."""
         return self._rows_in_namespace()
 
+    def count_by_source(self) -> dict[str | None, int]:
+        """Records per source id in this namespace (one query): what an ingest compares with the
+        chunks it wrote per file, to find files whose records were lost."""
+        import sqlalchemy as sa
+
+        t = self._t
+        query = sa.select(t.c.source_id, sa.func.count()).where(t.c.namespace == self.namespace).group_by(t.c.source_id)
+        with self._engine.connect() as conn:
+            return {source: int(n) for source, n in conn.execute(query)}
+
+    def check(self) -> None:
+        """Raise :class:`~maru.errors.IndexingError` when a SQLite record file is damaged
+        (``PRAGMA quick_check``); other databases check themselves."""
+        import sqlalchemy as sa
+
+        if self._engine.dialect.name != "sqlite":
+            return
+        try:
+            with self._engine.connect() as conn:
+                verdict = conn.exec_driver_sql("PRAGMA quick_check").scalar()
+        except sa.exc.DBAPIError as exc:
+            verdict = str(exc.orig)
+        if verdict != "ok":
+            raise IndexingError(f"the record database {self.url} is damaged: {verdict}")
+
     def __repr__(self) -> str:
         return f"RecordManager({self.url!r}, namespace={self.namespace!r})"

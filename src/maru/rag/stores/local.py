@@ -5,8 +5,10 @@ Chosen by measurement (``bench/vector_stores.py``, ``docs/vector-stores.md``): n
 - **SQLite is the source of truth** (``store.sqlite``): documents, metadata (JSON), float32 vectors,
   field types, and a change log (one row per written or deleted document, numbered by ``seq``).
   Every write is one transaction, so a crash mid-write leaves the file as it was before the write.
-- **The HNSW index** (usearch) lives in memory and is saved as ``index-<seq>.usearch``: the index as
-  of change ``seq``, written to a temporary file and renamed, so a saved index is never partial.
+- **The HNSW index** (usearch) lives in memory and is saved as ``index-<seq>-<digest>.usearch``: the
+  index as of change ``seq``, written to a temporary file and renamed, so a saved index is never
+  partial; the name carries a BLAKE2 digest of the content, checked before loading, because usearch
+  loads a damaged file without complaint and then crashes the process in a search.
   Opening loads the newest saved index and replays the log after its ``seq`` (or rebuilds the index
   from SQLite when no saved index is usable), so an index that missed writes — a crash before it was
   saved, another process writing — is brought back in sync. Each search first replays changes that
@@ -61,7 +63,7 @@ _SCHEMA = (
     "CREATE TABLE fields (name TEXT PRIMARY KEY, type TEXT NOT NULL)",
 )
 _HEAD = "SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'changes'), 0)"
-_INDEX_FILE = re.compile(r"^index-(\d+)\.usearch$")
+_INDEX_FILE = re.compile(r"^index-(\d+)(?:-([0-9a-f]{32}))?\.usearch$")
 _FIELD = re.compile(r"^[A-Za-z0-9_.]+$")
 _BATCH = 500  # ids per IN (...) list
 ADD_THREADS = 1
@@ -196,6 +198,8 @@ class LocalStore(VectorStore):
             for seq, file in self._saved_indexes():
                 if not oldest_usable <= seq <= head:
                     continue
+                if not _intact(file):  # damaged (or saved without a digest): rebuild instead
+                    continue
                 index = self._new_index()
                 try:
                     index.load(str(file))
@@ -276,11 +280,11 @@ class LocalStore(VectorStore):
             if self._index is None or self._pending == 0:
                 return
             seq = self._seq
-            final = self.path / f"index-{seq}.usearch"
             tmp = self.path / f".index-{seq}.{os.getpid()}.{threading.get_ident()}.tmp"
             self._index.save(str(tmp))
             with open(tmp, "rb+") as fh:
                 os.fsync(fh.fileno())
+            final = self.path / f"index-{seq}-{_digest(tmp)}.usearch"
             os.replace(tmp, final)
             _fsync_dir(self.path)
             self._pending = 0
@@ -290,7 +294,7 @@ class LocalStore(VectorStore):
             except sqlite3.Error as exc:
                 raise self._error(exc) from exc
             for old, file in self._saved_indexes():
-                if old < seq:
+                if old < seq or (old == seq and file != final):
                     file.unlink(missing_ok=True)
             for stray in self.path.glob(".index-*.tmp"):
                 pid = stray.name.split(".")[2]
@@ -481,6 +485,13 @@ class LocalStore(VectorStore):
         vec = np.frombuffer(row[4], dtype=np.float32).copy() if with_vectors else None
         return Document(row[2], json.loads(row[3]), row[1]), score, vec
 
+    def check(self) -> None:
+        """Raise :class:`~maru.errors.VectorStoreError` when ``store.sqlite`` is damaged
+        (``PRAGMA quick_check``). A damaged saved index needs no check: it is rebuilt on opening."""
+        verdict = self._read("PRAGMA quick_check")[0][0]
+        if verdict != "ok":
+            raise VectorStoreError(f"the store file {self._db} is damaged: {verdict}; move the folder away and re-index")
+
     def count(self) -> int:
         return int(self._read("SELECT count(*) FROM docs")[0][0])
 
@@ -637,6 +648,23 @@ def _batches(items: Sequence[Any]) -> Iterator[Sequence[Any]]:
 
 def _copy(doc: Document) -> Document:
     return Document(doc.text, dict(doc.metadata), doc.id)
+
+
+def _digest(path: Path) -> str:
+    """BLAKE2b (128-bit) of a file's content, as hex."""
+    import hashlib
+
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, lambda: hashlib.blake2b(digest_size=16)).hexdigest()
+
+
+def _intact(file: Path) -> bool:
+    """Whether a saved index still has the content its name's digest was taken of."""
+    m = _INDEX_FILE.match(file.name)
+    try:
+        return bool(m and m.group(2) and _digest(file) == m.group(2))
+    except OSError:  # removed meanwhile by another process's save
+        return False
 
 
 def _fsync_dir(path: Path) -> None:
