@@ -121,3 +121,22 @@ def test_a_failed_run_keeps_its_stack_trace_redacted() -> None:
     assert "Traceback (most recent call last)" in run.stacktrace
     assert "_fail_deep" in run.stacktrace and "test_call_time_inputs.py" in run.stacktrace
     assert secret not in run.stacktrace and secret not in run.error and secret not in str(run.inputs)
+
+
+def _fail_with_context(n: int) -> None:
+    """Fails ``n`` times, each failure raised while handling the last: a long chained traceback."""
+    try:
+        if n:
+            _fail_with_context(n - 1)
+    except ValueError as exc:
+        raise ValueError(f"level {n}, token=" + "t0k" * 10) from exc
+    raise ValueError(f"at the bottom, token={'t0k' * 10}")
+
+
+def test_a_long_stack_trace_keeps_its_end() -> None:
+    sink = RunsSink()
+    with tracing([sink], max_value_chars=2_000), contextlib.suppress(ValueError):
+        runnable(lambda _: _fail_with_context(60), name="deep").invoke(1)
+    [run] = sink.runs
+    assert len(run.stacktrace) < 2_100
+    assert run.stacktrace.startswith("[… ") and run.stacktrace.rstrip().endswith("ValueError: level 60, token=***")

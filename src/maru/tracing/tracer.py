@@ -185,7 +185,10 @@ class Tracer:
         """A failed run's ``error`` (``"Type: message"``) and its ``stacktrace`` (with the causes of
         the exception), both redacted."""
         summary = self._text(f"{type(error).__name__}: {error}")
-        return summary, self._text("".join(traceback.format_exception(error)))
+        stack = self.redact.text("".join(traceback.format_exception(error)))
+        if len(stack) > self.max_value_chars:  # the end says where it failed: keep that
+            stack = f"[… {len(stack)} chars]\n" + stack[-self.max_value_chars :]
+        return summary, stack
 
     # ------------------------------------------------------------------ control
     def flush(self, timeout: float = 10.0) -> bool:
