@@ -87,13 +87,7 @@ class SQLiteCache(BaseCache):
         self.timeout = timeout
         self._clock = clock
         self._next_purge = 0.0
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise CacheError(
-                f"cannot create the folder of the SQLite cache {self.path}: {exc}; "
-                "choose a writable path"
-            ) from exc
+        _sqlite.make_parent_folder(self.path, CacheError, "the SQLite cache")
         self._connections = _sqlite.ThreadConnections(
             self.path, timeout=timeout, setup=self._check_schema, on_error=self._error,
             damaged="the SQLite cache",

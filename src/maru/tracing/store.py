@@ -132,12 +132,7 @@ class RunStore:
         self.path = Path(path)
         self.timeout = timeout
         if create:
-            try:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise TraceStoreError(
-                    f"cannot create the folder of the trace store {self.path}: {exc}; choose a writable path"
-                ) from exc
+            _sqlite.make_parent_folder(self.path, TraceStoreError, "the trace store")
             target: str | Path = self.path
         else:
             if not self.path.exists():
