@@ -43,6 +43,7 @@ ALLOWED: dict[str, set[str]] = {
     "sql": {"prompts", "models", "core", "errors", "messages"},
     "history": {"rag", "prompts", "models", "core", "errors", "messages", "usage", "_sqlite"},
     "agents": {"rag", "models", "net", "core", "errors", "messages", "_lazy"},
+    "graph": {"core", "errors", "messages", "_sqlite"},
     "serve": {"prompts", "models", "parsers", "core", "errors", "messages", "redact", "_version"},
     "train": {"errors", "_lazy", "_process"},
     "launch": {"errors", "_lazy", "_process", "_home"},

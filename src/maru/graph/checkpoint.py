@@ -1,0 +1,131 @@
+"""Checkpoints: what a run wrote at each superstep, so a thread can be resumed and its history read.
+
+A checkpoint stores the step's *updates* — ``(writer, update)`` pairs in merge order — and the nodes
+due next, never the whole state: a conversation of N steps costs O(N) bytes, not O(N²). The state
+at any step is the fold of the updates up to it through the graph's reducers (which is why a
+reducer's ``prepare`` gives messages their ids before they are stored).
+
+A saver has two methods, :meth:`CheckpointSaver.put` and :meth:`CheckpointSaver.records`; the
+in-memory one is here and the SQLite one in :mod:`maru.graph.sqlite`.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..messages import BaseMessage, message_from_dict
+from .errors import GraphCheckpointError
+
+Writes = list[tuple[str, dict[str, Any] | None]]
+
+_MESSAGE_TAG = "__maru_message__"
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """One superstep of one thread: what was written, and what runs next.
+
+    ``step`` counts from 0 over the whole thread (every run on it continues the count);
+    ``waiting`` holds, for a node behind ``add_edge([a, b], node)``, the sources already done."""
+
+    step: int
+    writes: Writes
+    next: tuple[str, ...]
+    waiting: dict[str, list[str]] = field(default_factory=dict)
+    metadata: dict[str, Any] = field(default_factory=dict)
+    created_at: float = 0.0
+
+
+class CheckpointSaver(ABC):
+    """Where a compiled graph keeps its threads' checkpoints."""
+
+    @abstractmethod
+    def put(self, thread_id: str, checkpoint: Checkpoint) -> None:
+        """Store one step's checkpoint (durably, before the run moves on)."""
+
+    @abstractmethod
+    def records(self, thread_id: str) -> list[Checkpoint]:
+        """Every checkpoint of a thread, oldest first (empty for an unknown thread)."""
+
+    def delete_thread(self, thread_id: str) -> None:
+        """Forget a thread."""
+        raise NotImplementedError(f"{type(self).__name__} cannot delete threads")
+
+    async def aput(self, thread_id: str, checkpoint: Checkpoint) -> None:
+        self.put(thread_id, checkpoint)
+
+    async def arecords(self, thread_id: str) -> list[Checkpoint]:
+        return self.records(thread_id)
+
+
+class InMemorySaver(CheckpointSaver):
+    """Checkpoints in this process's memory, stored encoded (as the SQLite saver stores them), so
+    a node changing a value later does not change history."""
+
+    def __init__(self) -> None:
+        self._threads: dict[str, list[tuple[int, str, float]]] = {}
+        self._lock = threading.Lock()
+
+    def put(self, thread_id: str, checkpoint: Checkpoint) -> None:
+        row = (checkpoint.step, encode(checkpoint), checkpoint.created_at)
+        with self._lock:
+            self._threads.setdefault(thread_id, []).append(row)
+
+    def records(self, thread_id: str) -> list[Checkpoint]:
+        with self._lock:
+            rows = list(self._threads.get(thread_id, ()))
+        return [decode(step, body, created_at) for step, body, created_at in rows]
+
+    def delete_thread(self, thread_id: str) -> None:
+        with self._lock:
+            self._threads.pop(thread_id, None)
+
+    def stored_bytes(self, thread_id: str) -> int:
+        """What the thread's checkpoints take, encoded."""
+        with self._lock:
+            return sum(len(body.encode()) for _, body, _ in self._threads.get(thread_id, ()))
+
+
+MemorySaver = InMemorySaver  # LangGraph's older name
+
+
+def new_checkpoint(step: int, writes: Writes, next: tuple[str, ...], waiting: dict[str, list[str]], source: str) -> Checkpoint:
+    return Checkpoint(step, writes, next, waiting, {"source": source}, time.time())
+
+
+# --------------------------------------------------------------------------- encoding
+def encode(checkpoint: Checkpoint) -> str:
+    """The checkpoint's writes, next nodes, waiting joins and metadata as one JSON text."""
+    body = {"w": checkpoint.writes, "n": checkpoint.next, "m": checkpoint.metadata}
+    if checkpoint.waiting:
+        body["j"] = checkpoint.waiting
+    try:
+        return json.dumps(body, default=_encode_value, ensure_ascii=False, separators=(",", ":"))
+    except (TypeError, ValueError) as exc:
+        raise GraphCheckpointError(
+            f"a value in step {checkpoint.step}'s updates cannot be stored in a checkpoint ({exc}); "
+            "keep the state to JSON values (str, numbers, lists, dicts) and maru messages"
+        ) from exc
+
+
+def decode(step: int, body: str, created_at: float) -> Checkpoint:
+    data = json.loads(body, object_hook=_decode_value)
+    writes = [(writer, update) for writer, update in data["w"]]
+    return Checkpoint(step, writes, tuple(data["n"]), data.get("j", {}), data["m"], created_at)
+
+
+def _encode_value(value: Any) -> Any:
+    if isinstance(value, BaseMessage):
+        return {_MESSAGE_TAG: value.to_dict()}
+    raise TypeError(f"{type(value).__name__} is not JSON-serialisable: {value!r:.80}")
+
+
+def _decode_value(data: dict[str, Any]) -> Any:
+    if len(data) == 1 and _MESSAGE_TAG in data:
+        return message_from_dict(data[_MESSAGE_TAG])
+    return data

@@ -1,0 +1,299 @@
+"""A compiled graph: runs supersteps until no node is due, as one maru runnable.
+
+A superstep runs every due node on the same state, then merges their updates in declaration
+order (``Schema.apply``), saves a checkpoint when there is a checkpointer, and works out the nodes
+due next from the edges of the nodes that ran. Nodes are invoked as steps, so when someone
+listens each node is a child run of the graph's run; when nobody does, a step is a few dict
+operations around the node calls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ..core import RunConfig, Runnable
+from ..core.executor import run_bounded
+from .builder import END, START, Branch, Spec
+from .checkpoint import Checkpoint, CheckpointSaver, Writes, new_checkpoint
+from .errors import GraphError, GraphRecursionError
+from .mermaid import to_mermaid
+from .state import INPUT
+
+DEFAULT_RECURSION_LIMIT = 25
+STREAM_MODES = ("values", "updates")
+
+
+@dataclass(frozen=True, slots=True)
+class StateSnapshot:
+    """A thread's state at one checkpoint: ``values``, the nodes due ``next`` (empty when the run
+    ended), the step, what wrote it (``metadata["source"]``: input or loop) and when."""
+
+    values: dict[str, Any]
+    next: tuple[str, ...]
+    step: int
+    metadata: dict[str, Any]
+    created_at: float
+    writes: Writes
+
+
+class CompiledGraph(Runnable[Any, dict[str, Any]]):
+    """What ``StateGraph.compile()`` returns. ``invoke(input)`` returns the final state;
+    ``stream(input, stream_mode="values" | "updates" | [both])`` yields the state after each
+    step, or each node's update as ``{node: update}`` (with a list of modes, ``(mode, chunk)``).
+
+    Config: ``recursion_limit`` (supersteps, default 25) and, with a checkpointer,
+    ``configurable.thread_id``."""
+
+    def __init__(self, spec: Spec, *, checkpointer: CheckpointSaver | None = None, name: str | None = None) -> None:
+        self.spec = spec
+        self.fixed_next = spec.fixed_next
+        self.checkpointer = checkpointer
+        self._name = name or "LangGraph"
+        self.io_bound = any(node.io_bound for node in spec.nodes.values())
+
+    def __repr__(self) -> str:
+        return f"CompiledGraph({list(self.spec.nodes)})"
+
+    @property
+    def nodes(self) -> dict[str, Runnable[Any, Any]]:
+        return dict(self.spec.nodes)
+
+    def to_mermaid(self) -> str:
+        """The graph as a Mermaid flowchart (solid: edges; dotted: conditional edges)."""
+        return to_mermaid(self.spec)
+
+    # ----------------------------------------------------------------- running
+    def _invoke(self, input: Any, config: RunConfig | None = None, **kwargs: Any) -> dict[str, Any]:
+        run = self._start(input, config)
+        while tasks := run.due():
+            run.commit(self._execute(tasks, run, config))
+        return run.state
+
+    async def _ainvoke(self, input: Any, config: RunConfig | None = None, **kwargs: Any) -> dict[str, Any]:
+        run = self._start(input, config)
+        while tasks := run.due():
+            run.commit(await self._aexecute(tasks, run, config))
+        return run.state
+
+    def _stream(
+        self, input: Any, config: RunConfig | None = None, *, stream_mode: str | Sequence[str] = "values", **kwargs: Any
+    ) -> Iterator[Any]:
+        modes = _modes(stream_mode)
+        run = self._start(input, config)
+        yield from _chunks(modes, run, run.started)
+        while tasks := run.due():
+            writes = self._execute(tasks, run, config)
+            run.commit(writes)
+            yield from _chunks(modes, run, writes)
+
+    async def _astream(
+        self, input: Any, config: RunConfig | None = None, *, stream_mode: str | Sequence[str] = "values", **kwargs: Any
+    ) -> AsyncIterator[Any]:
+        modes = _modes(stream_mode)
+        run = self._start(input, config)
+        for chunk in _chunks(modes, run, run.started):
+            yield chunk
+        while tasks := run.due():
+            writes = await self._aexecute(tasks, run, config)
+            run.commit(writes)
+            for chunk in _chunks(modes, run, writes):
+                yield chunk
+
+    def _start(self, input: Any, config: RunConfig | None) -> _Run:
+        run = _Run(self.spec, self.fixed_next, self.checkpointer, config)
+        run.begin(input)
+        return run
+
+    def _execute(self, tasks: list[str], run: _Run, config: RunConfig | None) -> Writes:
+        """Run one step's nodes: inline one by one, or on the shared pool when any waits on I/O."""
+        nodes = self.spec.nodes
+        view = run.view()
+        if len(tasks) == 1 or not any(nodes[t].io_bound for t in tasks):
+            return [(t, nodes[t].invoke(view, config)) for t in tasks]
+        results = run_bounded(lambda i: nodes[tasks[i]].invoke(view, config), len(tasks), None)
+        for ok, value in results:
+            if not ok:
+                raise value
+        return [(t, value) for t, (_, value) in zip(tasks, results, strict=True)]
+
+    async def _aexecute(self, tasks: list[str], run: _Run, config: RunConfig | None) -> Writes:
+        nodes = self.spec.nodes
+        view = run.view()
+        if len(tasks) == 1:
+            return [(tasks[0], await nodes[tasks[0]].ainvoke(view, config))]
+        outputs = await asyncio.gather(*(nodes[t].ainvoke(view, config) for t in tasks))
+        return list(zip(tasks, outputs, strict=True))
+
+    # ----------------------------------------------------------------- threads
+    def get_state(self, config: RunConfig) -> StateSnapshot | None:
+        """The thread's latest state (``None`` for a thread with no checkpoint)."""
+        history = self._history(config)
+        return history[-1] if history else None
+
+    def get_state_history(self, config: RunConfig) -> list[StateSnapshot]:
+        """The thread's state at every checkpoint, newest first."""
+        return self._history(config)[::-1]
+
+    def _history(self, config: RunConfig) -> list[StateSnapshot]:
+        saver, thread_id = _thread_of(self.checkpointer, config)
+        state: dict[str, Any] = {}
+        snapshots = []
+        for cp in saver.records(thread_id):
+            state = self.spec.schema.apply(state, cp.writes)
+            snapshots.append(StateSnapshot(state, cp.next, cp.step, cp.metadata, cp.created_at, cp.writes))
+        return snapshots
+
+
+class _Run:
+    """One run's moving parts: the state, the nodes due, the step count and the thread it saves to."""
+
+    def __init__(
+        self, spec: Spec, fixed_next: dict[str, tuple[str, ...]], checkpointer: CheckpointSaver | None,
+        config: RunConfig | None,
+    ) -> None:
+        self.spec = spec
+        self.fixed_next = fixed_next
+        self.schema = spec.schema
+        self.config = config
+        self.limit: int = (config or {}).get("recursion_limit", DEFAULT_RECURSION_LIMIT)  # type: ignore[assignment]
+        self.saver: CheckpointSaver | None = None
+        self.thread_id = ""
+        if checkpointer is not None:
+            self.saver, self.thread_id = _thread_of(checkpointer, config)
+        self.state: dict[str, Any] = {}
+        self.next: tuple[str, ...] = ()
+        self.waiting: dict[str, list[str]] = {}
+        self.step = 0  # the thread's next checkpoint number
+        self.steps_run = 0  # supersteps run by this call, for the recursion limit
+        self.started: Writes = []
+
+    def begin(self, input: Any) -> None:
+        """Take up the thread where it stopped (with a checkpointer), then the input: ``None``
+        continues the thread's pending nodes; anything else is written to the state and starts
+        from ``START``."""
+        if self.saver is not None:
+            self._restore(self.saver.records(self.thread_id))
+        if input is None:
+            if self.saver is None or self.step == 0:
+                raise GraphError(
+                    "invoke(None) continues a saved thread, and there is none here; pass the "
+                    "graph's input (a dict of state keys), or a thread_id that has checkpoints"
+                )
+            return
+        update = self.schema.normalize(INPUT, input)
+        self.started = [(INPUT, update)]
+        self.state = self.schema.apply(self.state, self.started)
+        self.waiting = {}
+        self.next = self._after(START)
+        self._save(self.started, "input")
+
+    def _restore(self, checkpoints: list[Checkpoint]) -> None:
+        for cp in checkpoints:
+            self.state = self.schema.apply(self.state, cp.writes)
+        if checkpoints:
+            last = checkpoints[-1]
+            self.step, self.next, self.waiting = last.step + 1, last.next, {k: list(v) for k, v in last.waiting.items()}
+
+    def view(self) -> Any:
+        return self.schema.view(self.state)
+
+    def due(self) -> list[str]:
+        """The nodes of the next superstep (none: the run is over); past the limit, an error."""
+        if not self.next:
+            return []
+        if self.steps_run >= self.limit:
+            raise GraphRecursionError(
+                f"the graph ran {self.limit} supersteps without reaching END (next: {list(self.next)}); "
+                "if the loop is meant to run longer, raise config={'recursion_limit': n}, otherwise give "
+                "the loop's conditional edge a way to END; the error's .state holds the state",
+                state=self.state, next=self.next, limit=self.limit,
+            )
+        self.steps_run += 1
+        return list(self.next)
+
+    def commit(self, outputs: Writes) -> None:
+        """Merge a step's node outputs, save them, and decide what runs next."""
+        normalize = self.schema.normalize
+        writes = [(writer, normalize(writer, out)) for writer, out in outputs]
+        self.state = self.schema.apply(self.state, writes)
+        if len(writes) == 1 and (fixed := self.fixed_next.get(writes[0][0])) is not None:
+            self.next = fixed
+        else:
+            due: set[str] = set()
+            for writer, _ in writes:
+                due.update(self._after(writer))
+            self.next = tuple(self.spec.order(due))
+        self._save(writes, "loop")
+        outputs[:] = writes  # the normalized updates are what streams show
+
+    def _after(self, node: str) -> tuple[str, ...]:
+        """The nodes ``node``'s edges lead to, given the state after its step."""
+        spec = self.spec
+        targets = list(spec.edges.get(node, ()))
+        for branch in spec.branches.get(node, ()):
+            targets.extend(self._route(node, branch))
+        for sources, target in spec.joins:
+            if node in sources:
+                seen = self.waiting.setdefault(target, [])
+                if node not in seen:
+                    seen.append(node)
+                if len(seen) == len(sources):
+                    del self.waiting[target]
+                    targets.append(target)
+        return tuple(t for t in targets if t != END)
+
+    def _route(self, node: str, branch: Branch) -> list[str]:
+        answer = branch.router.invoke(self.view(), self.config)
+        answers = answer if isinstance(answer, list | tuple) else [answer]
+        targets = []
+        for a in answers:
+            target = branch.path_map.get(a) if branch.path_map is not None else a
+            if target != END and target not in self.spec.nodes:
+                raise GraphError(
+                    f"the conditional edge after {node!r} chose {a!r}, which is not a node"
+                    f"{' in its path_map' if branch.path_map is not None else ''}; "
+                    f"the nodes are {list(self.spec.nodes)} (or END)"
+                )
+            targets.append(target)
+        return targets
+
+    def _save(self, writes: Writes, source: str) -> None:
+        if self.saver is None:
+            return
+        waiting = {k: list(v) for k, v in self.waiting.items()}
+        self.saver.put(self.thread_id, new_checkpoint(self.step, writes, self.next, waiting, source))
+        self.step += 1
+
+
+def _thread_of(checkpointer: CheckpointSaver | None, config: RunConfig | None) -> tuple[CheckpointSaver, str]:
+    if checkpointer is None:
+        raise GraphError("this graph has no checkpointer; compile(checkpointer=InMemorySaver()) to keep threads")
+    thread_id = ((config or {}).get("configurable") or {}).get("thread_id")
+    if thread_id is None:
+        raise GraphError(
+            "this graph has a checkpointer, so each call needs a thread: pass "
+            "config={'configurable': {'thread_id': '<id>'}}"
+        )
+    return checkpointer, str(thread_id)
+
+
+def _modes(stream_mode: str | Sequence[str]) -> tuple[str, ...] | str:
+    for mode in [stream_mode] if isinstance(stream_mode, str) else stream_mode:
+        if mode not in STREAM_MODES:
+            raise GraphError(f"unknown stream_mode {mode!r}; this graph streams {list(STREAM_MODES)}")
+    return stream_mode if isinstance(stream_mode, str) else tuple(stream_mode)
+
+
+def _chunks(modes: tuple[str, ...] | str, run: _Run, writes: Writes) -> Iterator[Any]:
+    """What one step shows: the state (values) or each writer's update (updates). The input step
+    shows in values mode only, as the state the run starts from."""
+    for mode in (modes,) if isinstance(modes, str) else modes:
+        if mode == "values":
+            chunks: list[Any] = [run.state] if writes else []
+        else:
+            chunks = [{w: u} for w, u in writes if w != INPUT]
+        for chunk in chunks:
+            yield chunk if isinstance(modes, str) else (mode, chunk)
