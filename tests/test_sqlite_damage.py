@@ -107,6 +107,20 @@ def test_a_garbled_trace_store_keeps_new_traces_and_the_damaged_file(tmp_path: P
     store.close()
 
 
+def test_a_store_whose_schema_page_is_garbled_is_set_aside_when_opened(tmp_path: Path) -> None:
+    path = tmp_path / "traces.sqlite"
+    _full_store(path)
+    data = bytearray(path.read_bytes())
+    data[100:4096] = bytes((i * 31 + 7) % 256 for i in range(100, 4096))  # past the 100-byte header
+    path.write_bytes(bytes(data))
+    with pytest.warns(DamagedFileWarning, match="is damaged"):
+        store = RunStore(path)
+    store.write(make_trace("new"))
+    assert [r.trace_id for r in store.list_traces()] == ["new"]
+    assert _aside(path)[0].read_bytes()[:4096] == bytes(data[:4096])
+    store.close()
+
+
 def test_a_garbled_cache_is_a_miss_then_starts_again(tmp_path: Path) -> None:
     path = tmp_path / "cache.sqlite"
     cache = SQLiteCache(path)
