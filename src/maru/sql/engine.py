@@ -138,5 +138,5 @@ def privilege_warning(engine: Engine) -> str | None:
         return None
     return (
         f"the role {user!r} is {' and '.join(powers)}: maru's read-only session cannot stop every side "
-        "effect such a role has. Connect as a SELECT-only role (README, 'A SELECT-only role')."
+        "effect such a role has. Connect as a SELECT-only role (the README's SQL section shows one)."
     )
