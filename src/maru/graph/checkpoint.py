@@ -105,7 +105,7 @@ def encode(checkpoint: Checkpoint) -> str:
     if checkpoint.waiting:
         body["j"] = checkpoint.waiting
     try:
-        return json.dumps(body, default=_encode_value, ensure_ascii=False, separators=(",", ":"))
+        return _ENCODER.encode(body)
     except (TypeError, ValueError) as exc:
         raise GraphCheckpointError(
             f"a value in step {checkpoint.step}'s updates cannot be stored in a checkpoint ({exc}); "
@@ -123,6 +123,9 @@ def _encode_value(value: Any) -> Any:
     if isinstance(value, BaseMessage):
         return {_MESSAGE_TAG: value.to_dict()}
     raise TypeError(f"{type(value).__name__} is not JSON-serialisable: {value!r:.80}")
+
+
+_ENCODER = json.JSONEncoder(default=_encode_value, ensure_ascii=False, separators=(",", ":"))
 
 
 def _decode_value(data: dict[str, Any]) -> Any:

@@ -1,0 +1,181 @@
+"""State graphs, maru next to LangGraph in one run: the overhead of a run, and what checkpoints cost.
+
+    .venv/bin/python bench/graph.py [--quick]
+
+Workloads (each built by one function from the API both libraries share: StateGraph, add_node,
+add_edge, add_conditional_edges, compile):
+- a 3-node chain, invoked without a checkpointer (µs per invoke, and per node);
+- a 5-way fan-out joined by one node (µs per invoke);
+- the 3-node chain with a SQLite checkpointer, one new thread per invoke (µs per invoke, next to
+  the bare cost of one SQLite commit per superstep on the same disk);
+- a conversation of 200 steps on one thread, each step appending one message: checkpoint bytes.
+
+LangGraph's side runs when ``langgraph`` (and ``langgraph-checkpoint-sqlite`` for the SQLite
+rows) is installed; otherwise maru's figures are printed alone. The last line is one JSON object.
+"""
+
+import itertools
+import json
+import operator
+import sqlite3
+import sys
+import tempfile
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Annotated, Any, TypedDict
+
+sys.path.insert(0, str(Path(__file__).parent))
+from runtime import QUICK, per_call_us  # noqa: E402
+
+STEPS = 200
+MESSAGE = "The museum opens at nine; the palace guard changes at ten and at two. " * 2
+
+
+# --------------------------------------------------------------------------- the two libraries
+def maru_api() -> SimpleNamespace:
+    from maru import graph
+    from maru.messages import AIMessage
+
+    return SimpleNamespace(
+        name="maru", StateGraph=graph.StateGraph, START=graph.START, END=graph.END,
+        add_messages=graph.add_messages, AIMessage=AIMessage, sqlite_saver=graph.SQLiteSaver,
+    )
+
+
+def langgraph_api() -> SimpleNamespace | None:
+    try:
+        from langchain_core.messages import AIMessage
+        from langgraph.graph import END, START, StateGraph
+        from langgraph.graph.message import add_messages
+    except ImportError:
+        return None
+    try:
+        from langgraph.checkpoint.sqlite import SqliteSaver
+    except ImportError:
+        sqlite_saver = None
+    else:
+        def sqlite_saver(path: Path) -> Any:
+            return SqliteSaver(sqlite3.connect(path, check_same_thread=False))
+    return SimpleNamespace(
+        name="LangGraph", StateGraph=StateGraph, START=START, END=END,
+        add_messages=add_messages, AIMessage=AIMessage, sqlite_saver=sqlite_saver,
+    )
+
+
+# --------------------------------------------------------------------------- the graphs
+Number = TypedDict("Number", {"x": int})
+Gathered = TypedDict("Gathered", {"x": int, "log": Annotated[list, operator.add]})
+
+
+def chain3(api: SimpleNamespace, checkpointer: Any = None) -> Any:
+    graph = api.StateGraph(Number)
+    graph.add_node("a", lambda s: {"x": s["x"] + 1})
+    graph.add_node("b", lambda s: {"x": s["x"] * 2})
+    graph.add_node("c", lambda s: {"x": s["x"] - 3})
+    graph.add_edge(api.START, "a")
+    graph.add_edge("a", "b")
+    graph.add_edge("b", "c")
+    graph.add_edge("c", api.END)
+    return graph.compile(checkpointer=checkpointer)
+
+
+def fan_out5(api: SimpleNamespace) -> Any:
+    graph = api.StateGraph(Gathered)
+    names = [f"w{i}" for i in range(5)]
+    for name in names:
+        graph.add_node(name, lambda s, name=name: {"log": [name]})
+        graph.add_edge(api.START, name)
+    graph.add_node("join", lambda s: {"x": len(s["log"])})
+    graph.add_edge(names, "join")
+    graph.add_edge("join", api.END)
+    return graph.compile()
+
+
+def conversation(api: SimpleNamespace, checkpointer: Any) -> Any:
+    """One node that appends a message per step, looping until the thread holds STEPS messages."""
+    state = TypedDict("Conversation", {"messages": Annotated[list, api.add_messages]})
+    graph = api.StateGraph(state)
+    graph.add_node("talk", lambda s: {"messages": [api.AIMessage(f"step {len(s['messages'])}: {MESSAGE}")]})
+    graph.add_edge(api.START, "talk")
+    graph.add_conditional_edges("talk", lambda s: api.END if len(s["messages"]) >= STEPS else "talk")
+    return graph.compile(checkpointer=checkpointer)
+
+
+# --------------------------------------------------------------------------- measuring
+def overhead(api: SimpleNamespace, folder: Path) -> dict[str, float]:
+    figures = {}
+    chain = chain3(api)
+    assert chain.invoke({"x": 1})["x"] == 1
+    figures["chain3_us"] = per_call_us(lambda: chain.invoke({"x": 1}))
+    fan = fan_out5(api)
+    assert fan.invoke({"x": 0, "log": []})["x"] == 5
+    figures["fanout5_us"] = per_call_us(lambda: fan.invoke({"x": 0, "log": []}))
+    if api.sqlite_saver is not None:
+        saved = chain3(api, api.sqlite_saver(folder / f"{api.name}-chain.sqlite"))
+        threads = itertools.count()
+        figures["chain3_sqlite_us"] = per_call_us(
+            lambda: saved.invoke({"x": 1}, {"configurable": {"thread_id": str(next(threads))}}), min_time=0.5
+        )
+    return figures
+
+
+def bare_commit_us(folder: Path) -> float:
+    """One INSERT of a small row, committed, in WAL mode with synchronous=NORMAL (what the saver does)."""
+    conn = sqlite3.connect(folder / "bare.sqlite", isolation_level=None)
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = NORMAL")
+    conn.execute("CREATE TABLE t (k TEXT, step INTEGER, body TEXT, PRIMARY KEY (k, step)) WITHOUT ROWID")
+    keys = itertools.count()
+    body = json.dumps({"w": [["a", {"x": 2}]], "n": ["b"], "m": {"source": "loop"}})
+    return per_call_us(lambda: conn.execute("INSERT INTO t VALUES ('t', ?, ?)", (next(keys), body)), min_time=0.5)
+
+
+def checkpoint_bytes(api: SimpleNamespace, folder: Path) -> dict[str, int]:
+    """File size (after folding the WAL in) once one thread has run STEPS steps."""
+    path = folder / f"{api.name}-conversation.sqlite"
+    app = conversation(api, api.sqlite_saver(path))
+    out = app.invoke({"messages": []}, {"configurable": {"thread_id": "long"}, "recursion_limit": STEPS + 10})
+    assert len(out["messages"]) == STEPS
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    pages, page_size = conn.execute("PRAGMA page_count").fetchone()[0], conn.execute("PRAGMA page_size").fetchone()[0]
+    return {"file_bytes": pages * page_size, "message_bytes": STEPS * len(MESSAGE)}
+
+
+def main() -> None:
+    apis = [maru_api()]
+    if (lg := langgraph_api()) is not None:
+        apis.append(lg)
+    else:
+        print("langgraph is not installed: maru's figures alone (pip install langgraph langgraph-checkpoint-sqlite)")
+    figures: dict[str, Any] = {"quick": QUICK}
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        figures["sqlite_commit_us"] = bare_commit_us(folder)
+        for api in apis:
+            for key, value in overhead(api, folder).items():
+                figures[f"{api.name}_{key}"] = round(value, 2)
+            if api.sqlite_saver is not None:
+                for key, value in checkpoint_bytes(api, folder).items():
+                    figures[f"{api.name}_{STEPS}_steps_{key}"] = value
+    report(figures)
+    print(json.dumps(figures))
+
+
+def report(f: dict[str, Any]) -> None:
+    def ratio(key: str) -> str:
+        return f" — LangGraph {f[f'LangGraph_{key}']:.1f} µs, {f[f'LangGraph_{key}'] / f[f'maru_{key}']:.1f}x" if f"LangGraph_{key}" in f else ""
+
+    print(f"3-node chain:      maru {f['maru_chain3_us']:.1f} µs/invoke ({f['maru_chain3_us'] / 3:.1f} µs/node){ratio('chain3_us')}")
+    print(f"5-way fan-out+join: maru {f['maru_fanout5_us']:.1f} µs/invoke{ratio('fanout5_us')}")
+    print(f"3-node chain, SQLite checkpoint per step (4 commits/invoke): maru {f['maru_chain3_sqlite_us']:.1f} µs"
+          f"{ratio('chain3_sqlite_us')}; bare commit {f['sqlite_commit_us']:.1f} µs "
+          f"(4 commits = {4 * f['sqlite_commit_us']:.1f} µs, maru at {f['maru_chain3_sqlite_us'] / (4 * f['sqlite_commit_us']):.2f}x of that)")
+    for name in ("maru", "LangGraph"):
+        if f"{name}_{STEPS}_steps_file_bytes" in f:
+            print(f"{STEPS} steps of a growing conversation, SQLite file: {name} {f[f'{name}_{STEPS}_steps_file_bytes']:,} bytes "
+                  f"(the messages themselves: {f[f'{name}_{STEPS}_steps_message_bytes']:,})")
+
+
+if __name__ == "__main__":
+    main()
