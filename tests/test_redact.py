@@ -34,6 +34,7 @@ JWT = (
         ("npm_AbCdEfGhIjKlMnOpQrStUvWxYz0123456789", "npm_***"),
         ("ya29.a0AfH6SMBxAbCdEfGhIjKlMnOp", "ya29.***"),
         ("ASIAABCDEFGHIJKLMNOP", "ASIA***"),
+        ("Authorization: Basic dXNlcjpwYXNzd29yZA==", "Authorization: Basic ***"),
         (
             "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA\n-----END RSA PRIVATE KEY----- ok",
             "-----BEGIN PRIVATE KEY-----*** ok",
@@ -53,6 +54,7 @@ def test_each_format_is_masked(text: str, expected: str) -> None:
         "https://example.com/path?page=2",
         "eyJ alone is not a token",
         "input_tokens: 120",
+        "answer this basic question",
     ],
 )
 def test_look_alikes_are_kept(text: str) -> None:

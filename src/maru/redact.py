@@ -47,8 +47,9 @@ _SECRETS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"\bsk-[A-Za-z0-9_\-]{6,}"), "sk-***"),
     # Stripe secret and restricted keys
     (re.compile(r"\b([sr]k_(?:live|test)_)[A-Za-z0-9]{8,}"), r"\1***"),
-    # Authorization header values
-    (re.compile(r"(?i)\b(bearer|basic)(\s+)[A-Za-z0-9._~+/=\-]{8,}"), r"\1\2***"),
+    # Authorization header values ("Basic" as headers write it: "a basic question" is prose)
+    (re.compile(r"(?i)\b(bearer)(\s+)[A-Za-z0-9._~+/=\-]{8,}"), r"\1\2***"),
+    (re.compile(r"\b(Basic|BASIC)(\s+)[A-Za-z0-9+/]{8,}={0,2}"), r"\1\2***"),
     # A JSON Web Token on its own: header.payload.signature, both first parts JSON ("eyJ")
     (re.compile(r"\beyJ[A-Za-z0-9_\-]{5,}\.eyJ[A-Za-z0-9_\-]{5,}\.[A-Za-z0-9_\-]*"), "eyJ***"),
     # Google API keys and OAuth tokens, GitHub / GitLab / npm / Hugging Face / Slack tokens, AWS key ids
