@@ -232,17 +232,11 @@ def _leaky_step(secret: str) -> Any:
 
 
 def _asgi_post(app: Any, path: str, body: Any = None, content: bytes | None = None) -> Any:
-    import httpx
+    from serve.conftest import asgi_request  # tests/serve/conftest.py
 
-    async def go() -> Any:
-        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-            headers = {"content-type": "application/json"}
-            if content is not None:
-                return await client.post(path, content=content, headers=headers)
-            return await client.post(path, json=body)
-
-    return asyncio.run(go())
+    if content is not None:
+        return asgi_request(app, "POST", path, content=content, headers={"content-type": "application/json"})
+    return asgi_request(app, "POST", path, json=body)
 
 
 @contextmanager

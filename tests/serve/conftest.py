@@ -49,6 +49,19 @@ def live_server(app: Any, config: Any = None) -> Iterator[str]:
         assert not thread.is_alive(), "the test server did not stop"
 
 
+def asgi_request(app: Any, method: str, path: str, **options: Any) -> Any:
+    """One request to ``app`` in process (httpx's ASGI transport; a failure the app lets out
+    is answered as the ASGI server would, not raised); ``options`` go to ``httpx.request``."""
+    import asyncio
+
+    async def go() -> Any:
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            return await client.request(method, path, **options)
+
+    return asyncio.run(go())
+
+
 def parse_sse(lines: Iterable[str]) -> Iterator[tuple[str, Any]]:
     """``(event, data)`` pairs from the lines of a ``text/event-stream`` (data parsed as JSON)."""
     event: str | None = None

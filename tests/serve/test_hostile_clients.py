@@ -4,7 +4,6 @@ connection) within a bounded time. Loopback only."""
 
 from __future__ import annotations
 
-import asyncio
 import socket
 import time
 from collections.abc import Iterator
@@ -17,18 +16,14 @@ from maru import runnable
 from maru.serve import create_app
 from maru.serve.server import server_config
 
-from .conftest import live_server
+from .conftest import asgi_request, live_server
 
 echo = runnable(lambda s: s, name="echo")
 
 
 def post_raw(app: Any, body: bytes) -> httpx.Response:
-    async def go() -> httpx.Response:
-        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-            return await client.post("/invoke", content=body, headers={"content-type": "application/json"})
-
-    return asyncio.run(go())
+    headers = {"content-type": "application/json"}
+    return asgi_request(app, "POST", "/invoke", content=body, headers=headers)  # type: ignore[no-any-return]
 
 
 def deep(levels: int) -> bytes:

@@ -4,13 +4,14 @@ wrong type is a 422 naming the keyword."""
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import httpx
 
 from maru import runnable
 from maru.serve import create_app
+
+from .conftest import asgi_request
 
 
 def repeat(text: str, times: int = 1, sep: str = " ", loud: bool = False) -> str:
@@ -19,12 +20,7 @@ def repeat(text: str, times: int = 1, sep: str = " ", loud: bool = False) -> str
 
 
 def call(app: Any, method: str, path: str, body: Any = None) -> httpx.Response:
-    async def go() -> httpx.Response:
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-            return await client.request(method, path, json=body)
-
-    return asyncio.run(go())
+    return asgi_request(app, method, path, json=body)  # type: ignore[no-any-return]
 
 
 def kwargs_schema(app: Any) -> dict[str, Any]:

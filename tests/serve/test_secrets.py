@@ -4,7 +4,6 @@ opts in). The secrets here are generated fakes shaped like the real ones."""
 
 from __future__ import annotations
 
-import asyncio
 import io
 import json
 import logging
@@ -15,6 +14,8 @@ import pytest
 
 from maru import runnable
 from maru.serve import create_app
+
+from .conftest import asgi_request
 
 OPENAI_KEY = "sk-proj-" + "Zq7" * 12
 BEARER = "Bearer " + "tOk9" * 6
@@ -50,12 +51,7 @@ def assert_clean(text: str) -> None:
 
 
 def post(app: Any, path: str, body: dict[str, Any]) -> httpx.Response:
-    async def go() -> httpx.Response:
-        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-            return await client.post(path, json=body)
-
-    return asyncio.run(go())
+    return asgi_request(app, "POST", path, json=body)  # type: ignore[no-any-return]
 
 
 def logged(caplog: pytest.LogCaptureFixture) -> str:
