@@ -176,3 +176,15 @@ def test_maru_trace_ui_serves_the_store_on_loopback(store: RunStore) -> None:
         proc.terminate()
         out, _ = proc.communicate(timeout=15)
     assert f"http://127.0.0.1:{port}/" in out
+
+
+def test_stack_traces_come_with_a_trace_not_with_the_list(tmp_path: Path) -> None:
+    store = RunStore(tmp_path / "traces.sqlite")
+    [root] = make_trace("tr-x", start=NOW - 5, error="TimeoutError: slow")[-1:]
+    root.stacktrace = "Traceback (most recent call last):\n  ...\nTimeoutError: slow\n"
+    store.write([root])
+    client = TestClient(create_viewer_app(store))
+    [listed] = client.get("/api/traces").json()["traces"]
+    assert "stacktrace" not in listed and "inputs" not in listed
+    [shown] = client.get("/api/traces/tr-x").json()["runs"]
+    assert shown["stacktrace"].endswith("TimeoutError: slow\n")

@@ -1,10 +1,11 @@
 """The web viewer of a :class:`~maru.tracing.store.RunStore`: a JSON API and one page (``maru trace ui``).
 
 - ``GET /api/traces?name=&tag=&since=&until=&errors=&limit=&offset=`` — a page of traces, newest
-  first: each root run (without inputs/outputs) with ``latency``, ``run_count``, ``error_count`` and
+  first: each root run (without inputs, outputs and stack trace) with ``latency``, ``run_count``, ``error_count`` and
   ``status`` (``"error"`` when the root failed, else ``"ok"``), plus ``total``. ``since`` / ``until``
   take a duration back from now (``1h``), an ISO date-time or epoch seconds.
-- ``GET /api/traces/{trace_id}`` — every run of a trace (inputs, outputs, errors) by start time; a
+- ``GET /api/traces/{trace_id}`` — every run of a trace (inputs, outputs, errors and their stack
+  traces) by start time; a
   unique prefix of the id is enough (404 when none matches, 409 when several do).
 - ``GET /`` and ``/static/*`` — the page: plain HTML, CSS and JavaScript shipped in the package
   (``tracing/static``), nothing loaded from anywhere else (the Content-Security-Policy says so too).
@@ -49,10 +50,10 @@ def _clean(value: Any) -> Any:
 
 def run_to_json(run: Run, *, content: bool = True) -> dict[str, Any]:
     """A run as the API sends it: its fields plus ``latency``; ``content=False`` leaves out the
-    (possibly large) inputs and outputs."""
+    (possibly large) inputs, outputs and stack trace."""
     data = run.to_dict()
     if not content:
-        del data["inputs"], data["outputs"]
+        del data["inputs"], data["outputs"], data["stacktrace"]
     data["latency"] = run.latency
     return _clean(data)
 
