@@ -63,8 +63,11 @@ def langgraph_api() -> SimpleNamespace | None:
 
 
 # --------------------------------------------------------------------------- the graphs
-Number = TypedDict("Number", {"x": int})
-Gathered = TypedDict("Gathered", {"x": int, "log": Annotated[list, operator.add]})
+class Number(TypedDict):
+    x: int
+class Gathered(TypedDict):
+    x: int
+    log: Annotated[list, operator.add]
 
 
 def chain3(api: SimpleNamespace, checkpointer: Any = None) -> Any:
@@ -93,8 +96,10 @@ def fan_out5(api: SimpleNamespace) -> Any:
 
 def conversation(api: SimpleNamespace, checkpointer: Any) -> Any:
     """One node that appends a message per step, looping until the thread holds STEPS messages."""
-    state = TypedDict("Conversation", {"messages": Annotated[list, api.add_messages]})
-    graph = api.StateGraph(state)
+    class Conversation(TypedDict):  # annotations are evaluated here: no `from __future__ import annotations`
+        messages: Annotated[list, api.add_messages]
+
+    graph = api.StateGraph(Conversation)
     graph.add_node("talk", lambda s: {"messages": [api.AIMessage(f"step {len(s['messages'])}: {MESSAGE}")]})
     graph.add_edge(api.START, "talk")
     graph.add_conditional_edges("talk", lambda s: api.END if len(s["messages"]) >= STEPS else "talk")

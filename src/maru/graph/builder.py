@@ -54,6 +54,11 @@ class Spec:
             if node not in self.branches and node not in in_joins
         }
 
+    @property
+    def rank(self) -> dict[str, int]:
+        """Each node's place in declaration order."""
+        return {name: i for i, name in enumerate(self.nodes)}
+
     def order(self, names: set[str]) -> list[str]:
         """``names`` in declaration order, so every step runs and merges the same way."""
         return [n for n in self.nodes if n in names]

@@ -23,6 +23,8 @@ from .mermaid import to_mermaid
 from .state import INPUT
 
 DEFAULT_RECURSION_LIMIT = 25
+PENDING = "pending"
+"""The source of a checkpoint that holds a failed step's finished nodes, not a whole step."""
 STREAM_MODES = ("values", "updates")
 
 
@@ -111,21 +113,26 @@ class CompiledGraph(Runnable[Any, dict[str, Any]]):
         """Run one step's nodes: inline one by one, or on the shared pool when any waits on I/O."""
         nodes = self.spec.nodes
         view = run.view()
-        if len(tasks) == 1 or not any(nodes[t].io_bound for t in tasks):
-            return [(t, nodes[t].invoke(view, config)) for t in tasks]
-        results = run_bounded(lambda i: nodes[tasks[i]].invoke(view, config), len(tasks), None)
-        for ok, value in results:
-            if not ok:
-                raise value
-        return [(t, value) for t, (_, value) in zip(tasks, results, strict=True)]
+        if len(tasks) == 1:
+            return [(tasks[0], nodes[tasks[0]].invoke(view, config))]
+        if any(nodes[t].io_bound for t in tasks):
+            return run.settle(tasks, run_bounded(lambda i: nodes[tasks[i]].invoke(view, config), len(tasks), None))
+        done: Writes = []
+        for t in tasks:
+            try:
+                done.append((t, nodes[t].invoke(view, config)))
+            except BaseException:
+                run.keep(done)
+                raise
+        return done
 
     async def _aexecute(self, tasks: list[str], run: _Run, config: RunConfig | None) -> Writes:
         nodes = self.spec.nodes
         view = run.view()
         if len(tasks) == 1:
             return [(tasks[0], await nodes[tasks[0]].ainvoke(view, config))]
-        outputs = await asyncio.gather(*(nodes[t].ainvoke(view, config) for t in tasks))
-        return list(zip(tasks, outputs, strict=True))
+        outputs = await asyncio.gather(*(nodes[t].ainvoke(view, config) for t in tasks), return_exceptions=True)
+        return run.settle(tasks, [(not isinstance(out, BaseException), out) for out in outputs])
 
     # ----------------------------------------------------------------- threads
     def get_state(self, config: RunConfig) -> StateSnapshot | None:
@@ -142,6 +149,8 @@ class CompiledGraph(Runnable[Any, dict[str, Any]]):
         state: dict[str, Any] = {}
         snapshots = []
         for cp in saver.records(thread_id):
+            if cp.metadata.get("source") == PENDING:
+                continue
             state = self.spec.schema.apply(state, cp.writes)
             snapshots.append(StateSnapshot(state, cp.next, cp.step, cp.metadata, cp.created_at, cp.writes))
         return snapshots
@@ -169,6 +178,7 @@ class _Run:
         self.step = 0  # the thread's next checkpoint number
         self.steps_run = 0  # supersteps run by this call, for the recursion limit
         self.started: Writes = []
+        self.pending: Writes = []  # updates of this step's nodes that finished before another failed
 
     def begin(self, input: Any) -> None:
         """Take up the thread where it stopped (with a checkpointer), then the input: ``None``
@@ -185,6 +195,7 @@ class _Run:
             return
         update = self.schema.normalize(INPUT, input)
         self.started = [(INPUT, update)]
+        self.pending = []  # a new input drops what a failed step left
         self.state = self.schema.apply(self.state, self.started)
         self.waiting = {}
         self.next = self._after(START)
@@ -192,10 +203,14 @@ class _Run:
 
     def _restore(self, checkpoints: list[Checkpoint]) -> None:
         for cp in checkpoints:
+            if cp.metadata.get("source") == PENDING:
+                self.pending.extend(cp.writes)
+                continue
             self.state = self.schema.apply(self.state, cp.writes)
+            self.pending = []
+            self.next, self.waiting = cp.next, {k: list(v) for k, v in cp.waiting.items()}
         if checkpoints:
-            last = checkpoints[-1]
-            self.step, self.next, self.waiting = last.step + 1, last.next, {k: list(v) for k, v in last.waiting.items()}
+            self.step = checkpoints[-1].step + 1
 
     def view(self) -> Any:
         return self.schema.view(self.state)
@@ -212,12 +227,36 @@ class _Run:
                 state=self.state, next=self.next, limit=self.limit,
             )
         self.steps_run += 1
+        if self.pending:
+            finished = {writer for writer, _ in self.pending}
+            return [n for n in self.next if n not in finished]
         return list(self.next)
+
+    def settle(self, tasks: list[str], results: list[tuple[bool, Any]]) -> Writes:
+        """Parallel nodes' results as writes; when one failed, keep the others' and raise its error."""
+        done = [(t, value) for t, (ok, value) in zip(tasks, results, strict=True) if ok]
+        for ok, value in results:
+            if not ok:
+                self.keep(done)
+                raise value
+        return done
+
+    def keep(self, done: Writes) -> None:
+        """Save the updates of nodes that finished in a step that failed, so that resuming the
+        thread runs only the others (a finished node never runs twice)."""
+        if self.saver is None or not done:
+            return
+        writes = [(writer, self.schema.normalize(writer, out)) for writer, out in done]
+        self.pending.extend(writes)
+        self._save(writes, PENDING)
 
     def commit(self, outputs: Writes) -> None:
         """Merge a step's node outputs, save them, and decide what runs next."""
         normalize = self.schema.normalize
         writes = [(writer, normalize(writer, out)) for writer, out in outputs]
+        if self.pending:  # the step resumed: merge with what its finished nodes wrote, in order
+            writes = sorted([*self.pending, *writes], key=lambda w: self.spec.rank[w[0]])
+            self.pending = []
         self.state = self.schema.apply(self.state, writes)
         if len(writes) == 1 and (fixed := self.fixed_next.get(writes[0][0])) is not None:
             self.next = fixed
