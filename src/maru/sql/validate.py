@@ -12,6 +12,7 @@ always one function short.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -136,10 +137,9 @@ def _refuse_calls(tree: Any, read: str) -> None:
     for node in tree.walk():
         if not isinstance(node, exp.Func) or isinstance(node, (exp.Binary, exp.Unary, exp.Predicate)):
             continue  # not a call, or an operator that sqlglot models as a function (AND, ||, ->)
-        name = function_name(node)
-        if name not in allowed:
+        if _function_name(node) not in allowed:
             raise UnsafeSQLError(
-                f"the function {name}() is not on the allow-list of functions a question needs (it "
+                f"the function {_written_name(node, read)}() is not on the allow-list of functions a question needs (it "
                 "could touch files, server state or memory); rewrite the query without it"
             )
         if read == "sqlite" and isinstance(node, exp.Trim) and node.args.get("expression") is not None:
@@ -149,12 +149,18 @@ def _refuse_calls(tree: Any, read: str) -> None:
             )
 
 
-def function_name(node: Any) -> str:
+def _function_name(node: Any) -> str:
     """A call's name as the allow-list spells it: written for an unknown function, sqlglot's own
     for one it models."""
     from sqlglot import exp
 
     return str(node.name if isinstance(node, exp.Anonymous) else node.sql_name()).lower()
+
+
+def _written_name(node: Any, read: str) -> str:
+    """The name a user wrote (``instr``, not sqlglot's ``str_position``), for the refusal."""
+    head = re.match(r"\s*([A-Za-z_][\w.]*)\s*\(", render(node, read))
+    return head.group(1).lower() if head else _function_name(node)
 
 
 def _refuse_system_catalogs(tree: Any, read: str) -> None:
