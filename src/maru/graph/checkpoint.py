@@ -5,7 +5,13 @@ due next, never the whole state: a conversation of N steps costs O(N) bytes, not
 at any step is the fold of the updates up to it through the graph's reducers (which is why a
 reducer's ``prepare`` gives messages their ids before they are stored).
 
-A saver has two methods, :meth:`CheckpointSaver.put` and :meth:`CheckpointSaver.records`; the
+Folding a long thread on every call would cost O(N) per call, so every ``snapshot_every`` steps
+the saver also keeps the thread's state at that step (one per thread, replaced each time): a call
+starts from the snapshot and folds only the checkpoints after it. The updates themselves are kept,
+so the history of every step can still be rebuilt.
+
+A saver implements :meth:`CheckpointSaver.put` and :meth:`CheckpointSaver.records`, and
+:meth:`~CheckpointSaver.put_snapshot` / :meth:`~CheckpointSaver.snapshot` to keep snapshots; the
 in-memory one is here and the SQLite one in :mod:`maru.graph.sqlite`.
 """
 
@@ -44,31 +50,39 @@ class Checkpoint:
 class CheckpointSaver(ABC):
     """Where a compiled graph keeps its threads' checkpoints."""
 
+    snapshot_every: int = 32
+    """Keep the thread's state every this many steps (0: never; a call then folds every step)."""
+
     @abstractmethod
     def put(self, thread_id: str, checkpoint: Checkpoint) -> None:
         """Store one step's checkpoint (durably, before the run moves on)."""
 
     @abstractmethod
-    def records(self, thread_id: str) -> list[Checkpoint]:
-        """Every checkpoint of a thread, oldest first (empty for an unknown thread)."""
+    def records(self, thread_id: str, after: int = -1) -> list[Checkpoint]:
+        """The thread's checkpoints with a step after ``after``, oldest first (empty for an
+        unknown thread)."""
+
+    def put_snapshot(self, thread_id: str, snapshot: Checkpoint) -> None:  # noqa: B027 - optional
+        """Keep ``snapshot`` (the state at its step as its one write, and that step's next nodes)
+        in place of the thread's previous one. A saver without snapshots ignores it."""
+
+    def snapshot(self, thread_id: str) -> Checkpoint | None:
+        """The thread's latest snapshot, if the saver keeps them."""
+        return None
 
     def delete_thread(self, thread_id: str) -> None:
         """Forget a thread."""
         raise NotImplementedError(f"{type(self).__name__} cannot delete threads")
-
-    async def aput(self, thread_id: str, checkpoint: Checkpoint) -> None:
-        self.put(thread_id, checkpoint)
-
-    async def arecords(self, thread_id: str) -> list[Checkpoint]:
-        return self.records(thread_id)
 
 
 class InMemorySaver(CheckpointSaver):
     """Checkpoints in this process's memory, stored encoded (as the SQLite saver stores them), so
     a node changing a value later does not change history."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, snapshot_every: int = 32) -> None:
+        self.snapshot_every = snapshot_every
         self._threads: dict[str, list[tuple[int, str, float]]] = {}
+        self._snapshots: dict[str, tuple[int, str, float]] = {}
         self._lock = threading.Lock()
 
     def put(self, thread_id: str, checkpoint: Checkpoint) -> None:
@@ -76,19 +90,31 @@ class InMemorySaver(CheckpointSaver):
         with self._lock:
             self._threads.setdefault(thread_id, []).append(row)
 
-    def records(self, thread_id: str) -> list[Checkpoint]:
+    def records(self, thread_id: str, after: int = -1) -> list[Checkpoint]:
         with self._lock:
-            rows = list(self._threads.get(thread_id, ()))
+            rows = [row for row in self._threads.get(thread_id, ()) if row[0] > after]
         return [decode(step, body, created_at) for step, body, created_at in rows]
+
+    def put_snapshot(self, thread_id: str, snapshot: Checkpoint) -> None:  # noqa: B027 - optional
+        row = (snapshot.step, encode(snapshot), snapshot.created_at)
+        with self._lock:
+            self._snapshots[thread_id] = row
+
+    def snapshot(self, thread_id: str) -> Checkpoint | None:
+        with self._lock:
+            row = self._snapshots.get(thread_id)
+        return None if row is None else decode(*row)
 
     def delete_thread(self, thread_id: str) -> None:
         with self._lock:
             self._threads.pop(thread_id, None)
+            self._snapshots.pop(thread_id, None)
 
     def stored_bytes(self, thread_id: str) -> int:
-        """What the thread's checkpoints take, encoded."""
+        """What the thread's checkpoints and snapshot take, encoded."""
         with self._lock:
-            return sum(len(body.encode()) for _, body, _ in self._threads.get(thread_id, ()))
+            rows = [*self._threads.get(thread_id, ()), *([self._snapshots[thread_id]] if thread_id in self._snapshots else [])]
+        return sum(len(body.encode()) for _, body, _ in rows)
 
 
 MemorySaver = InMemorySaver  # LangGraph's older name

@@ -17,10 +17,10 @@ from typing import Any
 from ..core import RunConfig, Runnable
 from ..core.executor import run_bounded
 from .builder import END, START, Branch, Spec
-from .checkpoint import Checkpoint, CheckpointSaver, Writes, new_checkpoint
+from .checkpoint import CheckpointSaver, Writes, new_checkpoint
 from .errors import GraphError, GraphRecursionError
 from .mermaid import to_mermaid
-from .state import INPUT
+from .state import INPUT, SNAPSHOT
 
 DEFAULT_RECURSION_LIMIT = 25
 PENDING = "pending"
@@ -185,7 +185,7 @@ class _Run:
         continues the thread's pending nodes; anything else is written to the state and starts
         from ``START``."""
         if self.saver is not None:
-            self._restore(self.saver.records(self.thread_id))
+            self._restore(self.saver)
         if input is None:
             if self.saver is None or self.step == 0:
                 raise GraphError(
@@ -201,7 +201,15 @@ class _Run:
         self.next = self._after(START)
         self._save(self.started, "input")
 
-    def _restore(self, checkpoints: list[Checkpoint]) -> None:
+    def _restore(self, saver: CheckpointSaver) -> None:
+        """The thread's state: its snapshot, if any, then the updates of the steps after it."""
+        after = -1
+        if (snapshot := saver.snapshot(self.thread_id)) is not None:
+            self.state = dict(snapshot.writes[0][1] or {})
+            self.next, self.waiting = snapshot.next, {k: list(v) for k, v in snapshot.waiting.items()}
+            self.step = after = snapshot.step
+            self.step += 1
+        checkpoints = saver.records(self.thread_id, after)
         for cp in checkpoints:
             if cp.metadata.get("source") == PENDING:
                 self.pending.extend(cp.writes)
@@ -304,6 +312,10 @@ class _Run:
             return
         waiting = {k: list(v) for k, v in self.waiting.items()}
         self.saver.put(self.thread_id, new_checkpoint(self.step, writes, self.next, waiting, source))
+        every = self.saver.snapshot_every
+        if every and source != PENDING and (self.step + 1) % every == 0:
+            snapshot = new_checkpoint(self.step, [(SNAPSHOT, self.state)], self.next, waiting, "snapshot")
+            self.saver.put_snapshot(self.thread_id, snapshot)
         self.step += 1
 
 

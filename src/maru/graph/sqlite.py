@@ -22,18 +22,34 @@ _SCHEMA = (
     "CREATE TABLE maru_graph_checkpoints ("
     " thread_id TEXT NOT NULL, step INTEGER NOT NULL, body TEXT NOT NULL, created_at REAL NOT NULL,"
     " PRIMARY KEY (thread_id, step)) WITHOUT ROWID",
+    "CREATE TABLE maru_graph_snapshots ("
+    " thread_id TEXT PRIMARY KEY, step INTEGER NOT NULL, body TEXT NOT NULL, created_at REAL NOT NULL)",
 )
 _PUT = "INSERT INTO maru_graph_checkpoints (thread_id, step, body, created_at) VALUES (?, ?, ?, ?)"
-_RECORDS = "SELECT step, body, created_at FROM maru_graph_checkpoints WHERE thread_id = ? ORDER BY step"
-_DELETE = "DELETE FROM maru_graph_checkpoints WHERE thread_id = ?"
-_BYTES = "SELECT coalesce(sum(length(CAST(body AS BLOB))), 0) FROM maru_graph_checkpoints WHERE thread_id = ?"
+_RECORDS = (
+    "SELECT step, body, created_at FROM maru_graph_checkpoints WHERE thread_id = ? AND step > ? ORDER BY step"
+)
+_PUT_SNAPSHOT = (
+    "INSERT OR REPLACE INTO maru_graph_snapshots (thread_id, step, body, created_at) VALUES (?, ?, ?, ?)"
+)
+_SNAPSHOT = "SELECT step, body, created_at FROM maru_graph_snapshots WHERE thread_id = ?"
+_DELETE = (
+    "DELETE FROM maru_graph_checkpoints WHERE thread_id = ?",
+    "DELETE FROM maru_graph_snapshots WHERE thread_id = ?",
+)
+_BYTES = (
+    "SELECT (SELECT coalesce(sum(length(CAST(body AS BLOB))), 0) FROM maru_graph_checkpoints WHERE thread_id = ?1)"
+    " + (SELECT coalesce(sum(length(CAST(body AS BLOB))), 0) FROM maru_graph_snapshots WHERE thread_id = ?1)"
+)
 
 
 class SQLiteSaver(CheckpointSaver):
     """Checkpoints in the SQLite file ``path`` (created with its folder when missing); threads
     written by one compiled graph are resumed by any other compiled with the same file."""
 
-    def __init__(self, path: str | os.PathLike[str] = ".maru/graph.sqlite", *, timeout: float = 30.0) -> None:
+    def __init__(
+        self, path: str | os.PathLike[str] = ".maru/graph.sqlite", *, timeout: float = 30.0, snapshot_every: int = 32
+    ) -> None:
         if _sqlite.is_memory_path(path):
             raise ValueError(
                 "SQLiteSaver needs a file (each thread opens its own connection, and an in-memory "
@@ -41,6 +57,7 @@ class SQLiteSaver(CheckpointSaver):
             )
         self.path = Path(path)
         self.timeout = timeout
+        self.snapshot_every = snapshot_every
         _sqlite.make_parent_folder(self.path, GraphCheckpointError, "the graph checkpoint file")
         self._connections = _sqlite.ThreadConnections(
             self.path, timeout=timeout, setup=self._check_schema, on_error=self._error
@@ -73,12 +90,24 @@ class SQLiteSaver(CheckpointSaver):
     def put(self, thread_id: str, checkpoint: Checkpoint) -> None:
         self._execute(_PUT, (thread_id, checkpoint.step, encode(checkpoint), checkpoint.created_at))
 
-    def records(self, thread_id: str) -> list[Checkpoint]:
-        rows = self._execute(_RECORDS, (thread_id,))
+    def records(self, thread_id: str, after: int = -1) -> list[Checkpoint]:
+        rows = self._execute(_RECORDS, (thread_id, after))
         return [decode(step, body, created_at) for step, body, created_at in rows]  # type: ignore[arg-type]
 
+    def put_snapshot(self, thread_id: str, snapshot: Checkpoint) -> None:
+        self._execute(_PUT_SNAPSHOT, (thread_id, snapshot.step, encode(snapshot), snapshot.created_at))
+
+    def snapshot(self, thread_id: str) -> Checkpoint | None:
+        rows = self._execute(_SNAPSHOT, (thread_id,))
+        return decode(*rows[0]) if rows else None  # type: ignore[arg-type]
+
     def delete_thread(self, thread_id: str) -> None:
-        self._execute(_DELETE, (thread_id,))
+        try:
+            with _sqlite.write_transaction(self._connections.get()) as conn:
+                for statement in _DELETE:
+                    conn.execute(statement, (thread_id,))
+        except sqlite3.Error as exc:
+            raise self._error(exc) from exc
 
     def stored_bytes(self, thread_id: str) -> int:
         """What the thread's checkpoints take, encoded (the rows' bodies)."""

@@ -23,6 +23,8 @@ from .errors import GraphError
 Reducer = Callable[[Any, Any], Any]
 INPUT = "__input__"
 """The writer name of a run's input, in updates and checkpoints."""
+SNAPSHOT = "__state__"
+"""The writer name of a snapshot's one write: the whole state at its step."""
 
 _EMPTY_OF: dict[Any, Callable[[], Any]] = {list: list, dict: dict, set: set, tuple: tuple, str: str, int: int, float: float}
 
