@@ -5,13 +5,18 @@ item 3). Runs on the private cluster the tests start; its role is a superuser.""
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 
-from maru.errors import UnsafeSQLError
+from maru.errors import SQLExecutionError, UnsafeSQLError
 from maru.sql import SQLDatabase
 from test_cli import invoke
 
 pytestmark = pytest.mark.integration
+
+README = Path(__file__).resolve().parents[2] / "README.md"
 
 SIDE_EFFECTS = [
     "SELECT pg_create_physical_replication_slot('maru_slot')",
@@ -90,7 +95,7 @@ def test_an_advisory_lock_taken_past_the_validator_does_not_outlive_the_query(db
         assert conn.execute(text("SELECT pg_try_advisory_lock(4242)")).scalar() is True
         conn.execute(text("SELECT pg_advisory_unlock_all()"))
     # the pooled session is still read-only after the reset
-    with pytest.raises(Exception, match="read-only transaction"):
+    with pytest.raises(SQLExecutionError, match="read-only transaction"):
         db._execute("DELETE FROM safety_items")
     assert db.run("SELECT count(*) FROM safety_items").rows == [(2,)]
 
@@ -100,20 +105,38 @@ def test_session_settings_do_not_outlive_the_query(db):
     assert db._execute("SELECT current_setting('application_name')").rows[0][0] != "leaked"
 
 
-def test_a_superuser_role_is_named_and_a_select_only_role_is_not(db, admin, postgres_url):
+def _readme_role_sql() -> list[str]:
+    """The README's SELECT-only role, as written (the password dropped: the test cluster trusts)."""
+    text = README.read_text(encoding="utf-8")
+    block = re.search(r"A SELECT-only role:\s*```sql\n(.*?)```", text, re.S)
+    assert block, "the README's SQL section shows a SELECT-only role"
+    sql = block.group(1).replace(" PASSWORD '…'", "").replace("DATABASE shop", "DATABASE maru")
+    return [statement.strip() for statement in sql.split(";") if statement.strip()]
+
+
+def test_a_superuser_role_is_named_and_the_readme_role_is_not(db, admin, postgres_url):
     from sqlalchemy import text
 
     assert "superuser" in (db.privilege_warning() or "")
     with admin.begin() as conn:
+        conn.execute(text("DROP OWNED BY maru_reader CASCADE") if _role_exists(conn) else text("SELECT 1"))
         conn.execute(text("DROP ROLE IF EXISTS maru_reader"))
-        conn.execute(text("CREATE ROLE maru_reader LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION"))
-        conn.execute(text("GRANT SELECT ON safety_items TO maru_reader"))
+        for statement in _readme_role_sql():
+            conn.execute(text(statement))
     reader = SQLDatabase(postgres_url.replace("postgres@", "maru_reader@"))
     try:
         assert reader.privilege_warning() is None
         assert reader.run("SELECT count(*) FROM safety_items").rows == [(2,)]
+        with pytest.raises(SQLExecutionError, match="read-only|permission denied"):
+            reader._execute("DELETE FROM safety_items")
     finally:
         reader.close()
+
+
+def _role_exists(conn) -> bool:
+    from sqlalchemy import text
+
+    return bool(conn.execute(text("SELECT 1 FROM pg_roles WHERE rolname = 'maru_reader'")).scalar())
 
 
 def test_maru_sql_warns_about_a_superuser(db, postgres_url):
