@@ -136,15 +136,16 @@ def bare_commit_us(folder: Path) -> float:
 
 
 def checkpoint_bytes(api: SimpleNamespace, folder: Path) -> dict[str, int]:
-    """File size (after folding the WAL in) once one thread has run STEPS steps."""
+    """File size (after folding the WAL in) once one thread has run STEPS steps, and the pages in
+    use (file less free pages, which a replaced snapshot leaves for reuse)."""
     path = folder / f"{api.name}-conversation.sqlite"
     app = conversation(api, api.sqlite_saver(path))
     out = app.invoke({"messages": []}, {"configurable": {"thread_id": "long"}, "recursion_limit": STEPS + 10})
     assert len(out["messages"]) == STEPS
     conn = sqlite3.connect(path)
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    pages, page_size = conn.execute("PRAGMA page_count").fetchone()[0], conn.execute("PRAGMA page_size").fetchone()[0]
-    return {"file_bytes": pages * page_size, "message_bytes": STEPS * len(MESSAGE)}
+    pages, free, page_size = (conn.execute(f"PRAGMA {p}").fetchone()[0] for p in ("page_count", "freelist_count", "page_size"))
+    return {"file_bytes": pages * page_size, "used_bytes": (pages - free) * page_size, "message_bytes": STEPS * len(MESSAGE)}
 
 
 def main() -> None:
@@ -178,8 +179,8 @@ def report(f: dict[str, Any]) -> None:
           f"(4 commits = {4 * f['sqlite_commit_us']:.1f} µs, maru at {f['maru_chain3_sqlite_us'] / (4 * f['sqlite_commit_us']):.2f}x of that)")
     for name in ("maru", "LangGraph"):
         if f"{name}_{STEPS}_steps_file_bytes" in f:
-            print(f"{STEPS} steps of a growing conversation, SQLite file: {name} {f[f'{name}_{STEPS}_steps_file_bytes']:,} bytes "
-                  f"(the messages themselves: {f[f'{name}_{STEPS}_steps_message_bytes']:,})")
+            print(f"{STEPS} steps of a growing conversation, SQLite file: {name} {f[f'{name}_{STEPS}_steps_file_bytes']:,} bytes, "
+                  f"{f[f'{name}_{STEPS}_steps_used_bytes']:,} in use (the messages themselves: {f[f'{name}_{STEPS}_steps_message_bytes']:,})")
 
 
 if __name__ == "__main__":

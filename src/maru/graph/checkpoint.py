@@ -70,6 +70,12 @@ class CheckpointSaver(ABC):
         """The thread's latest snapshot, if the saver keeps them."""
         return None
 
+    def load(self, thread_id: str) -> tuple[Checkpoint | None, list[Checkpoint]]:
+        """What a call starts from: the thread's snapshot (if any) and the checkpoints after it.
+        A saver may answer both in one read."""
+        snapshot = self.snapshot(thread_id)
+        return snapshot, self.records(thread_id, -1 if snapshot is None else snapshot.step)
+
     def delete_thread(self, thread_id: str) -> None:
         """Forget a thread."""
         raise NotImplementedError(f"{type(self).__name__} cannot delete threads")

@@ -203,13 +203,11 @@ class _Run:
 
     def _restore(self, saver: CheckpointSaver) -> None:
         """The thread's state: its snapshot, if any, then the updates of the steps after it."""
-        after = -1
-        if (snapshot := saver.snapshot(self.thread_id)) is not None:
+        snapshot, checkpoints = saver.load(self.thread_id)
+        if snapshot is not None:
             self.state = dict(snapshot.writes[0][1] or {})
             self.next, self.waiting = snapshot.next, {k: list(v) for k, v in snapshot.waiting.items()}
-            self.step = after = snapshot.step
-            self.step += 1
-        checkpoints = saver.records(self.thread_id, after)
+            self.step = snapshot.step + 1
         for cp in checkpoints:
             if cp.metadata.get("source") == PENDING:
                 self.pending.extend(cp.writes)

@@ -33,6 +33,12 @@ _PUT_SNAPSHOT = (
     "INSERT OR REPLACE INTO maru_graph_snapshots (thread_id, step, body, created_at) VALUES (?, ?, ?, ?)"
 )
 _SNAPSHOT = "SELECT step, body, created_at FROM maru_graph_snapshots WHERE thread_id = ?"
+_LOAD = (  # the snapshot (kind 0), then the checkpoints after it (kind 1), in one read
+    "SELECT 0 AS kind, step, body, created_at FROM maru_graph_snapshots WHERE thread_id = ?1"
+    " UNION ALL SELECT 1, step, body, created_at FROM maru_graph_checkpoints WHERE thread_id = ?1"
+    " AND step > coalesce((SELECT step FROM maru_graph_snapshots WHERE thread_id = ?1), -1)"
+    " ORDER BY kind, step"
+)
 _DELETE = (
     "DELETE FROM maru_graph_checkpoints WHERE thread_id = ?",
     "DELETE FROM maru_graph_snapshots WHERE thread_id = ?",
@@ -100,6 +106,11 @@ class SQLiteSaver(CheckpointSaver):
     def snapshot(self, thread_id: str) -> Checkpoint | None:
         rows = self._execute(_SNAPSHOT, (thread_id,))
         return decode(*rows[0]) if rows else None  # type: ignore[arg-type]
+
+    def load(self, thread_id: str) -> tuple[Checkpoint | None, list[Checkpoint]]:
+        rows = self._execute(_LOAD, (thread_id,))
+        snapshot = decode(*rows[0][1:]) if rows and rows[0][0] == 0 else None  # type: ignore[arg-type]
+        return snapshot, [decode(*row[1:]) for row in rows if row[0] == 1]  # type: ignore[arg-type]
 
     def delete_thread(self, thread_id: str) -> None:
         try:
