@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from maru.errors import ConfigurationError, UnsafeSQLError
+from maru.errors import ConfigurationError, SQLExecutionError, UnsafeSQLError
 from maru.sql import SQLDatabase, validate_sql
 
 
@@ -58,3 +58,12 @@ def test_a_missing_driver_package_names_the_package():
 def test_garbage_is_not_a_url():
     with pytest.raises(ConfigurationError, match="URL"):
         SQLDatabase("not a url at all")
+
+
+def test_an_unreachable_server_is_one_line():
+    from conftest import free_port
+
+    db = SQLDatabase(f"postgresql+psycopg://reader@127.0.0.1:{free_port()}/shop?connect_timeout=2")
+    with pytest.raises(SQLExecutionError) as info:
+        db.run("SELECT 1")
+    assert len(str(info.value).splitlines()) == 1 and "127.0.0.1" in str(info.value)

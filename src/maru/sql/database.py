@@ -260,7 +260,7 @@ class SQLDatabase:
 
     def _explain(self, exc: Any) -> str:
         """The database's refusal in words that say what happened and what to do."""
-        message = str(exc.orig) if exc.orig is not None else str(exc)
+        message = " ".join((str(exc.orig) if exc.orig is not None else str(exc)).split())  # one line
         lowered = message.lower()
         if "interrupted" in lowered:
             return f"the query ran longer than {self.timeout_s:g} s and was stopped; ask for less, or filter before joining"
