@@ -23,6 +23,8 @@ from .mermaid import to_mermaid
 from .state import INPUT, SNAPSHOT
 
 DEFAULT_RECURSION_LIMIT = 25
+UPDATE = "__update__"
+"""The writer of an ``update_state`` not made as a node."""
 PENDING = "pending"
 """The source of a checkpoint that holds a failed step's finished nodes, not a whole step."""
 STREAM_MODES = ("values", "updates")
@@ -144,6 +146,31 @@ class CompiledGraph(Runnable[Any, dict[str, Any]]):
         """The thread's state at every checkpoint, newest first."""
         return self._history(config)[::-1]
 
+    def update_state(self, config: RunConfig, values: Any, as_node: str | None = None) -> RunConfig:
+        """Write ``values`` into the thread's state as one more checkpoint (to correct or approve
+        what a run left). With ``as_node`` the update counts as that node's: the nodes its edges
+        lead to become the ones due; without, the nodes due stay as they were."""
+        if as_node is not None and as_node not in self.spec.nodes:
+            raise GraphError(f"update_state(as_node={as_node!r}): no such node; the nodes are {list(self.spec.nodes)}")
+        run = _Run(self.spec, self.fixed_next, self.checkpointer, config)
+        run.begin(None, allow_empty=True)
+        run.update(values, as_node)
+        return config
+
+    def fork(self, config: RunConfig, step: int, thread_id: str) -> RunConfig:
+        """Copy the thread as it was at ``step`` (a step of :meth:`get_state_history`) to a new
+        thread, and return the new thread's config: ``invoke(None, it)`` runs on from there, or
+        with input starts a new turn — time travel that leaves the original thread as it is."""
+        saver, source = _thread_of(self.checkpointer, config)
+        if saver.records(thread_id):
+            raise GraphError(f"thread {thread_id!r} already has checkpoints; fork into a new thread_id")
+        kept = [cp for cp in saver.records(source) if cp.step <= step]
+        if not kept or kept[-1].step != step or kept[-1].metadata.get("source") == PENDING:
+            raise GraphError(f"thread {source!r} has no checkpoint at step {step}; get_state_history lists them")
+        for cp in kept:
+            saver.put(thread_id, cp)
+        return {**config, "configurable": {**(config.get("configurable") or {}), "thread_id": thread_id}}
+
     def _history(self, config: RunConfig) -> list[StateSnapshot]:
         saver, thread_id = _thread_of(self.checkpointer, config)
         state: dict[str, Any] = {}
@@ -180,14 +207,14 @@ class _Run:
         self.started: Writes = []
         self.pending: Writes = []  # updates of this step's nodes that finished before another failed
 
-    def begin(self, input: Any) -> None:
+    def begin(self, input: Any, *, allow_empty: bool = False) -> None:
         """Take up the thread where it stopped (with a checkpointer), then the input: ``None``
         continues the thread's pending nodes; anything else is written to the state and starts
         from ``START``."""
         if self.saver is not None:
             self._restore(self.saver)
         if input is None:
-            if self.saver is None or self.step == 0:
+            if (self.saver is None or self.step == 0) and not allow_empty:
                 raise GraphError(
                     "invoke(None) continues a saved thread, and there is none here; pass the "
                     "graph's input (a dict of state keys), or a thread_id that has checkpoints"
@@ -217,6 +244,15 @@ class _Run:
             self.next, self.waiting = cp.next, {k: list(v) for k, v in cp.waiting.items()}
         if checkpoints:
             self.step = checkpoints[-1].step + 1
+
+    def update(self, values: Any, as_node: str | None) -> None:
+        """An update from outside the run (``update_state``), saved as its own checkpoint."""
+        writes = [(as_node or UPDATE, self.schema.normalize(as_node or UPDATE, values))]
+        self.state = self.schema.apply(self.state, writes)
+        if as_node is not None:
+            self.pending = []
+            self.next = tuple(self.spec.order(set(self._after(as_node))))
+        self._save(writes, "update")
 
     def view(self) -> Any:
         return self.schema.view(self.state)
