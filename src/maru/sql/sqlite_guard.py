@@ -44,7 +44,7 @@ def _limits(max_value_bytes: int) -> dict[int, int]:
         sqlite3.SQLITE_LIMIT_LENGTH: max_value_bytes,
         sqlite3.SQLITE_LIMIT_SQL_LENGTH: 100_000,
         sqlite3.SQLITE_LIMIT_ATTACHED: 0,
-        sqlite3.SQLITE_LIMIT_EXPR_DEPTH: 100,
+        sqlite3.SQLITE_LIMIT_EXPR_DEPTH: 250,
         sqlite3.SQLITE_LIMIT_LIKE_PATTERN_LENGTH: 200,
         sqlite3.SQLITE_LIMIT_COMPOUND_SELECT: 50,
         sqlite3.SQLITE_LIMIT_FUNCTION_ARG: 32,
