@@ -47,3 +47,23 @@ def test_cli_says_an_empty_folder_has_nothing_to_ingest(tmp_path: Path):
     result = CliRunner().invoke(cli.app, ["ingest", str(tmp_path / "empty"), "--store", str(tmp_path / "kb")])
     assert result.exit_code != 0
     assert "no files to ingest" in result.output and "empty" in result.output
+
+
+def test_a_touched_but_unchanged_file_is_hashed_once(tmp_path: Path, monkeypatch):
+    import os
+
+    from maru.rag import ingest
+
+    (tmp_path / "docs").mkdir()
+    note = tmp_path / "docs" / "note.txt"
+    note.write_text("Boundary layers thicken downstream.", encoding="utf-8")
+    kb = KnowledgeBase(tmp_path / "kb", embeddings=HashEmbeddings())
+    kb.ingest([tmp_path / "docs"])
+    os.utime(note, ns=(1_000_000_000, 1_000_000_000))
+    hashed: list[Path] = []
+    real = ingest._sha256
+    monkeypatch.setattr(ingest, "_sha256", lambda p: hashed.append(p) or real(p))
+    assert kb.ingest([tmp_path / "docs"]).sources == []
+    assert kb.ingest([tmp_path / "docs"]).sources == []
+    kb.close()
+    assert hashed == [note]  # the second run found the new mtime in the manifest

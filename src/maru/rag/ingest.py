@@ -80,7 +80,8 @@ def ingest(kb: KnowledgeBase, paths: Sequence[str | os.PathLike[str]], glob: str
         {s for s in per_source if s is not None and s not in current and _under(s, roots)}
         | {k for k in manifest if k not in current and _under(k, roots)}
     )
-    kept = {k: v for k, v in manifest.items() if k not in gone and (k not in current or k not in changed)}
+    kept = {k: v for k, v in manifest.items() if k not in current and k not in gone}  # other folders' files
+    kept.update({k: {**v, "chunks": per_source.get(k, 0)} for k, v in current.items() if k not in changed})
     write_manifest(kb.path / "files.json", kept)  # a kill from here on leaves `changed` to be redone
 
     chunks, produced, failed = load(kb, changed)
