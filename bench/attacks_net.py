@@ -201,18 +201,26 @@ def fetch_port_scope() -> Tally:
 
 
 # =============================================================================== serve families
-FAKE_KEYS = {
+FAKE_KEYS = {  # generated fakes shaped like the real ones; the value after "|" must never be seen
     "openai": "sk-proj-" + "Qm8" * 12,
     "bearer": "Bearer " + "tK5e" * 8,
-    "aws": "AKIA" + "Z7Q2W9X4C6V8B1N3",
+    "aws id": "AKIA" + "Z7Q2W9X4C6V8B1N3",
+    "aws secret": "aws_secret_access_key=" + "wJa7Xq/K9mPz" * 3,
     "google": "AIza" + "Sy9" * 10,
     "github": "ghp_" + "a1B2" * 9,
+    "github pat": "github_pat_" + "11QWERTY0" * 5,
+    "hugging face": "hf_" + "aB3" * 12,
+    "stripe": "sk_live_" + "4eC3" * 6,
+    "jwt": "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1c2VyLTcifQ." + "sIg9" * 10,
+    "url password": "postgresql://svc:" + "pW4x" * 5 + "@db.internal/app",
     "key=value": "api_key=" + "v9Lq" * 6,
 }
 
 
 def _secret_part(value: str) -> str:
-    return value[-16:]
+    """The part of a fake secret that must be masked: 16 characters from its tail (from before
+    the ``@`` of a URL)."""
+    return value.split("@", 1)[0][-16:]
 
 
 class _ProviderError(Exception):
@@ -301,9 +309,13 @@ def serve_metadata_in_stream_events() -> Tally:
     ]
     leaks = ("pw-Qm8Qm8", "db.internal", "tenant-secret-7", "tag-secret-9", "vault-3",
              _secret_part(FAKE_KEYS["openai"]), "client-supplied")
+    exposed = create_app(chain, expose_server_metadata=True)  # shows the metadata, never its secrets
+    secrets = ("pw-Qm8Qm8", _secret_part(FAKE_KEYS["openai"]), "client-supplied")
     for body in bodies:
         text = _asgi_post(app, "/stream_events", body).text
         tally.record(not any(leak in text for leak in leaks))
+        text = _asgi_post(exposed, "/stream_events", body).text
+        tally.record(not any(secret in text for secret in secrets))
     return tally
 
 

@@ -134,4 +134,5 @@ def test_stream_events_show_server_metadata_when_the_server_opts_in_still_redact
     r = post(app, "/stream_events", {"input": "hi"})
     events = events_of(r)
     assert events and all("db" in e["metadata"] and "tenant-7" in e["tags"] for e in events)
+    assert "pw-Zq7Zq7" not in r.text  # the URL's password is masked even when shown
     assert_clean(r.text)
