@@ -266,3 +266,50 @@ def test_to_mermaid_draws_nodes_edges_joins_and_branches() -> None:
     assert 'n_big_20_one["big one"]' in text
     assert "n___start__ --> n_check" in text
     assert 'n_check -.->|"True"| n_big_20_one' in text and 'n_check -.->|"False"| n___end__' in text
+
+
+def test_a_traced_graph_is_one_trace_with_its_nodes_and_routers_under_it() -> None:
+    from maru.tracing import tracing
+
+    class Sink:
+        def __init__(self) -> None:
+            self.runs: list[Any] = []
+
+        def write(self, runs: list[Any]) -> None:
+            self.runs.extend(runs)
+
+        def flush(self) -> None: ...
+
+        def close(self) -> None: ...
+
+    graph = StateGraph(Counter)
+    graph.add_node("left", runnable(lambda s: {"log": ["l"]}, io_bound=True))  # on the pool
+    graph.add_node("right", runnable(lambda s: {"log": ["r"]}, io_bound=True))
+    graph.add_node("pick", lambda s: None)
+    graph.add_edge(START, "left").add_edge(START, "right").add_edge(["left", "right"], "pick")
+    graph.add_conditional_edges("pick", lambda s: END)
+    sink = Sink()
+    with tracing([sink]):
+        graph.compile(name="traced").invoke({"x": 1})
+    root = next(r for r in sink.runs if r.parent_id is None)
+    assert root.name == "traced" and root.outputs == {"x": 1, "log": ["l", "r"]}
+    children = sorted(r.name for r in sink.runs if r.parent_id == root.id)
+    assert children == ["lambda", "left", "pick", "right"]  # the router is a run too
+    assert {r.trace_id for r in sink.runs} == {root.trace_id}
+
+
+def test_nodes_and_subgraphs_get_the_calls_config_and_run_under_the_node_name() -> None:
+    seen: list[Any] = []
+
+    def node(state: Counter, config: Any) -> dict[str, Any]:
+        seen.append(config["configurable"]["user"])
+        return {"x": state["x"] + 1}
+
+    inner = chain(node).compile(name="inner graph")
+    outer = chain(node, inner).compile()
+    assert outer.invoke({"x": 0}, {"configurable": {"user": "kim"}}) == {"x": 2}
+    assert seen == ["kim", "kim"]
+    events: list[Any] = []
+    with listen(events.append):
+        outer.invoke({"x": 0}, {"configurable": {"user": "kim"}})
+    assert [e["name"] for e in events if e["event"] == "on_chain_start"] == ["StateGraph", "s0", "s1", "s0"]

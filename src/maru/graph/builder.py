@@ -90,7 +90,7 @@ class StateGraph:
             raise GraphError(f"{node!r} is reserved; name the node something else")
         if node in self._nodes:
             raise GraphError(f"there is already a node {node!r}; node names are unique")
-        self._nodes[node] = Lambda(action, name=node) if _is_plain_callable(action) else coerce(action)
+        self._nodes[node] = _as_node(node, action)
         return self
 
     def add_sequence(self, nodes: Sequence[Any]) -> StateGraph:
@@ -170,6 +170,17 @@ def _require(name: str, known: set[str], what: str) -> None:
     if name not in known:
         nodes = sorted(known - {START, END})
         raise GraphError(f"{what} {name!r}, which is not a node of the graph; its nodes are {nodes}")
+
+
+def _as_node(name: str, action: Any) -> Runnable[Any, Any]:
+    """A node's step, named by the node in events and traces: a function step takes the name
+    itself; another step (a chain, a model, a subgraph) runs under it as its run name."""
+    if isinstance(action, Lambda):
+        return Lambda(action.fn, name, io_bound=action.io_bound)
+    if _is_plain_callable(action):
+        return Lambda(action, name)
+    step = coerce(action)
+    return step if step.name == name else step.with_config(run_name=name)
 
 
 def _is_plain_callable(action: Any) -> bool:

@@ -55,7 +55,7 @@ class CompiledGraph(Runnable[Any, dict[str, Any]]):
         self.spec = spec
         self.fixed_next = spec.fixed_next
         self.checkpointer = checkpointer
-        self._name = name or "LangGraph"
+        self._name = name or "StateGraph"
         self.io_bound = any(node.io_bound for node in spec.nodes.values())
 
     def __repr__(self) -> str:
