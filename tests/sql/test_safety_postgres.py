@@ -41,6 +41,8 @@ SIDE_EFFECTS = [
     "SELECT lo_import('/etc/passwd')",
     "SELECT query_to_xml('DELETE FROM t', true, true, '')",
     "SELECT count(*) FROM t WHERE pg_sleep(10) IS NULL",
+    "SELECT lpad('x', 500000000)",  # a 500 MB value built in half a second, shipped to the client
+    "SELECT repeat('x', 500000000)",
 ]
 
 

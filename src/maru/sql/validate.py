@@ -30,9 +30,9 @@ ALLOWED_FUNCTIONS = frozenset(
         # numbers, NULLs, conditions, types
         "abs", "round", "ceil", "floor", "sign", "sqrt", "exp", "ln", "log", "trunc", "mod",
         "greatest", "least", "coalesce", "nullif", "if", "case", "cast", "try_cast", "typeof", "array",
-        # text whose cost grows with one length only
+        # text whose result and cost grow with the input only (not lpad/repeat: a number sets their size)
         "length", "octet_length", "lower", "upper", "trim", "substring", "concat", "concat_ws",
-        "left", "right", "pad", "reverse", "unicode", "chr",
+        "left", "right", "reverse", "unicode", "chr",
         # dates and times
         "date", "time", "datetime", "julianday", "strftime", "time_to_str", "ts_or_ds_to_timestamp",
         "unixepoch", "current_date", "current_time", "current_timestamp", "extract",
