@@ -113,6 +113,7 @@ PG_FUNCTIONS = [
     "SELECT pg_notify('maru', 'x')",
     "SELECT lo_import('/etc/hostname')",
     "SELECT count(*) FROM attack_items WHERE pg_sleep(5) IS NULL",
+    "SELECT lpad('x', 500000000)",
 ]
 
 
