@@ -12,6 +12,7 @@ from .builder import END, START, StateGraph
 from .checkpoint import Checkpoint, CheckpointSaver, InMemorySaver, MemorySaver
 from .compiled import CompiledGraph, StateSnapshot
 from .errors import GraphCheckpointError, GraphError, GraphRecursionError
+from .interrupts import Command, GraphInterrupt, Interrupt, interrupt
 from .sqlite import SQLiteSaver
 from .state import add_messages, merge_dicts
 
@@ -22,16 +23,20 @@ __all__ = [
     "START",
     "Checkpoint",
     "CheckpointSaver",
+    "Command",
     "CompiledGraph",
     "GraphCheckpointError",
     "GraphError",
+    "GraphInterrupt",
     "GraphRecursionError",
     "InMemorySaver",
+    "Interrupt",
     "MemorySaver",
     "SQLiteSaver",
     "SqliteSaver",
     "StateGraph",
     "StateSnapshot",
     "add_messages",
+    "interrupt",
     "merge_dicts",
 ]

@@ -126,8 +126,12 @@ class InMemorySaver(CheckpointSaver):
 MemorySaver = InMemorySaver  # LangGraph's older name
 
 
-def new_checkpoint(step: int, writes: Writes, next: tuple[str, ...], waiting: dict[str, list[str]], source: str) -> Checkpoint:
-    return Checkpoint(step, writes, next, waiting, {"source": source}, time.time())
+def new_checkpoint(
+    step: int, writes: Writes, next: tuple[str, ...], waiting: dict[str, list[str]], source: str,
+    extra: dict[str, Any] | None = None,
+) -> Checkpoint:
+    metadata = {"source": source, **extra} if extra else {"source": source}
+    return Checkpoint(step, writes, next, waiting, metadata, time.time())
 
 
 # --------------------------------------------------------------------------- encoding

@@ -19,6 +19,14 @@ from ..core.executor import run_bounded
 from .builder import END, START, Branch, Spec
 from .checkpoint import CheckpointSaver, Writes, new_checkpoint
 from .errors import GraphError, GraphRecursionError
+from .interrupts import (
+    INTERRUPT_KEY,
+    Command,
+    GraphInterrupt,
+    Interrupt,
+    acall_with_answers,
+    call_with_answers,
+)
 from .mermaid import to_mermaid
 from .state import INPUT, SNAPSHOT
 
@@ -74,13 +82,13 @@ class CompiledGraph(Runnable[Any, dict[str, Any]]):
         run = self._start(input, config)
         while tasks := run.due():
             run.commit(self._execute(tasks, run, config))
-        return run.state
+        return run.output()
 
     async def _ainvoke(self, input: Any, config: RunConfig | None = None, **kwargs: Any) -> dict[str, Any]:
         run = self._start(input, config)
         while tasks := run.due():
             run.commit(await self._aexecute(tasks, run, config))
-        return run.state
+        return run.output()
 
     def _stream(
         self, input: Any, config: RunConfig | None = None, *, stream_mode: str | Sequence[str] = "values", **kwargs: Any
@@ -115,25 +123,40 @@ class CompiledGraph(Runnable[Any, dict[str, Any]]):
         """Run one step's nodes: inline one by one, or on the shared pool when any waits on I/O."""
         nodes = self.spec.nodes
         view = run.view()
-        if len(tasks) == 1:
-            return [(tasks[0], nodes[tasks[0]].invoke(view, config))]
-        if any(nodes[t].io_bound for t in tasks):
-            return run.settle(tasks, run_bounded(lambda i: nodes[tasks[i]].invoke(view, config), len(tasks), None))
-        done: Writes = []
-        for t in tasks:
+        answers = run.answers
+        if len(tasks) == 1 and not answers:
             try:
-                done.append((t, nodes[t].invoke(view, config)))
-            except BaseException:
-                run.keep(done)
-                raise
-        return done
+                return [(tasks[0], nodes[tasks[0]].invoke(view, config))]
+            except GraphInterrupt as exc:
+                return run.settle(tasks, [(False, exc)])
+
+        def call(i: int) -> Any:
+            return call_with_answers(answers.get(tasks[i]), nodes[tasks[i]].invoke, view, config)
+
+        if any(nodes[t].io_bound for t in tasks):
+            return run.settle(tasks, run_bounded(call, len(tasks), None))
+        results: list[tuple[bool, Any]] = []
+        for i in range(len(tasks)):
+            try:
+                results.append((True, call(i)))
+            except GraphInterrupt as exc:  # the step's other nodes still run
+                results.append((False, exc))
+            except BaseException as exc:
+                results.append((False, exc))
+                break
+        return run.settle(tasks[: len(results)], results)
 
     async def _aexecute(self, tasks: list[str], run: _Run, config: RunConfig | None) -> Writes:
         nodes = self.spec.nodes
         view = run.view()
-        if len(tasks) == 1:
-            return [(tasks[0], await nodes[tasks[0]].ainvoke(view, config))]
-        outputs = await asyncio.gather(*(nodes[t].ainvoke(view, config) for t in tasks), return_exceptions=True)
+        answers = run.answers
+        calls = [acall_with_answers(answers.get(t), nodes[t].ainvoke, view, config) for t in tasks]
+        if len(calls) == 1:
+            try:
+                return [(tasks[0], await calls[0])]
+            except GraphInterrupt as exc:
+                return run.settle(tasks, [(False, exc)])
+        outputs = await asyncio.gather(*calls, return_exceptions=True)
         return run.settle(tasks, [(not isinstance(out, BaseException), out) for out in outputs])
 
     # ----------------------------------------------------------------- threads
@@ -206,6 +229,8 @@ class _Run:
         self.steps_run = 0  # supersteps run by this call, for the recursion limit
         self.started: Writes = []
         self.pending: Writes = []  # updates of this step's nodes that finished before another failed
+        self.interrupts: list[Interrupt] = []  # the step is paused on these
+        self.answers: dict[str, list[Any]] = {}  # resume values for the paused nodes, in order
 
     def begin(self, input: Any, *, allow_empty: bool = False) -> None:
         """Take up the thread where it stopped (with a checkpointer), then the input: ``None``
@@ -213,6 +238,9 @@ class _Run:
         from ``START``."""
         if self.saver is not None:
             self._restore(self.saver)
+        if isinstance(input, Command):
+            self._resume(input.resume)
+            return
         if input is None:
             if (self.saver is None or self.step == 0) and not allow_empty:
                 raise GraphError(
@@ -222,7 +250,7 @@ class _Run:
             return
         update = self.schema.normalize(INPUT, input)
         self.started = [(INPUT, update)]
-        self.pending = []  # a new input drops what a failed step left
+        self.pending, self.interrupts, self.answers = [], [], {}  # a new input drops what a step left
         self.state = self.schema.apply(self.state, self.started)
         self.waiting = {}
         self.next = self._after(START)
@@ -238,9 +266,11 @@ class _Run:
         for cp in checkpoints:
             if cp.metadata.get("source") == PENDING:
                 self.pending.extend(cp.writes)
+                self.interrupts = [Interrupt(value, node) for node, value in cp.metadata.get("interrupts", ())]
+                self.answers = cp.metadata.get("answers", self.answers)
                 continue
             self.state = self.schema.apply(self.state, cp.writes)
-            self.pending = []
+            self.pending, self.interrupts, self.answers = [], [], {}
             self.next, self.waiting = cp.next, {k: list(v) for k, v in cp.waiting.items()}
         if checkpoints:
             self.step = checkpoints[-1].step + 1
@@ -254,12 +284,34 @@ class _Run:
             self.next = tuple(self.spec.order(set(self._after(as_node))))
         self._save(writes, "update")
 
+    def _resume(self, value: Any) -> None:
+        """Give the paused nodes their answer (one value, or a dict by node for several)."""
+        if self.saver is None or not self.interrupts:
+            raise GraphError(
+                "Command(resume=...) answers a paused thread, and this one is not paused; pass the "
+                "thread_id of a run that returned __interrupt__"
+            )
+        paused = list(dict.fromkeys(i.node for i in self.interrupts))
+        if len(paused) == 1:
+            given = {paused[0]: value}
+        elif isinstance(value, dict) and set(value) <= set(paused):
+            given = value
+        else:
+            raise GraphError(f"nodes {paused} are paused: resume them with Command(resume={{node: answer, ...}})")
+        self.answers = {**self.answers, **{n: [*self.answers.get(n, ()), v] for n, v in given.items()}}
+        self.interrupts = []
+        self._save([], PENDING, {"answers": self.answers})
+
+    def output(self) -> dict[str, Any]:
+        """The state, with the interrupts of a paused run under ``__interrupt__``."""
+        return {**self.state, INTERRUPT_KEY: list(self.interrupts)} if self.interrupts else self.state
+
     def view(self) -> Any:
         return self.schema.view(self.state)
 
     def due(self) -> list[str]:
         """The nodes of the next superstep (none: the run is over); past the limit, an error."""
-        if not self.next:
+        if not self.next or self.interrupts:
             return []
         if self.steps_run >= self.limit:
             raise GraphRecursionError(
@@ -275,12 +327,20 @@ class _Run:
         return list(self.next)
 
     def settle(self, tasks: list[str], results: list[tuple[bool, Any]]) -> Writes:
-        """Parallel nodes' results as writes; when one failed, keep the others' and raise its error."""
+        """Nodes' results as writes; when one failed, keep the others' and raise its error; when
+        some paused, keep the others' and pause the run (no writes: the step is not over)."""
         done = [(t, value) for t, (ok, value) in zip(tasks, results, strict=True) if ok]
+        paused = [Interrupt(v.value, t) for t, (ok, v) in zip(tasks, results, strict=True) if isinstance(v, GraphInterrupt)]
         for ok, value in results:
-            if not ok:
+            if not ok and not isinstance(value, GraphInterrupt):
                 self.keep(done)
                 raise value
+        if paused:
+            if self.saver is None:  # nowhere to wait: up to the graph this one is a node of, or the caller
+                raise GraphInterrupt(paused[0].value)
+            self.keep(done)
+            self.interrupts = paused
+            self._save([], PENDING, {"interrupts": [[i.node, i.value] for i in paused], "answers": self.answers})
         return done
 
     def keep(self, done: Writes) -> None:
@@ -294,6 +354,10 @@ class _Run:
 
     def commit(self, outputs: Writes) -> None:
         """Merge a step's node outputs, save them, and decide what runs next."""
+        if self.interrupts:  # paused: the step goes on when the thread is resumed
+            return
+        if self.answers:
+            self.answers = {}
         normalize = self.schema.normalize
         writes = [(writer, normalize(writer, out)) for writer, out in outputs]
         if self.pending:  # the step resumed: merge with what its finished nodes wrote, in order
@@ -341,11 +405,11 @@ class _Run:
             targets.append(target)
         return targets
 
-    def _save(self, writes: Writes, source: str) -> None:
+    def _save(self, writes: Writes, source: str, extra: dict[str, Any] | None = None) -> None:
         if self.saver is None:
             return
         waiting = {k: list(v) for k, v in self.waiting.items()}
-        self.saver.put(self.thread_id, new_checkpoint(self.step, writes, self.next, waiting, source))
+        self.saver.put(self.thread_id, new_checkpoint(self.step, writes, self.next, waiting, source, extra))
         every = self.saver.snapshot_every
         if every and source != PENDING and (self.step + 1) % every == 0:
             snapshot = new_checkpoint(self.step, [(SNAPSHOT, self.state)], self.next, waiting, "snapshot")
@@ -374,11 +438,15 @@ def _modes(stream_mode: str | Sequence[str]) -> tuple[str, ...] | str:
 
 def _chunks(modes: tuple[str, ...] | str, run: _Run, writes: Writes) -> Iterator[Any]:
     """What one step shows: the state (values) or each writer's update (updates). The input step
-    shows in values mode only, as the state the run starts from."""
+    shows in values mode only, as the state the run starts from. A paused step shows its
+    interrupts (and, as updates, what its finished nodes wrote), not a state."""
+    paused = run.interrupts
     for mode in (modes,) if isinstance(modes, str) else modes:
         if mode == "values":
-            chunks: list[Any] = [run.state] if writes else []
+            chunks: list[Any] = [run.state] if writes and not paused else []
         else:
             chunks = [{w: u} for w, u in writes if w != INPUT]
+        if paused:
+            chunks.append({INTERRUPT_KEY: list(paused)})
         for chunk in chunks:
             yield chunk if isinstance(modes, str) else (mode, chunk)
