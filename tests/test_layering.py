@@ -45,9 +45,10 @@ ALLOWED: dict[str, set[str]] = {
     "agents": {"rag", "models", "net", "core", "errors", "messages", "_lazy"},
     "graph": {"core", "errors", "messages", "_sqlite"},
     "serve": {"prompts", "models", "parsers", "core", "errors", "messages", "redact", "_version"},
+    "_logs": {"redact"},
     "train": {"errors", "_lazy", "_process"},
     "launch": {"errors", "_lazy", "_process", "_home"},
-    ROOT: {"core", "tracing", "_version"},
+    ROOT: {"core", "tracing", "_version", "_logs"},
     "demo": {ROOT, "rag", "prompts", "models", "parsers", "cache", "tracing", "train", "messages", "usage"},
     "cli": {
         "demo", "serve", "history", "sql", "rag", "models", "tracing", "train", "launch", "core",

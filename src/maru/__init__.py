@@ -4,6 +4,7 @@ The top level names the runtime; everything else lives in its subpackage (``maru
 ``maru.prompts``, ``maru.parsers`` …) and is imported only when used, so ``import maru`` stays fast.
 """
 
+from ._logs import mask_maru_records
 from ._version import __version__
 from .core import (
     Runnable,
@@ -46,4 +47,5 @@ def _tracing_from_env() -> None:
         enable_from_env()
 
 
+mask_maru_records()
 _tracing_from_env()

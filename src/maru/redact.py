@@ -16,6 +16,7 @@ limit would no longer look like a key.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -139,3 +140,56 @@ class Redactor:
 
 
 default_redactor = Redactor()
+
+
+# ------------------------------------------------------------------------------ log records
+_PLAIN = (int, float, bool, type(None))
+
+
+class RedactingFilter(logging.Filter):
+    """A filter that masks secrets in every record it sees (it never drops one)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        redact_record(record)
+        return True
+
+
+def redact_record(record: logging.LogRecord) -> None:
+    """Mask secrets in ``record`` in place (idempotent: masking masked text changes nothing)."""
+    if isinstance(record.msg, str):
+        record.msg = redact_text(record.msg)
+    if isinstance(record.args, tuple):
+        record.args = tuple(_redact_arg(a) for a in record.args)
+    elif isinstance(record.args, dict):
+        record.args = {k: _redact_arg(v) for k, v in record.args.items()}
+    if record.exc_info and record.exc_info[0] is not None:
+        record.exc_text = logging.Formatter().formatException(record.exc_info)
+        record.exc_info = None  # a handler would format the live exception again, unmasked
+    if record.exc_text:
+        record.exc_text = redact_text(record.exc_text)
+    if record.stack_info:
+        record.stack_info = redact_text(record.stack_info)
+
+
+def _redact_arg(value: Any) -> Any:
+    if isinstance(value, str):
+        return redact_text(value)
+    if isinstance(value, _PLAIN):
+        return value
+    return _Masked(value)
+
+
+class _Masked:
+    """An argument that is not plain text or a number (an exception, say), shown masked by both
+    ``%s`` and ``%r``."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: Any) -> None:
+        self._value = value
+
+    def __str__(self) -> str:
+        return redact_text(str(self._value))
+
+    def __repr__(self) -> str:
+        return redact_text(repr(self._value))
