@@ -13,6 +13,7 @@ from .checkpoint import Checkpoint, CheckpointSaver, InMemorySaver, MemorySaver
 from .compiled import CompiledGraph, StateSnapshot
 from .errors import GraphCheckpointError, GraphError, GraphRecursionError
 from .interrupts import Command, GraphInterrupt, Interrupt, interrupt
+from .postgres import PostgresSaver
 from .sqlite import SQLiteSaver
 from .state import add_messages, merge_dicts
 
@@ -32,6 +33,7 @@ __all__ = [
     "InMemorySaver",
     "Interrupt",
     "MemorySaver",
+    "PostgresSaver",
     "SQLiteSaver",
     "SqliteSaver",
     "StateGraph",
