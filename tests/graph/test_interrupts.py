@@ -59,6 +59,8 @@ def test_a_node_pauses_the_thread_and_resumes_with_the_answer() -> None:
     assert out["__interrupt__"] == [Interrupt({"question": "approve delete /tmp/x? (0)"}, "review")]
     assert "verdict" not in out and out["draft"] == "delete /tmp/x"
     assert app.invoke(None, thread("t"))["__interrupt__"]  # still waiting
+    paused = app.get_state(thread("t"))
+    assert paused is not None and paused.next == ("review",) and paused.interrupts[0].node == "review"
     done = app.invoke(Command(resume="yes"), thread("t"))
     assert done == {"draft": "delete /tmp/x", "verdict": "yes", "log": ["write", "review"]}
     assert runs == {"write": 1, "review": 2}  # the paused node runs again from its start; write does not

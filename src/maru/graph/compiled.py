@@ -17,7 +17,7 @@ from typing import Any
 from ..core import RunConfig, Runnable
 from ..core.executor import run_bounded
 from .builder import END, START, Branch, Spec
-from .checkpoint import CheckpointSaver, Writes, new_checkpoint
+from .checkpoint import Checkpoint, CheckpointSaver, Writes, new_checkpoint
 from .errors import GraphError, GraphRecursionError
 from .interrupts import (
     INTERRUPT_KEY,
@@ -49,6 +49,8 @@ class StateSnapshot:
     metadata: dict[str, Any]
     created_at: float
     writes: Writes
+    interrupts: tuple[Interrupt, ...] = ()
+    """What the thread is paused on (latest state only)."""
 
 
 class CompiledGraph(Runnable[Any, dict[str, Any]]):
@@ -161,9 +163,18 @@ class CompiledGraph(Runnable[Any, dict[str, Any]]):
 
     # ----------------------------------------------------------------- threads
     def get_state(self, config: RunConfig) -> StateSnapshot | None:
-        """The thread's latest state (``None`` for a thread with no checkpoint)."""
-        history = self._history(config)
-        return history[-1] if history else None
+        """The thread's latest state (``None`` for a thread with no checkpoint), read the way a
+        call reads it: the snapshot and the steps after it."""
+        run = _Run(self.spec, self.fixed_next, self.checkpointer, config)
+        run.begin(None, allow_empty=True)
+        last = run.last
+        if last is None:
+            return None
+        if last.writes and last.writes[0][0] == SNAPSHOT:  # it stands for its step: show that step's own record
+            last = run.saver.records(run.thread_id, last.step - 1)[0]  # type: ignore[union-attr]
+        return StateSnapshot(
+            run.state, run.next, last.step, last.metadata, last.created_at, last.writes, tuple(run.interrupts)
+        )
 
     def get_state_history(self, config: RunConfig) -> list[StateSnapshot]:
         """The thread's state at every checkpoint, newest first."""
@@ -231,6 +242,7 @@ class _Run:
         self.pending: Writes = []  # updates of this step's nodes that finished before another failed
         self.interrupts: list[Interrupt] = []  # the step is paused on these
         self.answers: dict[str, list[Any]] = {}  # resume values for the paused nodes, in order
+        self.last: Checkpoint | None = None  # the thread's latest checkpoint (or snapshot), once restored
 
     def begin(self, input: Any, *, allow_empty: bool = False) -> None:
         """Take up the thread where it stopped (with a checkpointer), then the input: ``None``
@@ -259,6 +271,7 @@ class _Run:
     def _restore(self, saver: CheckpointSaver) -> None:
         """The thread's state: its snapshot, if any, then the updates of the steps after it."""
         snapshot, checkpoints = saver.load(self.thread_id)
+        self.last = snapshot
         if snapshot is not None:
             self.state = dict(snapshot.writes[0][1] or {})
             self.next, self.waiting = snapshot.next, {k: list(v) for k, v in snapshot.waiting.items()}
@@ -271,6 +284,7 @@ class _Run:
                 continue
             self.state = self.schema.apply(self.state, cp.writes)
             self.pending, self.interrupts, self.answers = [], [], {}
+            self.last = cp
             self.next, self.waiting = cp.next, {k: list(v) for k, v in cp.waiting.items()}
         if checkpoints:
             self.step = checkpoints[-1].step + 1
