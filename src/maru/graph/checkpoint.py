@@ -76,6 +76,11 @@ class CheckpointSaver(ABC):
         snapshot = self.snapshot(thread_id)
         return snapshot, self.records(thread_id, -1 if snapshot is None else snapshot.step)
 
+    def prune(self, thread_id: str) -> int:
+        """Delete the thread's checkpoints that its snapshot covers (how many went): calls and
+        ``get_state`` read the same state; history starts at the snapshot."""
+        raise NotImplementedError(f"{type(self).__name__} cannot prune threads")
+
     def delete_thread(self, thread_id: str) -> None:
         """Forget a thread."""
         raise NotImplementedError(f"{type(self).__name__} cannot delete threads")
@@ -110,6 +115,14 @@ class InMemorySaver(CheckpointSaver):
         with self._lock:
             row = self._snapshots.get(thread_id)
         return None if row is None else decode(*row)
+
+    def prune(self, thread_id: str) -> int:
+        with self._lock:
+            snapshot = self._snapshots.get(thread_id)
+            rows = self._threads.get(thread_id, [])
+            kept = [row for row in rows if snapshot is None or row[0] > snapshot[0]]
+            self._threads[thread_id] = kept
+            return len(rows) - len(kept)
 
     def delete_thread(self, thread_id: str) -> None:
         with self._lock:

@@ -196,20 +196,30 @@ class CompiledGraph(Runnable[Any, dict[str, Any]]):
         thread, and return the new thread's config: ``invoke(None, it)`` runs on from there, or
         with input starts a new turn — time travel that leaves the original thread as it is."""
         saver, source = _thread_of(self.checkpointer, config)
-        if saver.records(thread_id):
+        if saver.records(thread_id) or saver.snapshot(thread_id):
             raise GraphError(f"thread {thread_id!r} already has checkpoints; fork into a new thread_id")
-        kept = [cp for cp in saver.records(source) if cp.step <= step]
-        if not kept or kept[-1].step != step or kept[-1].metadata.get("source") == PENDING:
+        base, records = _stored(saver, source)
+        if base is not None and step < base.step:
+            raise GraphError(f"thread {source!r} was pruned up to step {base.step}; fork from that step or a later one")
+        kept = [cp for cp in records if cp.step <= step]
+        at_step = kept[-1] if kept else base
+        if at_step is None or at_step.step != step or at_step.metadata.get("source") == PENDING:
             raise GraphError(f"thread {source!r} has no checkpoint at step {step}; get_state_history lists them")
+        if base is not None:
+            saver.put_snapshot(thread_id, base)
         for cp in kept:
             saver.put(thread_id, cp)
         return {**config, "configurable": {**(config.get("configurable") or {}), "thread_id": thread_id}}
 
     def _history(self, config: RunConfig) -> list[StateSnapshot]:
         saver, thread_id = _thread_of(self.checkpointer, config)
+        base, records = _stored(saver, thread_id)
         state: dict[str, Any] = {}
         snapshots = []
-        for cp in saver.records(thread_id):
+        if base is not None:  # pruned: history starts at the snapshot
+            state = dict(base.writes[0][1] or {})
+            snapshots.append(StateSnapshot(state, base.next, base.step, base.metadata, base.created_at, []))
+        for cp in records:
             if cp.metadata.get("source") == PENDING:
                 continue
             state = self.spec.schema.apply(state, cp.writes)
@@ -429,6 +439,14 @@ class _Run:
             snapshot = new_checkpoint(self.step, [(SNAPSHOT, self.state)], self.next, waiting, "snapshot")
             self.saver.put_snapshot(self.thread_id, snapshot)
         self.step += 1
+
+
+def _stored(saver: CheckpointSaver, thread_id: str) -> tuple[Checkpoint | None, list[Checkpoint]]:
+    """A thread's checkpoints, and the snapshot they start from when the steps before it were
+    pruned (``None`` when the thread starts at step 0)."""
+    snapshot, records = saver.snapshot(thread_id), saver.records(thread_id)
+    pruned = snapshot is not None and (not records or records[0].step > snapshot.step)
+    return (snapshot if pruned else None), records
 
 
 def _thread_of(checkpointer: CheckpointSaver | None, config: RunConfig | None) -> tuple[CheckpointSaver, str]:

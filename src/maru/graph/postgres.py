@@ -54,13 +54,13 @@ class PostgresSaver(SQLSaver):
             "and that the user may create and write tables there"
         )
 
-    def _rows(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+    def _execute(self, sql: str, params: Sequence[Any]) -> tuple[list[tuple[Any, ...]], int]:
         import psycopg
 
         try:
             with self._lock:
                 cursor = self._conn.execute(sql, params)
-                return cursor.fetchall() if cursor.description else []
+                return (cursor.fetchall() if cursor.description else []), cursor.rowcount
         except psycopg.Error as exc:
             raise self._error(exc) from exc
 

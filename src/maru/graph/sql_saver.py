@@ -26,6 +26,7 @@ class Statements:
     snapshot: str
     load: str
     delete: tuple[str, ...]
+    prune: str
     stored_bytes: str
 
 
@@ -57,6 +58,10 @@ def statements(mark: str, *, real: str, table_suffix: str, octet_length: str, if
             " ORDER BY kind, step"
         ),
         delete=(f"DELETE FROM {cps} WHERE thread_id = {mark}", f"DELETE FROM {snaps} WHERE thread_id = {mark}"),
+        prune=(
+            f"DELETE FROM {cps} WHERE thread_id = {mark}"
+            f" AND step <= (SELECT step FROM {snaps} WHERE thread_id = {mark})"
+        ),
         stored_bytes=(
             f"SELECT (SELECT coalesce(sum({size}), 0) FROM {cps} WHERE thread_id = {mark})"
             f" + (SELECT coalesce(sum({size}), 0) FROM {snaps} WHERE thread_id = {mark})"
@@ -70,8 +75,11 @@ class SQLSaver(CheckpointSaver):
     sql: Statements
 
     @abstractmethod
+    def _execute(self, sql: str, params: Sequence[Any]) -> tuple[list[tuple[Any, ...]], int]:
+        """Run one statement (committed at once): its rows, and how many rows it changed."""
+
     def _rows(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
-        """Run one statement (committed at once) and return its rows."""
+        return self._execute(sql, params)[0]
 
     @abstractmethod
     def _in_one_transaction(self, sql: Sequence[str], params: Sequence[Any]) -> None:
@@ -94,6 +102,9 @@ class SQLSaver(CheckpointSaver):
         rows = self._rows(self.sql.load, (thread_id,) * 3)
         snapshot = decode(*rows[0][1:]) if rows and rows[0][0] == 0 else None
         return snapshot, [decode(*row[1:]) for row in rows if row[0] == 1]
+
+    def prune(self, thread_id: str) -> int:
+        return self._execute(self.sql.prune, (thread_id, thread_id))[1]
 
     def delete_thread(self, thread_id: str) -> None:
         self._in_one_transaction(self.sql.delete, (thread_id,))

@@ -62,9 +62,10 @@ class SQLiteSaver(SQLSaver):
             if_other="check that the path is a writable file",
         )
 
-    def _rows(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+    def _execute(self, sql: str, params: Sequence[Any]) -> tuple[list[tuple[Any, ...]], int]:
         try:
-            return self._connections.get().execute(sql, params).fetchall()
+            cursor = self._connections.get().execute(sql, params)
+            return cursor.fetchall(), cursor.rowcount
         except sqlite3.Error as exc:
             raise self._error(exc) from exc
 
