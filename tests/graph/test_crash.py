@@ -14,7 +14,7 @@ SCRIPT = textwrap.dedent(
     import json, operator, os, signal, sys
     from pathlib import Path
     from typing import Annotated, TypedDict
-    from maru.graph import START, END, SQLiteSaver, StateGraph
+    from maru.graph import START, END, SQLiteSaver, StateGraph, idempotency_key
 
     folder = Path(sys.argv[1])
     effects = folder / "effects.log"  # the side effects each node had, one line per run of a node
@@ -25,7 +25,7 @@ SCRIPT = textwrap.dedent(
     def step(name):
         def run(state):
             with effects.open("a") as f:
-                f.write(name + "\\n")
+                f.write(f"{name} {idempotency_key('effect')}\\n")
             if name == "three" and not (folder / "killed").exists():
                 (folder / "killed").touch()
                 os.kill(os.getpid(), signal.SIGKILL)  # dies after its effect, before its checkpoint
@@ -52,10 +52,16 @@ def run_script(folder: Path, mode: str) -> subprocess.CompletedProcess[str]:
 def test_a_killed_run_resumes_from_its_last_checkpoint_without_rerunning_finished_nodes(tmp_path: Path) -> None:
     killed = run_script(tmp_path, "start")
     assert killed.returncode == -9, killed.stderr
-    assert (tmp_path / "effects.log").read_text().split() == ["one", "two", "three"]
+    assert effects(tmp_path) == [("one", "job:1:one:effect"), ("two", "job:2:two:effect"), ("three", "job:3:three:effect")]
 
     resumed = run_script(tmp_path, "resume")
     assert resumed.returncode == 0, resumed.stderr
     assert json.loads(resumed.stdout) == {"done": ["one", "two", "three", "four"]}
-    # "three" was killed before its checkpoint: it runs again (at most once more); one and two never do
-    assert (tmp_path / "effects.log").read_text().split() == ["one", "two", "three", "three", "four"]
+    # "three" was killed before its checkpoint: it runs again (at most once more), with the same
+    # idempotency key, so the outside system can tell; one and two never run again
+    assert [name for name, _ in effects(tmp_path)] == ["one", "two", "three", "three", "four"]
+    assert effects(tmp_path)[3] == ("three", "job:3:three:effect")
+
+
+def effects(folder: Path) -> list[tuple[str, ...]]:
+    return [tuple(line.split()) for line in (folder / "effects.log").read_text().splitlines()]

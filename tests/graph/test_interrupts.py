@@ -21,6 +21,7 @@ from maru.graph import (
     Interrupt,
     SQLiteSaver,
     StateGraph,
+    idempotency_key,
     interrupt,
 )
 
@@ -132,3 +133,23 @@ def test_an_interrupt_in_a_subgraph_pauses_the_parent_thread() -> None:
     app = graph.compile(checkpointer=InMemorySaver())
     assert app.invoke({}, thread("p"))["__interrupt__"][0].node == "inner"
     assert app.invoke(Command(resume="fine"), thread("p"))["verdict"] == "fine"
+
+
+def test_idempotency_keys_stay_the_same_when_a_node_runs_again_for_its_step() -> None:
+    keys: list[str] = []
+
+    def pay(state: Review) -> dict[str, Any]:
+        keys.append(idempotency_key("charge"))
+        interrupt("confirm the payment?")
+        return {"verdict": "paid"}
+
+    graph = StateGraph(Review)
+    graph.add_node("pay", pay)
+    graph.add_edge(START, "pay")
+    app = graph.compile(checkpointer=InMemorySaver())
+    app.invoke({}, thread("order-7"))
+    app.invoke(Command(resume="yes"), thread("order-7"))
+    app.invoke({}, thread("order-7"))  # a new turn: a new step, a new key
+    assert keys[0] == keys[1] == "order-7:1:pay:charge" and keys[2] == "order-7:5:pay:charge"
+    with pytest.raises(GraphError, match="idempotency_key.*inside such a node"):
+        idempotency_key()

@@ -12,7 +12,7 @@ from .builder import END, START, StateGraph
 from .checkpoint import Checkpoint, CheckpointSaver, InMemorySaver, MemorySaver
 from .compiled import CompiledGraph, StateSnapshot
 from .errors import GraphCheckpointError, GraphError, GraphRecursionError
-from .interrupts import Command, GraphInterrupt, Interrupt, interrupt
+from .interrupts import Command, GraphInterrupt, Interrupt, idempotency_key, interrupt
 from .postgres import PostgresSaver
 from .sqlite import SQLiteSaver
 from .state import add_messages, merge_dicts
@@ -39,6 +39,7 @@ __all__ = [
     "StateGraph",
     "StateSnapshot",
     "add_messages",
+    "idempotency_key",
     "interrupt",
     "merge_dicts",
 ]

@@ -24,8 +24,9 @@ from .interrupts import (
     Command,
     GraphInterrupt,
     Interrupt,
-    acall_with_answers,
-    call_with_answers,
+    Task,
+    arun_as,
+    run_as,
 )
 from .mermaid import to_mermaid
 from .state import INPUT, SNAPSHOT
@@ -125,15 +126,18 @@ class CompiledGraph(Runnable[Any, dict[str, Any]]):
         """Run one step's nodes: inline one by one, or on the shared pool when any waits on I/O."""
         nodes = self.spec.nodes
         view = run.view()
-        answers = run.answers
-        if len(tasks) == 1 and not answers:
-            try:
-                return [(tasks[0], nodes[tasks[0]].invoke(view, config))]
-            except GraphInterrupt as exc:
-                return run.settle(tasks, [(False, exc)])
+        if run.saver is None:  # no thread: nothing for interrupt() or idempotency_key() to read
+            if len(tasks) == 1:
+                try:
+                    return [(tasks[0], nodes[tasks[0]].invoke(view, config))]
+                except GraphInterrupt as exc:
+                    return run.settle(tasks, [(False, exc)])
 
-        def call(i: int) -> Any:
-            return call_with_answers(answers.get(tasks[i]), nodes[tasks[i]].invoke, view, config)
+            def call(i: int) -> Any:
+                return nodes[tasks[i]].invoke(view, config)
+        else:
+            def call(i: int) -> Any:
+                return run_as(run.task(tasks[i]), nodes[tasks[i]].invoke, view, config)
 
         if any(nodes[t].io_bound for t in tasks):
             return run.settle(tasks, run_bounded(call, len(tasks), None))
@@ -151,8 +155,10 @@ class CompiledGraph(Runnable[Any, dict[str, Any]]):
     async def _aexecute(self, tasks: list[str], run: _Run, config: RunConfig | None) -> Writes:
         nodes = self.spec.nodes
         view = run.view()
-        answers = run.answers
-        calls = [acall_with_answers(answers.get(t), nodes[t].ainvoke, view, config) for t in tasks]
+        if run.saver is None:
+            calls = [nodes[t].ainvoke(view, config) for t in tasks]
+        else:
+            calls = [arun_as(run.task(t), nodes[t].ainvoke, view, config) for t in tasks]
         if len(calls) == 1:
             try:
                 return [(tasks[0], await calls[0])]
@@ -253,6 +259,7 @@ class _Run:
         self.interrupts: list[Interrupt] = []  # the step is paused on these
         self.answers: dict[str, list[Any]] = {}  # resume values for the paused nodes, in order
         self.last: Checkpoint | None = None  # the thread's latest checkpoint (or snapshot), once restored
+        self.done_step = -1  # the thread's latest whole step: the one running is done_step + 1
 
     def begin(self, input: Any, *, allow_empty: bool = False) -> None:
         """Take up the thread where it stopped (with a checkpointer), then the input: ``None``
@@ -283,6 +290,7 @@ class _Run:
         snapshot, checkpoints = saver.load(self.thread_id)
         self.last = snapshot
         if snapshot is not None:
+            self.done_step = snapshot.step
             self.state = dict(snapshot.writes[0][1] or {})
             self.next, self.waiting = snapshot.next, {k: list(v) for k, v in snapshot.waiting.items()}
             self.step = snapshot.step + 1
@@ -294,7 +302,7 @@ class _Run:
                 continue
             self.state = self.schema.apply(self.state, cp.writes)
             self.pending, self.interrupts, self.answers = [], [], {}
-            self.last = cp
+            self.last, self.done_step = cp, cp.step
             self.next, self.waiting = cp.next, {k: list(v) for k, v in cp.waiting.items()}
         if checkpoints:
             self.step = checkpoints[-1].step + 1
@@ -325,6 +333,10 @@ class _Run:
         self.answers = {**self.answers, **{n: [*self.answers.get(n, ()), v] for n, v in given.items()}}
         self.interrupts = []
         self._save([], PENDING, {"answers": self.answers})
+
+    def task(self, node: str) -> Task:
+        """What ``node`` runs as in this step: the thread, the step, its answers."""
+        return Task(self.thread_id, self.done_step + 1, node, self.answers.get(node, []))
 
     def output(self) -> dict[str, Any]:
         """The state, with the interrupts of a paused run under ``__interrupt__``."""
@@ -434,6 +446,8 @@ class _Run:
             return
         waiting = {k: list(v) for k, v in self.waiting.items()}
         self.saver.put(self.thread_id, new_checkpoint(self.step, writes, self.next, waiting, source, extra))
+        if source != PENDING:
+            self.done_step = self.step
         every = self.saver.snapshot_every
         if every and source != PENDING and (self.step + 1) % every == 0:
             snapshot = new_checkpoint(self.step, [(SNAPSHOT, self.state)], self.next, waiting, "snapshot")

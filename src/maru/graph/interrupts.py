@@ -1,4 +1,7 @@
-"""Human in the loop: a node pauses with ``interrupt(payload)`` and the thread waits for an answer.
+"""What a node of a checkpointed thread can ask of it: to pause for a person (``interrupt``), and a
+key for its side effects that survives a crash (``idempotency_key``).
+
+Human in the loop: a node pauses with ``interrupt(payload)`` and the thread waits for an answer.
 
     def review(state):
         answer = interrupt({"draft": state["draft"]})   # pauses here the first time
@@ -54,45 +57,58 @@ class GraphInterrupt(GraphError):  # noqa: N818 - LangGraph's name, so code writ
         self.value = value
 
 
-class _Answers:
-    """The answers a resumed node has been given, and how many of its ``interrupt`` calls used one."""
+@dataclass(slots=True)
+class Task:
+    """The node running now in a checkpointed thread: where it runs (thread, step, node) and the
+    answers it has been given, with how many of its ``interrupt`` calls used one."""
 
-    __slots__ = ("used", "values")
+    thread_id: str
+    step: int
+    node: str
+    answers: list[Any]
+    used: int = 0
 
-    def __init__(self, values: list[Any]) -> None:
-        self.values = values
-        self.used = 0
 
-
-_answers: ContextVar[_Answers | None] = ContextVar("maru_graph_answers", default=None)
+_task: ContextVar[Task | None] = ContextVar("maru_graph_task", default=None)
 
 
 def interrupt(value: Any) -> Any:
     """Pause the running node with ``value`` for a person (or program) to answer; once resumed,
     return the answer. See the module's description for when code around it runs again."""
-    answers = _answers.get()
-    if answers is not None and answers.used < len(answers.values):
-        answers.used += 1
-        return answers.values[answers.used - 1]
+    task = _task.get()
+    if task is not None and task.used < len(task.answers):
+        task.used += 1
+        return task.answers[task.used - 1]
     raise GraphInterrupt(value)
 
 
-def call_with_answers(answers: list[Any] | None, call: Any, *args: Any) -> Any:
-    """``call(*args)`` with ``answers`` available to the ``interrupt`` calls it makes."""
-    if not answers:
-        return call(*args)
-    token = _answers.set(_Answers(answers))
+def idempotency_key(call: str = "") -> str:
+    """A key for a side effect of the running node: the same every time this node runs again for
+    the same step of the same thread (after a crash, or when it resumes from an interrupt), and
+    different in any other step. Give it to the outside system (a payment, an email, a ticket) so
+    that it does the thing once; ``call`` tells apart several effects of one node."""
+    task = _task.get()
+    if task is None:
+        raise GraphError(
+            "idempotency_key() names a side effect of a node in a graph with a checkpointer; call it "
+            "inside such a node (compile(checkpointer=...), config={'configurable': {'thread_id': ...}})"
+        )
+    key = f"{task.thread_id}:{task.step}:{task.node}"
+    return f"{key}:{call}" if call else key
+
+
+def run_as(task: Task, call: Any, *args: Any) -> Any:
+    """``call(*args)`` as ``task``: its ``interrupt`` and ``idempotency_key`` calls see it."""
+    token = _task.set(task)
     try:
         return call(*args)
     finally:
-        _answers.reset(token)
+        _task.reset(token)
 
 
-async def acall_with_answers(answers: list[Any] | None, call: Any, *args: Any) -> Any:
-    if not answers:
-        return await call(*args)
-    token = _answers.set(_Answers(answers))
+async def arun_as(task: Task, call: Any, *args: Any) -> Any:
+    token = _task.set(task)
     try:
         return await call(*args)
     finally:
-        _answers.reset(token)
+        _task.reset(token)
