@@ -77,9 +77,3 @@ class PostgresSaver(SQLSaver):
     def close(self) -> None:
         """Close the connection."""
         self._conn.close()
-
-    def __enter__(self) -> PostgresSaver:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

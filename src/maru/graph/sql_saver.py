@@ -10,7 +10,7 @@ from __future__ import annotations
 from abc import abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Self
 
 from .checkpoint import Checkpoint, CheckpointSaver, decode, encode
 
@@ -80,6 +80,16 @@ class SQLSaver(CheckpointSaver):
 
     def _rows(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
         return self._execute(sql, params)[0]
+
+    @abstractmethod
+    def close(self) -> None:
+        """Close the saver's connections."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     @abstractmethod
     def _in_one_transaction(self, sql: Sequence[str], params: Sequence[Any]) -> None:

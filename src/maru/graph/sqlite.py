@@ -80,9 +80,3 @@ class SQLiteSaver(SQLSaver):
     def close(self) -> None:
         """Close this process's connections; the next call opens new ones."""
         self._connections.close()
-
-    def __enter__(self) -> SQLiteSaver:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
