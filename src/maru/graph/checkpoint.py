@@ -99,7 +99,10 @@ class InMemorySaver(CheckpointSaver):
     def put(self, thread_id: str, checkpoint: Checkpoint) -> None:
         row = (checkpoint.step, encode(checkpoint), checkpoint.created_at)
         with self._lock:
-            self._threads.setdefault(thread_id, []).append(row)
+            rows = self._threads.setdefault(thread_id, [])
+            if rows and rows[-1][0] >= checkpoint.step:
+                raise step_taken(thread_id, checkpoint.step)
+            rows.append(row)
 
     def records(self, thread_id: str, after: int = -1) -> list[Checkpoint]:
         with self._lock:
@@ -137,6 +140,14 @@ class InMemorySaver(CheckpointSaver):
 
 
 MemorySaver = InMemorySaver  # LangGraph's older name
+
+
+def step_taken(thread_id: str, step: int) -> GraphCheckpointError:
+    """Two runs of one thread at once both tried to save the same step."""
+    return GraphCheckpointError(
+        f"step {step} of thread {thread_id!r} was already saved by another run of the same thread "
+        "running at the same time; run one call per thread at a time (or give each its own thread_id)"
+    )
 
 
 def new_checkpoint(

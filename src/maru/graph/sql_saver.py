@@ -12,7 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Self
 
-from .checkpoint import Checkpoint, CheckpointSaver, decode, encode
+from .checkpoint import Checkpoint, CheckpointSaver, decode, encode, step_taken
+from .errors import GraphCheckpointError
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +97,18 @@ class SQLSaver(CheckpointSaver):
         """Run the statements, each with ``params``, in one transaction."""
 
     def put(self, thread_id: str, checkpoint: Checkpoint) -> None:
-        self._rows(self.sql.put, (thread_id, checkpoint.step, encode(checkpoint), checkpoint.created_at))
+        try:
+            self._rows(self.sql.put, (thread_id, checkpoint.step, encode(checkpoint), checkpoint.created_at))
+        except GraphCheckpointError as exc:
+            if self._is_duplicate(exc.__cause__):
+                raise step_taken(thread_id, checkpoint.step) from exc.__cause__
+            raise
+
+    @staticmethod
+    def _is_duplicate(exc: BaseException | None) -> bool:
+        """The database refused a second row for one (thread, step): SQLite's and PostgreSQL's words."""
+        text = str(exc)
+        return "UNIQUE constraint failed" in text or "duplicate key value" in text
 
     def records(self, thread_id: str, after: int = -1) -> list[Checkpoint]:
         return [decode(*row) for row in self._rows(self.sql.records, (thread_id, after))]
