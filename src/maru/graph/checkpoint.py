@@ -52,6 +52,8 @@ class CheckpointSaver(ABC):
 
     snapshot_every: int = 32
     """Keep the thread's state every this many steps (0: never; a call then folds every step)."""
+    io_bound: bool = False
+    """The saver waits on the network: async runs call it on the shared pool, not the event loop."""
 
     @abstractmethod
     def put(self, thread_id: str, checkpoint: Checkpoint) -> None:

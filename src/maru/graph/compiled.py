@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..core import RunConfig, Runnable
-from ..core.executor import run_bounded
+from ..core.executor import run_bounded, run_in_thread
 from .builder import END, START, Branch, Spec
 from .checkpoint import Checkpoint, CheckpointSaver, Writes, new_checkpoint
 from .errors import GraphError, GraphRecursionError
@@ -88,9 +88,9 @@ class CompiledGraph(Runnable[Any, dict[str, Any]]):
         return run.output()
 
     async def _ainvoke(self, input: Any, config: RunConfig | None = None, **kwargs: Any) -> dict[str, Any]:
-        run = self._start(input, config)
+        run = await self._astart(input, config)
         while tasks := run.due():
-            run.commit(await self._aexecute(tasks, run, config))
+            await _off_loop(run, run.commit, await self._aexecute(tasks, run, config))
         return run.output()
 
     def _stream(
@@ -108,18 +108,23 @@ class CompiledGraph(Runnable[Any, dict[str, Any]]):
         self, input: Any, config: RunConfig | None = None, *, stream_mode: str | Sequence[str] = "values", **kwargs: Any
     ) -> AsyncIterator[Any]:
         modes = _modes(stream_mode)
-        run = self._start(input, config)
+        run = await self._astart(input, config)
         for chunk in _chunks(modes, run, run.started):
             yield chunk
         while tasks := run.due():
             writes = await self._aexecute(tasks, run, config)
-            run.commit(writes)
+            await _off_loop(run, run.commit, writes)
             for chunk in _chunks(modes, run, writes):
                 yield chunk
 
     def _start(self, input: Any, config: RunConfig | None) -> _Run:
         run = _Run(self.spec, self.fixed_next, self.checkpointer, config)
         run.begin(input)
+        return run
+
+    async def _astart(self, input: Any, config: RunConfig | None) -> _Run:
+        run = _Run(self.spec, self.fixed_next, self.checkpointer, config)
+        await _off_loop(run, run.begin, input)
         return run
 
     def _execute(self, tasks: list[str], run: _Run, config: RunConfig | None) -> Writes:
@@ -453,6 +458,15 @@ class _Run:
             snapshot = new_checkpoint(self.step, [(SNAPSHOT, self.state)], self.next, waiting, "snapshot")
             self.saver.put_snapshot(self.thread_id, snapshot)
         self.step += 1
+
+
+async def _off_loop(run: _Run, step: Any, *args: Any) -> None:
+    """``step(*args)`` (a step that may read or write checkpoints) on the shared pool when the
+    saver waits on the network, so the event loop goes on meanwhile; inline otherwise."""
+    if run.saver is not None and run.saver.io_bound:
+        await run_in_thread(step, *args)
+    else:
+        step(*args)
 
 
 def _stored(saver: CheckpointSaver, thread_id: str) -> tuple[Checkpoint | None, list[Checkpoint]]:

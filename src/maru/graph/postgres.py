@@ -23,6 +23,7 @@ class PostgresSaver(SQLSaver):
     created when missing. Needs ``psycopg`` (3). One connection, shared by the threads of the process."""
 
     sql = _SQL
+    io_bound = True
 
     def __init__(self, url: str, *, snapshot_every: int = 32) -> None:
         import psycopg
