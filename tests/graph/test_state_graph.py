@@ -216,8 +216,8 @@ def test_stream_values_starts_with_the_input_and_modes_combine() -> None:
     assert list(app.stream({"x": 1})) == [{"x": 1}, {"x": 2}, {"x": 3}]
     both = list(app.stream({"x": 1}, stream_mode=["updates", "values"]))
     assert both[0] == ("values", {"x": 1}) and ("updates", {"s1": {"x": 3}}) in both
-    with pytest.raises(GraphError, match="unknown stream_mode 'messages'"):
-        list(app.stream({"x": 1}, stream_mode="messages"))
+    with pytest.raises(GraphError, match="unknown stream_mode 'debug'"):
+        list(app.stream({"x": 1}, stream_mode="debug"))
 
 
 def test_async_batch_and_async_nodes() -> None:

@@ -10,7 +10,7 @@ nobody does, a step is a few dict operations around the node calls.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,11 +20,12 @@ from .builder import Spec
 from .checkpoint import CheckpointSaver, Writes
 from .errors import GraphError
 from .interrupts import INTERRUPT_KEY, GraphInterrupt, Interrupt, arun_as, run_as
+from .live import MESSAGES, stream_live
 from .mermaid import to_mermaid
 from .run import PENDING, Run, stored, thread_of
 from .state import INPUT, SNAPSHOT
 
-STREAM_MODES = ("values", "updates")
+STREAM_MODES = ("values", "updates", MESSAGES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,9 +86,17 @@ class CompiledGraph(Runnable[Any, dict[str, Any]]):
         self, input: Any, config: RunConfig | None = None, *, stream_mode: str | Sequence[str] = "values", **kwargs: Any
     ) -> Iterator[Any]:
         modes = _modes(stream_mode)
+        if modes == MESSAGES or MESSAGES in modes:  # the steps go to a worker, under a listener
+            others = () if isinstance(modes, str) else tuple(m for m in modes if m != MESSAGES)
+            return stream_live(lambda stopped: self._steps(input, config, others, stopped), modes == MESSAGES)
+        return self._steps(input, config, modes, None)
+
+    def _steps(
+        self, input: Any, config: RunConfig | None, modes: tuple[str, ...] | str, stopped: Callable[[], bool] | None
+    ) -> Iterator[Any]:
         run = self._start(input, config)
         yield from _chunks(modes, run, run.started)
-        while tasks := run.due():
+        while (stopped is None or not stopped()) and (tasks := run.due()):
             writes = self._execute(tasks, run, config)
             run.commit(writes)
             yield from _chunks(modes, run, writes)
@@ -96,6 +105,11 @@ class CompiledGraph(Runnable[Any, dict[str, Any]]):
         self, input: Any, config: RunConfig | None = None, *, stream_mode: str | Sequence[str] = "values", **kwargs: Any
     ) -> AsyncIterator[Any]:
         modes = _modes(stream_mode)
+        if modes == MESSAGES or MESSAGES in modes:  # the live sync stream, read off the event loop
+            live, end = self._stream(input, config, stream_mode=stream_mode), object()
+            while (item := await run_in_thread(next, live, end)) is not end:
+                yield item
+            return
         run = await self._astart(input, config)
         for chunk in _chunks(modes, run, run.started):
             yield chunk
