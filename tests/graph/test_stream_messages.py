@@ -63,7 +63,7 @@ def test_async_messages_stream_and_errors_reach_the_reader() -> None:
     async def read() -> list[Any]:
         out = []
         try:
-            async for chunk, meta in app.astream({"messages": "hi"}, stream_mode="messages"):
+            async for _chunk, meta in app.astream({"messages": "hi"}, stream_mode="messages"):
                 out.append(meta["langgraph_node"])
         except ValueError as exc:
             out.append(str(exc))
