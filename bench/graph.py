@@ -125,14 +125,17 @@ def overhead(api: SimpleNamespace, folder: Path) -> dict[str, float]:
 
 
 def bare_commit_us(folder: Path) -> float:
-    """One INSERT of a small row, committed, in WAL mode with synchronous=NORMAL (what the saver does)."""
+    """One INSERT of a small row, committed, in WAL mode with synchronous=NORMAL (what the saver
+    does), keyed like the checkpointed chain's rows: a new thread id (as text) per four steps."""
     conn = sqlite3.connect(folder / "bare.sqlite", isolation_level=None)
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = NORMAL")
     conn.execute("CREATE TABLE t (k TEXT, step INTEGER, body TEXT, PRIMARY KEY (k, step)) WITHOUT ROWID")
     keys = itertools.count()
     body = json.dumps({"w": [["a", {"x": 2}]], "n": ["b"], "m": {"source": "loop"}})
-    return per_call_us(lambda: conn.execute("INSERT INTO t VALUES ('t', ?, ?)", (next(keys), body)), min_time=0.5)
+    return per_call_us(
+        lambda: conn.execute("INSERT INTO t VALUES (?, ?, ?)", (str((n := next(keys)) // 4), n % 4, body)), min_time=0.5
+    )
 
 
 def checkpoint_bytes(api: SimpleNamespace, folder: Path) -> dict[str, int]:
