@@ -119,6 +119,7 @@ def test_stream_shows_the_interrupt_and_async_resumes_too() -> None:
 def test_without_a_checkpointer_an_interrupt_says_to_add_one_and_resuming_a_running_thread_is_refused() -> None:
     with pytest.raises(GraphInterrupt, match=r"without a checkpointer; compile\(checkpointer=InMemorySaver\(\)\)"):
         review_graph(None, {}).invoke({})
+    assert not issubclass(GraphInterrupt, ValueError)  # a node's `except ValueError` must not swallow a pause
     app = review_graph(InMemorySaver(), {})
     with pytest.raises(GraphError, match="not paused"):
         app.invoke(Command(resume="yes"), thread("never"))

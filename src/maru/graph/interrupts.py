@@ -23,6 +23,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
+from ..errors import MaruError
 from .errors import GraphError
 
 INTERRUPT_KEY = "__interrupt__"
@@ -45,9 +46,10 @@ class Command:
     resume: Any = None
 
 
-class GraphInterrupt(GraphError):  # noqa: N818 - LangGraph's name, so code written for it reads the same
+class GraphInterrupt(MaruError):  # noqa: N818 - LangGraph's name, so code written for it reads the same
     """Raised by :func:`interrupt` to pause the node. A graph with a checkpointer catches it and
-    pauses the thread; one without passes it up (to the graph it is a node of, or to the caller)."""
+    pauses the thread; one without passes it up (to the graph it is a node of, or to the caller).
+    Not a ``ValueError``, so a node's ``except ValueError`` does not swallow the pause."""
 
     def __init__(self, value: Any) -> None:
         super().__init__(
