@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from _indexing_support import HashEmbeddings
 
-from maru.rag.documents import Document, as_document
 from maru.rag.docstore import InMemoryDocStore
+from maru.rag.documents import Document, as_document
 from maru.rag.indexing import index
 from maru.rag.lexical import BM25Retriever
 from maru.rag.loaders import DirectoryLoader
