@@ -110,3 +110,31 @@ def test_port_scope_in_allow_entries(entry: str, host: str, port: int, allowed: 
         assert policy.allows_host(host, port) is allowed
     else:
         assert policy.allows_address(address, port) is allowed
+
+
+@pytest.fixture
+def slow_resolver(monkeypatch):
+    """A name server that takes 3 s to answer for ``slow.example`` (other names resolve as usual)."""
+    import socket
+
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host, *args, **kwargs):
+        if host == "slow.example":
+            time.sleep(3)
+            return real("127.0.0.1", *args, **kwargs)
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+
+
+def test_a_slow_name_lookup_counts_against_the_deadline(slow_resolver):
+    took, error = timed(lambda: fetch("http://slow.example/", NetworkPolicy(timeout_s=CAP)))
+    assert isinstance(error, FetchError) and "slow.example" in str(error)
+    assert took < CAP + 0.5
+
+
+def test_a_slow_name_lookup_counts_against_the_async_deadline(slow_resolver):
+    took, error = timed(lambda: asyncio.run(afetch("http://slow.example/", NetworkPolicy(timeout_s=CAP))))
+    assert isinstance(error, FetchError)
+    assert took < CAP + 0.5

@@ -214,9 +214,9 @@ def _split_url(url: str) -> tuple[str, str, int]:
     return scheme, ascii_host.lower(), port or (443 if scheme == "https" else 80)
 
 
-def _resolve(host: str, port: int) -> list[IPAddress]:
+def _resolve(host: str, port: int, timeout_s: float | None = None) -> list[IPAddress]:
     try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        infos = _lookup(host, port, timeout_s)
     except (socket.gaierror, UnicodeError, OSError) as exc:
         raise FetchError(f"cannot resolve host {host!r}: {exc}; check the URL's host name") from exc
     addresses: list[IPAddress] = []
@@ -230,15 +230,52 @@ def _resolve(host: str, port: int) -> list[IPAddress]:
     return addresses
 
 
-def check_url(url: str, policy: NetworkPolicy | None = None) -> list[str]:
+def _lookup(host: str, port: int, timeout_s: float | None) -> list[Any]:
+    """``getaddrinfo``, given up after ``timeout_s``. The system resolver cannot be interrupted, so
+    a name lookup (not an address literal) runs on a daemon thread that the fetch stops waiting for;
+    that thread holds no socket of the fetch and ends when the resolver gives up."""
+    if timeout_s is None or _is_address(host):
+        return socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    import threading
+
+    outcome: list[Any] = []
+
+    def lookup() -> None:
+        try:
+            outcome.append(socket.getaddrinfo(host, port, type=socket.SOCK_STREAM))
+        except BaseException as exc:  # handed to the waiting caller below
+            outcome.append(exc)
+
+    worker = threading.Thread(target=lookup, name="maru-dns", daemon=True)
+    worker.start()
+    worker.join(max(timeout_s, 0.0))
+    if not outcome:
+        raise TimeoutError(f"the name lookup took longer than the {timeout_s:.1f} s left of the fetch")
+    if isinstance(outcome[0], BaseException):
+        raise outcome[0]
+    return outcome[0]  # type: ignore[no-any-return]
+
+
+def _is_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return True
+
+
+def check_url(
+    url: str, policy: NetworkPolicy | None = None, *, timeout_s: float | None = None
+) -> list[str]:
     """Vet ``url`` and return the IP addresses it may be fetched from.
 
     Raises :class:`BlockedAddressError` for a non-http(s) URL or when any address the host resolves
-    to is not public and not allow-listed, and :class:`FetchError` when the host does not resolve.
+    to is not public and not allow-listed, and :class:`FetchError` when the host does not resolve
+    (within ``timeout_s``, when given: a fetch passes what is left of its deadline).
     """
     policy = policy or NetworkPolicy()
     _scheme, host, port = _split_url(url)
-    addresses = _resolve(host, port)
+    addresses = _resolve(host, port, timeout_s)
     if policy.allows_host(host, port):
         return [str(a) for a in addresses]
     for address in addresses:
@@ -532,7 +569,7 @@ class _Hop:
         self.pins = _Pins()
 
     def vet(self) -> None:
-        addresses = check_url(self.url, self.policy)
+        addresses = check_url(self.url, self.policy, timeout_s=self.remaining())
         self.pins.set(_split_url(self.url)[1], addresses)
 
     def remaining(self) -> float:
