@@ -38,12 +38,13 @@ ALLOWED: dict[str, set[str]] = {
     "tracing": {"core", "errors", "redact", "usage", "_sqlite", "_version", "_home"},
     "rag": {
         "prompts", "models", "parsers", "net", "core", "errors", "messages", "usage",
-        "_lazy", "_mmr", "_native", "_process", "_sqlite", "_kiwi",
+        "_lazy", "_mmr", "_native", "_process", "_sqlite", "_kiwi", "_home",
     },
     "sql": {"prompts", "models", "core", "errors", "messages"},
     "history": {"rag", "prompts", "models", "core", "errors", "messages", "usage", "_sqlite"},
     "agents": {"rag", "models", "net", "core", "errors", "messages", "_lazy"},
     "graph": {"core", "errors", "messages", "_sqlite"},
+    "mcp": {"agents", "net", "core", "errors", "messages", "_lazy", "_version"},
     "serve": {"prompts", "models", "parsers", "core", "errors", "messages", "redact", "_version"},
     "_logs": {"redact"},
     "train": {"errors", "_lazy", "_process"},
@@ -51,7 +52,7 @@ ALLOWED: dict[str, set[str]] = {
     ROOT: {"core", "tracing", "_version", "_logs"},
     "demo": {ROOT, "rag", "prompts", "models", "parsers", "cache", "tracing", "train", "messages", "usage"},
     "cli": {
-        "demo", "serve", "history", "sql", "rag", "models", "tracing", "train", "launch", "core",
+        "demo", "serve", "history", "sql", "rag", "mcp", "models", "tracing", "train", "launch", "core",
         "errors", "messages", "usage", "_version", "_home",
     },
 }

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .._home import maru_home
 from ..core import compose
 from ..core.config import RunConfig
 from ..core.runnable import Runnable, runnable
@@ -86,13 +87,16 @@ class KnowledgeBase(Runnable[Any, str]):
     written by ``model`` (a chat model) when one is given, else quoted (``sentences`` sentences)
     from the top ``k`` passages; the three can also be given per call. :meth:`ask` returns the same
     answer with its citations. When no passage is relevant enough (``min_relevance``) the answer
-    is "Not found in these documents." rather than an answer made up from unrelated text."""
+    is "Not found in these documents." rather than an answer made up from unrelated text.
+
+    ``path`` ``None``: ``kb`` in maru's home (:mod:`maru._home`), the folder ``maru ingest`` and
+    ``maru ask`` use, so Python and the CLI share one knowledge base."""
 
     io_bound = True
 
     def __init__(
         self,
-        path: str | os.PathLike[str] = ".maru/kb",
+        path: str | os.PathLike[str] | None = None,
         *,
         embeddings: Embeddings | None = None,
         chunk_size: int = 800,
@@ -102,7 +106,7 @@ class KnowledgeBase(Runnable[Any, str]):
         sentences: int = 3,
         min_relevance: float = MIN_RELEVANCE,
     ) -> None:
-        self.path = Path(path)
+        self.path = Path(path) if path is not None else maru_home() / "kb"
         self.path.mkdir(parents=True, exist_ok=True)
         self._embeddings = embeddings
         self.chunk_size, self.chunk_overlap = chunk_size, chunk_overlap
