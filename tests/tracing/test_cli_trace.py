@@ -188,3 +188,25 @@ def test_importing_the_cli_or_maru_loads_no_tracing_sinks() -> None:
     env = {k: v for k, v in os.environ.items() if k != "MARU_TRACING"}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
     assert out.stdout.strip() == "[]"
+
+
+def test_show_prints_where_a_failed_trace_failed(tmp_path: Path) -> None:
+    """The tree says which step failed; below it, that step's (redacted) stack trace."""
+    from maru import runnable
+    from maru.tracing import tracing
+
+    def parse_price(text: str) -> float:
+        return float(text)  # "12 dollars" does not parse
+
+    path = tmp_path / "traces.sqlite"
+    store = RunStore(path)
+    chain = runnable(str.strip) | parse_price
+    with tracing([store]), pytest.raises(ValueError):
+        chain.invoke(" 12 dollars ")
+    store.close()
+    trace_id = RunStore(path).list_traces()[0].trace_id
+    result = trace("show", trace_id, "--db", str(path))
+    assert result.exit_code == 0, result.output
+    assert "where it failed: parse_price" in result.output
+    assert "Traceback (most recent call last)" in result.output
+    assert "return float(text)" in result.output

@@ -105,7 +105,7 @@ def trace_show(
     from rich.text import Text
 
     from ..errors import TraceStoreError
-    from ..tracing.render import format_latency, format_time, trace_tree
+    from ..tracing.render import failure_origin, format_latency, format_time, trace_tree
 
     store = _open_trace_store(db)
     try:
@@ -132,6 +132,10 @@ def trace_show(
         header.append(f" · {failed} failed", style="red")
     console.print(header)
     console.print(trace_tree(runs, width=width))
+    origin = failure_origin(runs)
+    if origin is not None:
+        console.print(Text(f"\nwhere it failed: {origin.name} ({origin.id})", style="bold red"))
+        console.print(Text(origin.stacktrace or "", style="red"))
 
 
 @trace_app.command("ui")

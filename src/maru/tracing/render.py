@@ -156,3 +156,11 @@ def trace_tree(runs: Sequence[Run], *, width: int = 80) -> Tree:
         for top in tops:
             add(tree.add(_label(top, width)), top)
     return tree
+
+
+def failure_origin(runs: Sequence[Run]) -> Run | None:
+    """The failed run where a trace's failure started: one with a stack trace and no failed child
+    (its parents failed only because it did); the earliest when several branches failed."""
+    failed_parents = {run.parent_id for run in runs if run.error}
+    origins = [run for run in runs if run.error and run.stacktrace and run.id not in failed_parents]
+    return min(origins, key=lambda r: r.start_time) if origins else None
