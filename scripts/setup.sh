@@ -10,7 +10,7 @@
 #     The stamp file .venv/.maru-setup records that (scripts/_install.sh).
 #
 # Environment: PYTHON (interpreter to use), VENV (default .venv), MARU_EXTRAS (default
-# dev,openai,cache,usage,trace,serve,rag,milvus,agents,sql,train,launch). torch comes in with
+# dev,openai,cache,usage,trace,serve,rag,milvus,agents,sql,train,launch,local,mcp). torch comes in with
 # rag/train; constraints.txt pins it to the CPU build 2.13.0.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -18,7 +18,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 source scripts/_install.sh
 
 VENV="${VENV:-.venv}"
-EXTRAS="${MARU_EXTRAS:-dev,openai,cache,usage,trace,serve,rag,milvus,agents,sql,train,launch,local}"
+EXTRAS="${MARU_EXTRAS:-dev,openai,cache,usage,trace,serve,rag,milvus,agents,sql,train,launch,local,mcp}"
 PY_OK='import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)'
 
 find_python() {

@@ -10,6 +10,7 @@
 - ``maru trace ls / show ID / ui``: browse recorded traces (:mod:`.trace`).
 - ``maru launch JOB.toml`` / ``maru jobs …``: run and follow training jobs (:mod:`.jobs`).
 - ``maru train plot RUN_DIR``: look at training runs (:mod:`.train`).
+- ``maru mcp serve module:object``: serve tools (or a runnable) to MCP clients over stdio (:mod:`.mcp`).
 
 Each command group is a module; this one only assembles them. An error that is the user's to fix
 prints as one message (:mod:`._errors`); ``--debug`` shows its traceback. Importing it stays light: models,
@@ -23,7 +24,7 @@ from typing import Annotated
 import typer
 
 from .._version import __version__
-from . import chat, demo, jobs, rag, run, serve, sql, trace, train, usage
+from . import chat, demo, jobs, mcp, rag, run, serve, sql, trace, train, usage
 from ._errors import DEBUG_ENV, MaruGroup
 from ._shared import command_group, set_debugging
 
@@ -68,6 +69,7 @@ app.add_typer(trace.trace_app, name="trace")
 app.command("launch")(jobs.launch)
 app.add_typer(jobs.jobs_app, name="jobs")
 app.add_typer(train.train_app, name="train")
+app.add_typer(mcp.mcp_app, name="mcp")
 
 
 def main() -> None:

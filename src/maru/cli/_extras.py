@@ -28,6 +28,7 @@ EXTRA_MODULES: dict[str, frozenset[str]] = {
     "serve": frozenset({"fastapi", "uvicorn", "httpx", "swagger_ui_bundle"}),
     "trace": frozenset({"opentelemetry", "fastapi", "uvicorn"}),
     "train": frozenset({"torch", "numpy", "safetensors", "pyarrow", "tensorboard", "matplotlib"}),
+    "mcp": frozenset({"mcp"}),
 }
 
 

@@ -18,15 +18,19 @@ from ..errors import TargetError
 if TYPE_CHECKING:
     from ..core import Runnable
 
-__all__ = ["load_target"]
+__all__ = ["load_object", "load_target"]
 
 
 def load_target(target: str) -> Runnable[Any, Any]:
     """The runnable ``module:object`` names (``object`` may be dotted); a plain function is
     wrapped with :func:`~maru.core.coerce`."""
+    return _as_runnable(load_object(target), target)
+
+
+def load_object(target: str) -> Any:
+    """Whatever ``module:object`` names, as it is (``maru mcp serve`` also takes a list of tools)."""
     module_name, attr_path = _split(target)
-    module = _import(module_name, target)
-    return _as_runnable(_attribute(module, module_name, attr_path), target)
+    return _attribute(_import(module_name, target), module_name, attr_path)
 
 
 def _split(target: str) -> tuple[str, str]:
