@@ -212,3 +212,16 @@ def test_importing_maru_mcp_and_the_cli_leaves_the_sdk_out() -> None:
     code = "import sys, maru.mcp, maru.cli; print(sorted(m for m in ('mcp', 'anyio') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
     assert out.stdout.strip() == "[]"
+
+
+def test_a_session_left_open_is_closed_at_exit() -> None:
+    script = (
+        "import os, sys; from maru.mcp import mcp_tools; "
+        f"tools = mcp_tools({TIME_SERVER!r}); "
+        "print([int(p) for p in os.listdir('/proc') if p.isdigit() and "
+        "open(f'/proc/{p}/stat').read().rsplit(')', 1)[1].split()[1] == str(os.getpid())])"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True)
+    [server] = json.loads(out.stdout)
+    time.sleep(0.2)
+    assert not Path(f"/proc/{server}").exists() or "Z" in Path(f"/proc/{server}/stat").read_text().split()[2]
