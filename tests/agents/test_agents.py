@@ -154,3 +154,36 @@ def test_react_agent_loop_with_a_format_slip_and_a_wrong_tool():
     assert "Observation: sunny, 21°C" in last_prompt[-2].content
     assert "- weather: Current weather in a city." in model.calls[0].messages[0].content
     assert model.calls[0].params.get("stop") == ["\nObservation:"]
+
+
+def test_a_repeated_identical_call_is_not_run_again_and_the_model_is_told():
+    ran = []
+
+    @tool
+    def send_email(to: str, body: str) -> str:
+        """Send an email (a side effect)."""
+        ran.append(to)
+        return "sent"
+
+    same = ("send_email", {"to": "kim@example.com", "body": "hi"})
+    reordered = ("send_email", {"body": "hi", "to": "kim@example.com"})
+    model = ScriptedChatModel([calls(same), calls(reordered, same), "Sent once."])
+    result = ToolCallingAgent(model, [send_email]).invoke("email kim")
+    assert ran == ["kim@example.com"]
+    assert result.output == "Sent once." and result.stopped == "answer"
+    repeats = [m for m in result.messages if isinstance(m, ToolMessage) and m.status == "error"]
+    assert len(repeats) == 2 and all("already called" in m.text and "turn 1" in m.text for m in repeats)
+
+
+def test_the_loop_guard_holds_in_the_async_agent_too():
+    ran = []
+
+    @tool
+    def lookup(q: str) -> str:
+        """Look something up."""
+        ran.append(q)
+        return "42"
+
+    model = ScriptedChatModel([calls(("lookup", {"q": "x"}), ("lookup", {"q": "x"})), calls(("lookup", {"q": "x"})), "42."])
+    result = asyncio.run(ToolCallingAgent(model, [lookup]).ainvoke("?"))
+    assert ran == ["x"] and result.output == "42."

@@ -1,5 +1,6 @@
 """The tool-calling agent: model → tools (concurrently when several are asked for) → model … until
-the model answers without tool calls or ``max_steps`` model turns have run.
+the model answers without tool calls or ``max_steps`` model turns have run. A call repeated with
+the same arguments is not run again (:mod:`maru.agents.repeats`): the model is told so instead.
 
 It is a runnable. ``invoke`` returns an :class:`AgentResult` (final text, the whole transcript, the
 steps); ``stream`` yields one :class:`AgentStep` per model turn and per tool result as they happen,
@@ -16,6 +17,7 @@ from typing import Any, Literal
 from ..core.config import RunConfig
 from ..core.runnable import Runnable
 from ..messages import AIMessage, BaseMessage, SystemMessage, ToolCall, ToolMessage, to_messages
+from .repeats import RepeatGuard, merge_results
 from .tools import Tool, as_tool
 
 __all__ = ["AgentResult", "AgentStep", "ToolCallingAgent", "agent_input_messages"]
@@ -105,6 +107,7 @@ class ToolCallingAgent(Runnable[Any, AgentResult]):
     def _stream(self, input: Any, config: RunConfig | None = None, **kwargs: Any) -> Iterator[Any]:
         messages = agent_input_messages(input, self.system)
         steps: list[AgentStep] = []
+        guard = RepeatGuard()
         for step in range(1, self.max_steps + 1):
             reply: AIMessage = self._model_for(step).invoke(messages, config)
             messages.append(reply)
@@ -113,7 +116,9 @@ class ToolCallingAgent(Runnable[Any, AgentResult]):
             if not reply.tool_calls:
                 yield AgentResult(reply.text, messages, steps, "answer")
                 return
-            for call, result in zip(reply.tool_calls, self._run_calls(reply.tool_calls, config), strict=True):
+            answered, fresh = guard.screen(reply.tool_calls, step)
+            results = merge_results(answered, self._run_calls(fresh, config))
+            for call, result in zip(reply.tool_calls, results, strict=True):
                 messages.append(result)
                 steps.append(AgentStep("tool", step, result, call))
                 yield steps[-1]
@@ -123,7 +128,7 @@ class ToolCallingAgent(Runnable[Any, AgentResult]):
         return final_result(self._stream(input, config))
 
     def _run_calls(self, calls: list[ToolCall], config: RunConfig | None) -> list[ToolMessage]:
-        if len(calls) == 1 or not self.parallel:
+        if len(calls) <= 1 or not self.parallel:
             return [self._run_one(c, config) for c in calls]
         from ..core.executor import run_bounded
 
@@ -142,6 +147,7 @@ class ToolCallingAgent(Runnable[Any, AgentResult]):
 
         messages = agent_input_messages(input, self.system)
         steps: list[AgentStep] = []
+        guard = RepeatGuard()
         for step in range(1, self.max_steps + 1):
             reply: AIMessage = await self._model_for(step).ainvoke(messages, config)
             messages.append(reply)
@@ -150,7 +156,9 @@ class ToolCallingAgent(Runnable[Any, AgentResult]):
             if not reply.tool_calls:
                 yield AgentResult(reply.text, messages, steps, "answer")
                 return
-            results = await asyncio.gather(*(self._arun_one(c, config) for c in reply.tool_calls))
+            answered, fresh = guard.screen(reply.tool_calls, step)
+            ran = await asyncio.gather(*(self._arun_one(c, config) for c in fresh))
+            results = merge_results(answered, ran)
             for call, result in zip(reply.tool_calls, results, strict=True):
                 messages.append(result)
                 steps.append(AgentStep("tool", step, result, call))
