@@ -44,7 +44,7 @@ ALLOWED: dict[str, set[str]] = {
     "history": {"rag", "prompts", "models", "core", "errors", "messages", "usage", "_sqlite"},
     "agents": {"rag", "models", "net", "core", "errors", "messages", "_lazy"},
     "graph": {"core", "errors", "messages", "_sqlite"},
-    "mcp": {"agents", "net", "core", "errors", "messages", "_lazy", "_version"},
+    "mcp": {"agents", "net", "core", "errors", "messages", "redact", "_lazy", "_version"},
     "serve": {"prompts", "models", "parsers", "core", "errors", "messages", "redact", "_version"},
     "_logs": {"redact"},
     "train": {"errors", "_lazy", "_process"},

@@ -225,3 +225,11 @@ def test_a_session_left_open_is_closed_at_exit() -> None:
     [server] = json.loads(out.stdout)
     time.sleep(0.2)
     assert not Path(f"/proc/{server}").exists() or "Z" in Path(f"/proc/{server}/stat").read_text().split()[2]
+
+
+def test_a_failing_servers_stderr_is_quoted_without_its_secrets() -> None:
+    leaky = "sk-proj-" + "Q7w9E2r4T6y8U1i3O5p7A9s2D4f6" * 2
+    crash = [sys.executable, "-c", f"import sys; print('auth failed for key {leaky}', file=sys.stderr); sys.exit(3)"]
+    with pytest.raises(MCPServerError, match="(?s)auth failed for key") as failure:
+        mcp_tools(crash)
+    assert leaky not in str(failure.value)

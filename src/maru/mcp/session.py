@@ -43,7 +43,13 @@ _CONNECTION_CLOSED = -32000  # the JSON-RPC code the SDK raises when the connect
 
 class MCPServerError(MaruError, ConnectionError):
     """An MCP server could not be started or reached, or its connection broke and reconnecting
-    once did not help. The message names the server and, for a local one, ends with its stderr."""
+    once did not help. The message names the server and, for a local one, ends with its stderr;
+    it is redacted, since a command line or a failing server's output may hold a credential."""
+
+    def __init__(self, message: str) -> None:
+        from ..redact import redact_text
+
+        super().__init__(redact_text(message))
 
 
 class MCPSession:
