@@ -14,6 +14,7 @@ from .. import _lazy
 _LAZY: dict[str, str] = {
     "Task": ".task",
     "Trainer": ".trainer",
+    "Callback": ".callback",
     "TrainerConfig": ".config",
     "FitResult": ".trainer",
     "seed_everything": ".trainer",
