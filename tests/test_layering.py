@@ -36,8 +36,9 @@ ALLOWED: dict[str, set[str]] = {
     "_native": {"models", "errors"},
     "prompts": {"models", "core", "errors", "messages", "usage", "_mmr"},
     "tracing": {"core", "errors", "redact", "usage", "_sqlite", "_version", "_home"},
+    "eval": {"tracing", "models", "core", "errors", "messages"},
     "rag": {
-        "prompts", "models", "parsers", "net", "core", "errors", "messages", "usage",
+        "eval", "prompts", "models", "parsers", "net", "core", "errors", "messages", "usage",
         "_lazy", "_mmr", "_native", "_process", "_sqlite", "_kiwi", "_home",
     },
     "sql": {"prompts", "models", "core", "errors", "messages"},
@@ -49,10 +50,11 @@ ALLOWED: dict[str, set[str]] = {
     "_logs": {"redact"},
     "train": {"errors", "_lazy", "_process"},
     "launch": {"errors", "_lazy", "_process", "_home"},
+    "finetune": {"train", "rag", "errors"},
     ROOT: {"core", "tracing", "_version", "_logs"},
     "demo": {ROOT, "rag", "prompts", "models", "parsers", "cache", "tracing", "train", "messages", "usage"},
     "cli": {
-        "demo", "serve", "history", "sql", "rag", "mcp", "models", "tracing", "train", "launch", "core",
+        "demo", "serve", "history", "sql", "rag", "eval", "mcp", "models", "tracing", "train", "finetune", "launch", "core",
         "errors", "messages", "usage", "_version", "_home",
     },
 }
