@@ -243,17 +243,18 @@ def test_a_compiled_graph_is_a_node_of_another() -> None:
     assert [m.text for m in out["messages"]] == ["hi", "before", "inner"]  # by id, shared messages count once
 
 
-def test_each_node_is_a_child_run_of_the_graph() -> None:
+def test_each_node_is_a_child_run_of_its_superstep_under_the_graph() -> None:
     app = chain(lambda s: {"x": 2}, lambda s: {"x": 3}).compile(name="my graph")
     events: list[Any] = []
     with listen(events.append):
         app.invoke({"x": 1})
-    starts = [(e["name"], e.parent_ids) for e in events if e["event"] == "on_chain_start"]
-    (graph_name, graph_parents), *nodes = starts
-    assert graph_name == "my graph" and not graph_parents
-    assert [name for name, _ in nodes] == ["s0", "s1"]
-    graph_run = next(e.run_id for e in events if e["name"] == "my graph")
-    assert all(parents[-1] == graph_run for _, parents in nodes)
+    starts = [e for e in events if e["event"] == "on_chain_start"]
+    assert [e.name for e in starts] == ["my graph", "step 1", "s0", "step 2", "s1"]
+    graph_run, step1, s0, step2, s1 = starts
+    assert not graph_run.parent_ids
+    assert step1.parent_id == step2.parent_id == graph_run.run_id  # supersteps: children of the graph
+    assert (s0.parent_id, s1.parent_id) == (step1.run_id, step2.run_id)  # nodes: children of their step
+    assert s1.metadata == {"langgraph_step": 2}
 
 
 def test_to_mermaid_draws_nodes_edges_joins_and_branches() -> None:
@@ -293,8 +294,10 @@ def test_a_traced_graph_is_one_trace_with_its_nodes_and_routers_under_it() -> No
         graph.compile(name="traced").invoke({"x": 1})
     root = next(r for r in sink.runs if r.parent_id is None)
     assert root.name == "traced" and root.outputs == {"x": 1, "log": ["l", "r"]}
-    children = sorted(r.name for r in sink.runs if r.parent_id == root.id)
-    assert children == ["lambda", "left", "pick", "right"]  # the router is a run too
+    steps = {r.name: r.id for r in sink.runs if r.parent_id == root.id}
+    assert sorted(steps) == ["step 1", "step 2"]
+    under = {name: sorted(r.name for r in sink.runs if r.parent_id == run_id) for name, run_id in steps.items()}
+    assert under == {"step 1": ["left", "right"], "step 2": ["lambda", "pick"]}  # the router is a run too
     assert {r.trace_id for r in sink.runs} == {root.trace_id}
 
 
@@ -312,4 +315,6 @@ def test_nodes_and_subgraphs_get_the_calls_config_and_run_under_the_node_name() 
     events: list[Any] = []
     with listen(events.append):
         outer.invoke({"x": 0}, {"configurable": {"user": "kim"}})
-    assert [e["name"] for e in events if e["event"] == "on_chain_start"] == ["StateGraph", "s0", "s1", "s0"]
+    assert [e["name"] for e in events if e["event"] == "on_chain_start"] == [
+        "StateGraph", "step 1", "s0", "step 2", "s1", "step 1", "s0",
+    ]

@@ -81,6 +81,7 @@ def test_a_traced_graph_streams_messages_too_and_its_nodes_stay_its_children() -
     with listen(events.append):
         nodes = [meta["langgraph_node"] for _, meta in app.stream({"messages": "hi"}, stream_mode="messages")]
     assert nodes[0] == "streamer" and nodes[-1] == "caller"
-    graph_run = next(e.run_id for e in events if e["event"] == "on_chain_start" and e.name == "StateGraph")
-    node_parents = {e.name: e.parent_id for e in events if e["event"] == "on_chain_start" and e.name != "StateGraph"}
-    assert node_parents == {"streamer": graph_run, "caller": graph_run}
+    starts = {e.name: e for e in events if e["event"] == "on_chain_start"}
+    graph_run = starts["StateGraph"].run_id
+    assert starts["step 1"].parent_id == starts["step 2"].parent_id == graph_run  # supersteps under the graph
+    assert (starts["streamer"].parent_id, starts["caller"].parent_id) == (starts["step 1"].run_id, starts["step 2"].run_id)

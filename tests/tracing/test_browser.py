@@ -7,8 +7,6 @@ does not skip — so CI cannot pass without having looked at the page.
 
 from __future__ import annotations
 
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,16 +15,14 @@ import pytest
 
 from conftest import chromium
 from maru.tracing.store import RunStore
-from maru.tracing.viewer import create_viewer_app
 
 from .traces import make_trace
+from .viewer_server import serve_viewer
 
 pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def viewer_url(tmp_path: Path) -> Iterator[str]:
-    import uvicorn
-
     # Times relative to now, taken here: taken at import, a session longer than ~5 minutes pushed
     # the 10-minutes-old trace out of the "last 15 minutes" filter before this test ran.
     now = time.time()
@@ -35,23 +31,8 @@ def viewer_url(tmp_path: Path) -> Iterator[str]:
     store.write(make_trace("tr-sum", "summarise", start=now - 600, child_error="ValueError: bad json at line 3"))
     store.write(make_trace("tr-fail", "qa-chain v2", start=now - 60, error="TimeoutError: model took too long"))
     store.write(make_trace("tr-html", "<img src=x onerror=alert(1)>", start=now - 30))
-
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_viewer_app(store), log_level="warning"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the viewer did not start"
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
+    with serve_viewer(store) as url:
+        yield url
 
 
 def test_browse_filter_and_drill_into_a_failing_run(viewer_url: str, tmp_path: Path) -> None:

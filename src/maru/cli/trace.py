@@ -105,7 +105,14 @@ def trace_show(
     from rich.text import Text
 
     from ..errors import TraceStoreError
-    from ..tracing.render import failure_origin, format_latency, format_time, trace_tree
+    from ..tracing.graphs import is_paused
+    from ..tracing.render import (
+        checkpoints_table,
+        failure_origin,
+        format_latency,
+        format_time,
+        trace_tree,
+    )
 
     store = _open_trace_store(db)
     try:
@@ -123,7 +130,7 @@ def trace_show(
         return
     console = make_console()
     roots = [r for r in runs if r.parent_id is None]
-    failed = sum(1 for r in runs if r.error)
+    failed = sum(1 for r in runs if r.error and not is_paused(r))
     header = Text(f"trace {matches[0]}", style="bold")
     if roots:
         header.append(f" · started {format_time(roots[0].start_time)} · {format_latency(roots[0].latency)}")
@@ -132,6 +139,9 @@ def trace_show(
         header.append(f" · {failed} failed", style="red")
     console.print(header)
     console.print(trace_tree(runs, width=width))
+    checkpoints = checkpoints_table(runs)
+    if checkpoints is not None:
+        console.print(checkpoints)
     origin = failure_origin(runs)
     if origin is not None:
         console.print(Text(f"\nwhere it failed: {origin.name} ({origin.id})", style="bold red"))

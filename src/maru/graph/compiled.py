@@ -15,7 +15,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..core import RunConfig, Runnable
+from ..core.events import current_run
 from ..core.executor import run_bounded, run_in_thread
+from . import traced
 from .builder import Spec
 from .checkpoint import CheckpointSaver, Writes
 from .errors import GraphError
@@ -71,16 +73,39 @@ class CompiledGraph(Runnable[Any, dict[str, Any]]):
 
     # ----------------------------------------------------------------- running
     def _invoke(self, input: Any, config: RunConfig | None = None, **kwargs: Any) -> dict[str, Any]:
+        if current_run.get() is not None:  # someone listens: the start and each step are runs too
+            return self._invoke_traced(input, config)
         run = self._start(input, config)
         while tasks := run.due():
             run.commit(self._execute(tasks, run, config))
         return run.output()
 
-    async def _ainvoke(self, input: Any, config: RunConfig | None = None, **kwargs: Any) -> dict[str, Any]:
-        run = await self._astart(input, config)
+    def _invoke_traced(self, input: Any, config: RunConfig | None) -> dict[str, Any]:
+        run = traced.begin(self, input, config)
         while tasks := run.due():
-            await _off_loop(run, run.commit, await self._aexecute(tasks, run, config))
+            traced.superstep(self._step, tasks, run, config)
         return run.output()
+
+    async def _ainvoke(self, input: Any, config: RunConfig | None = None, **kwargs: Any) -> dict[str, Any]:
+        watched = current_run.get() is not None
+        run = await (traced.abegin(self, input, config, _off_loop) if watched else self._astart(input, config))
+        while tasks := run.due():
+            if watched:
+                await traced.asuperstep(self._astep, tasks, run, config)
+            else:
+                await self._astep(tasks, run, config)
+        return run.output()
+
+    def _step(self, tasks: list[str], run: Run, config: RunConfig | None) -> Writes:
+        """One superstep: run the due nodes, then merge and save what they wrote."""
+        writes = self._execute(tasks, run, config)
+        run.commit(writes)
+        return writes
+
+    async def _astep(self, tasks: list[str], run: Run, config: RunConfig | None) -> Writes:
+        writes = await self._aexecute(tasks, run, config)
+        await _off_loop(run, run.commit, writes)
+        return writes
 
     def _stream(
         self, input: Any, config: RunConfig | None = None, *, stream_mode: str | Sequence[str] = "values", **kwargs: Any
@@ -94,11 +119,11 @@ class CompiledGraph(Runnable[Any, dict[str, Any]]):
     def _steps(
         self, input: Any, config: RunConfig | None, modes: tuple[str, ...] | str, stopped: Callable[[], bool] | None
     ) -> Iterator[Any]:
-        run = self._start(input, config)
+        watched = current_run.get() is not None
+        run = traced.begin(self, input, config) if watched else self._start(input, config)
         yield from _chunks(modes, run, run.started)
         while (stopped is None or not stopped()) and (tasks := run.due()):
-            writes = self._execute(tasks, run, config)
-            run.commit(writes)
+            writes = traced.superstep(self._step, tasks, run, config) if watched else self._step(tasks, run, config)
             yield from _chunks(modes, run, writes)
 
     async def _astream(
@@ -110,12 +135,15 @@ class CompiledGraph(Runnable[Any, dict[str, Any]]):
             while (item := await run_in_thread(next, live, end)) is not end:
                 yield item
             return
-        run = await self._astart(input, config)
+        watched = current_run.get() is not None
+        run = await (traced.abegin(self, input, config, _off_loop) if watched else self._astart(input, config))
         for chunk in _chunks(modes, run, run.started):
             yield chunk
         while tasks := run.due():
-            writes = await self._aexecute(tasks, run, config)
-            await _off_loop(run, run.commit, writes)
+            if watched:
+                writes = await traced.asuperstep(self._astep, tasks, run, config)
+            else:
+                writes = await self._astep(tasks, run, config)
             for chunk in _chunks(modes, run, writes):
                 yield chunk
 

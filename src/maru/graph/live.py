@@ -32,11 +32,15 @@ class _Messages:
         parent = state[RUN_ID] if state is not None else None
         self.parent = None if parent is None else run_id_str(parent)  # the graph's own run, when traced
         self.nodes: dict[str, str] = {}  # run id -> node name
+        self.steps: set[str | None] = {self.parent}  # the graph's run and its supersteps': nodes start under them
         self.streamed: set[str] = set()
 
     def __call__(self, event: RunEvent) -> None:
-        if event.phase == "start" and event.parent_id == self.parent:
-            self.nodes[event.run_id] = event.name
+        if event.phase == "start" and event.parent_id in self.steps:
+            if event.metadata.get("maru_graph") == "step":  # a superstep's run (graph/traced.py)
+                self.steps.add(event.run_id)
+            else:
+                self.nodes[event.run_id] = event.name
         elif event.kind == "chat_model" and event.phase in ("stream", "end"):
             node = next((self.nodes[p] for p in event.parent_ids if p in self.nodes), None)
             if node is None:

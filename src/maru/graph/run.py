@@ -49,6 +49,7 @@ class Run:
         self.answers: dict[str, list[Any]] = {}  # resume values for the paused nodes, in order
         self.last: Checkpoint | None = None  # the thread's latest checkpoint (or snapshot), once restored
         self.done_step = -1  # the thread's latest whole step: the one running is done_step + 1
+        self.saved: list[Checkpoint] | None = None  # a traced call collects what it saves here
 
     def begin(self, input: Any, *, allow_empty: bool = False) -> None:
         """Take up the thread where it stopped (with a checkpointer), then the input: ``None``
@@ -234,7 +235,10 @@ class Run:
         if self.saver is None:
             return
         waiting = {k: list(v) for k, v in self.waiting.items()}
-        self.saver.put(self.thread_id, new_checkpoint(self.step, writes, self.next, waiting, source, extra))
+        checkpoint = new_checkpoint(self.step, writes, self.next, waiting, source, extra)
+        self.saver.put(self.thread_id, checkpoint)
+        if self.saved is not None:
+            self.saved.append(checkpoint)
         if source != PENDING:
             self.done_step = self.step
         every = self.saver.snapshot_every

@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from .graphs import graph_summary, is_paused
 from .run import Run
 from .store import TraceStats
 
@@ -21,6 +22,7 @@ __all__ = [
     "format_latency",
     "format_time",
     "format_tokens",
+    "checkpoints_table",
     "preview",
     "trace_tree",
     "traces_table",
@@ -105,7 +107,8 @@ def _label(run: Run, width: int) -> Text:
     from rich.text import Text
 
     label = Text()
-    label.append(run.name, style="bold red" if run.error else "bold")
+    paused = is_paused(run)
+    label.append(run.name, style="bold yellow" if paused else "bold red" if run.error else "bold")
     label.append(f"  {run.kind}", style="cyan")
     label.append(f"  {format_latency(run.latency)}")
     if run.input_tokens is not None or run.output_tokens is not None:
@@ -119,7 +122,10 @@ def _label(run: Run, width: int) -> Text:
     label.append("\n")
     label.append("in  ", style="dim")
     label.append(preview(run.inputs, width), style="dim")
-    if run.error:
+    if paused:
+        label.append("\n")
+        label.append("⏸ paused: interrupt() waits for Command(resume=…)", style="yellow")
+    elif run.error:
         label.append("\n")
         label.append(f"✗ {run.error}", style="red")
     else:
@@ -161,6 +167,33 @@ def trace_tree(runs: Sequence[Run], *, width: int = 80) -> Tree:
 def failure_origin(runs: Sequence[Run]) -> Run | None:
     """The failed run where a trace's failure started: one with a stack trace and no failed child
     (its parents failed only because it did); the earliest when several branches failed."""
-    failed_parents = {run.parent_id for run in runs if run.error}
-    origins = [run for run in runs if run.error and run.stacktrace and run.id not in failed_parents]
+    failed = [run for run in runs if run.error and not is_paused(run)]  # a paused graph node did not fail
+    failed_parents = {run.parent_id for run in failed}
+    origins = [run for run in failed if run.stacktrace and run.id not in failed_parents]
     return min(origins, key=lambda r: r.start_time) if origins else None
+
+
+def checkpoints_table(runs: Sequence[Run]) -> Table | None:
+    """The checkpoints a ``maru.graph`` run saved (step, source, writers, next, when, by which
+    run), read from its trace; ``None`` for a trace with no graph run."""
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
+    summary = graph_summary(runs)
+    if summary is None or not summary["checkpoints"]:
+        return None
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True,
+                  title=f"checkpoints · thread {', '.join(summary['threads'])}", title_justify="left")
+    for column in ("step", "source", "written by", "next", "saved", "by run"):
+        table.add_column(column, justify="right" if column == "step" else "left", no_wrap=column != "written by")
+    for cp in summary["checkpoints"]:
+        table.add_row(
+            str(cp["step"]),
+            Text(str(cp["source"]), style="yellow" if cp["source"] == "pending" else ""),
+            Text(", ".join(cp["writers"]) or "—"),
+            Text(", ".join(cp["next"]) or "END"),
+            format_time(cp["created_at"]) if cp["created_at"] else "—",
+            Text(str(cp["run_name"]), style="dim"),
+        )
+    return table

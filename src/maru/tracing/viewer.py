@@ -6,9 +6,14 @@
   take a duration back from now (``1h``), an ISO date-time or epoch seconds.
 - ``GET /api/traces/{trace_id}`` — every run of a trace (inputs, outputs, errors and their stack
   traces) by start time; a
-  unique prefix of the id is enough (404 when none matches, 409 when several do).
+  unique prefix of the id is enough (404 when none matches, 409 when several do). For a
+  ``maru.graph`` run, ``graph`` holds its thread and the checkpoints it saved (see
+  :func:`~maru.tracing.graphs.graph_summary`), else ``null``.
 - ``GET /`` and ``/static/*`` — the page: plain HTML, CSS and JavaScript shipped in the package
   (``tracing/static``), nothing loaded from anywhere else (the Content-Security-Policy says so too).
+
+Each group of routes is added by one function (``_trace_routes``, ``_page_routes``); a new page
+adds its API the same way, with one call in :func:`create_viewer_app`, and its view in ``app.js``.
 
 The app only reads; it is meant for loopback (``maru trace ui`` binds 127.0.0.1 unless told otherwise),
 since traces hold prompts and outputs.
@@ -21,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import TraceStoreError
+from .graphs import graph_summary
 from .run import Run
 from .store import RunStore, parse_time
 
@@ -60,9 +66,8 @@ def run_to_json(run: Run, *, content: bool = True) -> dict[str, Any]:
 
 def create_viewer_app(store: RunStore) -> FastAPI:
     """A FastAPI app serving the viewer of ``store`` (needs ``pip install "maru[trace]"``)."""
-    from fastapi import FastAPI, HTTPException, Query, Request
-    from fastapi.responses import FileResponse, JSONResponse
-    from fastapi.staticfiles import StaticFiles
+    from fastapi import FastAPI, Request
+    from fastapi.responses import JSONResponse
 
     from .._version import __version__
 
@@ -84,6 +89,16 @@ def create_viewer_app(store: RunStore) -> FastAPI:
     @app.exception_handler(TraceStoreError)
     async def _store_error(request: Request, exc: TraceStoreError) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=500)
+
+    _trace_routes(app, store)
+    _page_routes(app, store)
+    return app
+
+
+def _trace_routes(app: FastAPI, store: RunStore) -> None:
+    """The traces: a filtered, paged list, and one trace with all its runs."""
+    from fastapi import HTTPException, Query
+    from fastapi.responses import JSONResponse
 
     def _time(value: str | None, name: str) -> float | None:
         try:
@@ -131,7 +146,18 @@ def create_viewer_app(store: RunStore) -> FastAPI:
                 409, f"{trace_id!r} is the start of several trace ids ({', '.join(matches)} …); give more of it"
             )
         runs = store.get_trace(matches[0])
-        return JSONResponse({"trace_id": matches[0], "runs": [run_to_json(r) for r in runs]})
+        graph = graph_summary(runs)
+        return JSONResponse(
+            {"trace_id": matches[0], "runs": [run_to_json(r) for r in runs], "graph": None if graph is None else _clean(graph)}
+        )
+
+
+def _page_routes(app: FastAPI, store: RunStore) -> None:
+    """The page, its static files, and what it shows in its header."""
+    from fastapi.responses import FileResponse
+    from fastapi.staticfiles import StaticFiles
+
+    from .._version import __version__
 
     @app.get("/api/info", response_model=None)
     def info() -> Any:
@@ -142,4 +168,3 @@ def create_viewer_app(store: RunStore) -> FastAPI:
         return FileResponse(STATIC_DIR / "index.html", media_type="text/html")
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    return app

@@ -3,7 +3,7 @@
 "use strict";
 
 const PAGE = 50;
-const state = { offset: 0, total: 0, traceId: null, runs: [], runId: null };
+const state = { offset: 0, total: 0, traceId: null, runs: [], graph: null, runId: null, view: "tree" };
 const $ = (id) => document.getElementById(id);
 
 // ------------------------------------------------------------------ formatting
@@ -17,6 +17,7 @@ function fmtTime(seconds) {
 
 function fmtLatency(seconds) {
   if (seconds == null) return "—";
+  if (seconds < 0.01) return `${(seconds * 1000).toFixed(1)} ms`;  // a graph's steps take fractions of one
   if (seconds < 1) return `${Math.round(seconds * 1000)} ms`;
   if (seconds < 60) return `${seconds.toFixed(2)} s`;
   const m = Math.floor(seconds / 60);
@@ -157,6 +158,98 @@ function renderTraces(traces) {
   $("older").disabled = state.offset + traces.length >= state.total;
 }
 
+// ------------------------------------------------------------------ messages as a conversation
+// A message is an object with content and a role (maru: role; LangChain dicts: type), or a
+// [role, text] pair as graphs and prompts take them. Anything else is shown as JSON.
+const ROLES = {
+  system: "system", developer: "system",
+  user: "user", human: "user",
+  assistant: "assistant", ai: "assistant", AIMessageChunk: "assistant",
+  tool: "tool", function: "tool",
+};
+
+function asMessage(value) {
+  if (Array.isArray(value) && value.length === 2 && typeof value[1] === "string" && ROLES[value[0]]) {
+    return { role: ROLES[value[0]], content: value[1] };
+  }
+  if (!value || typeof value !== "object" || Array.isArray(value) || !("content" in value)) return null;
+  const role = ROLES[value.role] || ROLES[value.type];
+  return role ? { ...value, role } : null;
+}
+
+// The messages in a run's input or output: a list of messages, one message, or a dict (a graph's
+// state, a prompt's variables) with a list of messages under one key. null when there are none.
+function conversationOf(value) {
+  const all = (list) => {
+    if (!Array.isArray(list) || list.length === 0) return null;
+    const messages = list.map(asMessage);
+    return messages.every((m) => m) ? messages : null;
+  };
+  if (Array.isArray(value)) return all(value) && { messages: all(value), key: null };
+  const one = asMessage(value);
+  if (one) return { messages: [one], key: null };
+  if (value && typeof value === "object") {
+    for (const [key, item] of Object.entries(value)) {
+      const messages = all(item);
+      if (messages) return { messages, key };
+    }
+  }
+  return null;
+}
+
+function textOf(content) {
+  if (typeof content === "string") return content;
+  if (Array.isArray(content)) {
+    return content.map((part) => (part && part.type === "text" ? part.text : `[${part && part.type}]`)).join("");
+  }
+  return pretty(content);
+}
+
+function toolCallOf(call) {
+  const fn = call.function || {};  // OpenAI's shape: {function: {name, arguments}}
+  const name = call.name || fn.name || "?";
+  let args = call.args !== undefined ? call.args : fn.arguments;
+  if (typeof args === "string") { try { args = JSON.parse(args); } catch (e) { /* keep the text */ } }
+  return { name, args };
+}
+
+function bubble(message) {
+  const box = el("div", `msg msg-${message.role}`);
+  const head = el("div", "msg-head", message.role);
+  if (message.name) head.append(el("span", "dim", ` · ${message.name}`));
+  if (message.tool_call_id) head.append(el("span", "dim", ` · ${message.tool_call_id}`));
+  box.append(head);
+  const text = textOf(message.content);
+  if (text) box.append(el("div", "msg-text", text));
+  for (const call of message.tool_calls || []) {
+    const { name, args } = toolCallOf(call);
+    const line = el("div", "tool-call");
+    line.append(el("span", "tool-name", name));
+    line.append(el("code", "tool-args", typeof args === "string" ? args : JSON.stringify(args)));
+    box.append(line);
+  }
+  return box;
+}
+
+// The value as a conversation (plus the dict's other keys as JSON) when it holds messages; the
+// raw JSON stays one click away, and is shown open when there is no conversation.
+function showValue(prefix, value, text) {
+  const chat = $(`${prefix}-chat`);
+  const found = text === undefined ? conversationOf(value) : null;
+  chat.replaceChildren();
+  chat.hidden = !found;
+  $(`${prefix}-raw`).open = !found;
+  $(prefix).textContent = text === undefined ? pretty(value) : text;
+  if (!found) return;
+  if (found.key) chat.append(el("div", "chat-key dim", found.key));
+  for (const message of found.messages) chat.append(bubble(message));
+  if (found.key) {
+    const rest = { ...value };
+    delete rest[found.key];
+    if (Object.keys(rest).length) chat.append(el("pre", "chat-rest", pretty(rest)));
+  }
+}
+
 // ------------------------------------------------------------------ one trace
 async function openTrace(traceId, runId) {
   let data;
@@ -169,6 +262,7 @@ async function openTrace(traceId, runId) {
   showMessage("");
   state.traceId = data.trace_id;
   state.runs = data.runs;
+  state.graph = data.graph || null;
   for (const row of document.querySelectorAll(".trace-row")) {
     row.classList.toggle("selected", row.dataset.traceId === state.traceId);
   }
@@ -209,7 +303,7 @@ function renderTrace() {
     row.dataset.runId = run.id;
     row.tabIndex = 0;
     row.style.paddingLeft = `${0.5 + depth * 1.25}rem`;
-    if (run.error) row.classList.add("failed");
+    if (run.error && !paused(run)) row.classList.add("failed");
     row.append(el("span", "run-name", run.name));
     row.append(el("span", `kind kind-${run.kind}`, run.kind));
     row.append(el("span", "num latency", fmtLatency(run.latency)));
@@ -217,13 +311,95 @@ function renderTrace() {
     tokens.title = tokenTitle(run);
     row.append(tokens);
     row.append(el("span", "num cost", run.cost == null ? "" : fmtCost(run.cost)));
-    row.append(el("span", "mark", run.error ? "✗ error" : ""));
+    row.append(el("span", "mark", run.error ? (paused(run) ? "⏸ paused" : "✗ error") : ""));
+    if (paused(run)) row.classList.add("paused");
     row.addEventListener("click", () => selectRun(run.id, true));
     row.addEventListener("keydown", (event) => { if (event.key === "Enter") selectRun(run.id, true); });
     tree.append(row);
     for (const child of children.get(run.id) || []) walk(child, depth + 1);
   };
   for (const top of children.get(null) || []) walk(top, 0);
+  renderTimeline(children);
+  renderCheckpoints();
+  showView(state.view);
+}
+
+// A node that called interrupt() ends with GraphInterrupt: the thread waits for an answer, nothing failed.
+function paused(run) {
+  return Boolean(run.error) && run.error.startsWith("GraphInterrupt");
+}
+
+// The timeline: one bar per run, in tree order, placed by its start and end within the trace.
+function renderTimeline(children) {
+  const box = $("timeline");
+  box.replaceChildren();
+  const runs = state.runs;
+  if (!runs.length) return;
+  const t0 = Math.min(...runs.map((r) => r.start_time));
+  const t1 = Math.max(...runs.map((r) => r.end_time));
+  const span = Math.max(t1 - t0, 1e-6);
+  const axis = el("div", "tl-axis");
+  axis.append(el("span", null, "0"));
+  axis.append(el("span", null, fmtLatency(span / 2)));
+  axis.append(el("span", null, fmtLatency(span)));
+  box.append(axis);
+  const walk = (run, depth) => {
+    const row = el("div", "tl-row");
+    row.dataset.runId = run.id;
+    row.tabIndex = 0;
+    const label = el("span", "tl-name", run.name);
+    label.style.paddingLeft = `${depth * 0.9}rem`;
+    row.append(label);
+    const lane = el("span", "tl-lane");
+    const bar = el("span", `tl-bar kind-${run.kind}`);
+    if (run.error) bar.classList.add(paused(run) ? "paused" : "failed");
+    const width = Math.max(((run.end_time - run.start_time) / span) * 100, 0.4);  // a short run stays visible
+    bar.style.left = `${Math.min(((run.start_time - t0) / span) * 100, 100 - width)}%`;
+    bar.style.width = `${width}%`;
+    bar.title = `${run.name} · ${fmtLatency(run.latency)} · starts at +${fmtLatency(run.start_time - t0)}`;
+    lane.append(bar);
+    row.append(lane);
+    row.append(el("span", "num latency", fmtLatency(run.latency)));
+    row.addEventListener("click", () => selectRun(run.id, true));
+    box.append(row);
+    for (const child of children.get(run.id) || []) walk(child, depth + 1);
+  };
+  for (const top of children.get(null) || []) walk(top, 0);
+}
+
+function showView(view) {
+  state.view = view;
+  $("tree").hidden = view !== "tree";
+  $("timeline").hidden = view !== "timeline";
+  $("show-tree").setAttribute("aria-selected", String(view === "tree"));
+  $("show-timeline").setAttribute("aria-selected", String(view === "timeline"));
+}
+
+// A graph run: the checkpoints its thread saved (read from the trace, not from the saver).
+function renderCheckpoints() {
+  const graph = state.graph;
+  const saved = graph ? graph.checkpoints : [];
+  $("graph-panel").hidden = saved.length === 0;
+  const body = $("checkpoints").querySelector("tbody");
+  body.replaceChildren();
+  if (!saved.length) return;
+  const title = $("graph-title");
+  title.replaceChildren("checkpoints · thread ", el("span", "thread-id", graph.threads.join(", ")));
+  const t0 = Math.min(...state.runs.map((r) => r.start_time));
+  for (const cp of saved) {
+    const row = el("tr", `cp-row cp-${cp.source}`);
+    row.dataset.runId = cp.run_id;
+    row.append(el("td", "num", String(cp.step)));
+    row.append(el("td", "source", cp.source));
+    row.append(el("td", "writers", cp.writers.length ? cp.writers.join(", ") : "—"));
+    row.append(el("td", "next", cp.next.length ? cp.next.join(", ") : "END"));
+    const saved = el("td", "num dim", cp.created_at ? `+${fmtLatency(Math.max(cp.created_at - t0, 0))}` : "—");
+    if (cp.created_at) saved.title = fmtTime(cp.created_at);
+    row.append(saved);
+    row.title = `saved by ${cp.run_name}`;
+    row.addEventListener("click", () => selectRun(cp.run_id, true));
+    body.append(row);
+  }
 }
 
 function fact(list, name, value) {
@@ -236,7 +412,7 @@ function selectRun(runId, updateHash) {
   const run = state.runs.find((r) => r.id === runId);
   if (!run) return;
   state.runId = runId;
-  for (const row of document.querySelectorAll(".run-row")) {
+  for (const row of document.querySelectorAll(".run-row, .tl-row, .cp-row")) {
     row.classList.toggle("selected", row.dataset.runId === runId);
   }
   $("run-detail").hidden = false;
@@ -252,9 +428,13 @@ function selectRun(runId, updateHash) {
   fact(facts, "cost", run.cost == null ? null : fmtCost(run.cost));
   fact(facts, "tags", run.tags && run.tags.length ? run.tags.join(", ") : null);
   $("run-error").hidden = !run.error;
-  $("run-error").textContent = run.stacktrace || run.error || "";
-  $("run-inputs").textContent = pretty(run.inputs);
-  $("run-outputs").textContent = run.error && run.outputs == null ? "— (failed)" : pretty(run.outputs);
+  $("run-error").classList.toggle("paused", paused(run));
+  $("run-error").textContent = paused(run)
+    ? "⏸ paused: this node called interrupt(); the thread waits for invoke(Command(resume=…)), which runs the node again"
+    : run.stacktrace || run.error || "";
+  showValue("run-inputs", run.inputs);
+  if (run.error && run.outputs == null) showValue("run-outputs", null, paused(run) ? "— (paused)" : "— (failed)");
+  else showValue("run-outputs", run.outputs);
   const hasMeta = run.metadata && Object.keys(run.metadata).length > 0;
   $("run-metadata-title").hidden = !hasMeta;
   $("run-metadata").hidden = !hasMeta;
@@ -265,6 +445,7 @@ function selectRun(runId, updateHash) {
 function closeTrace() {
   state.traceId = null;
   state.runs = [];
+  state.graph = null;
   state.runId = null;
   $("detail-pane").hidden = true;
   $("run-detail").hidden = true;
@@ -317,6 +498,8 @@ function setup() {
   $("newer").addEventListener("click", () => { state.offset = Math.max(0, state.offset - PAGE); loadTraces(); });
   $("older").addEventListener("click", () => { state.offset += PAGE; loadTraces(); });
   $("close-detail").addEventListener("click", closeTrace);
+  $("show-tree").addEventListener("click", () => showView("tree"));
+  $("show-timeline").addEventListener("click", () => showView("timeline"));
   getJSON("/api/info").then((info) => { $("store").textContent = info.store; }).catch(() => {});
   window.addEventListener("hashchange", readHash);  // a pasted link (our own updates use replaceState)
   loadTraces().then(readHash);
