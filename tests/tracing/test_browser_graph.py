@@ -35,6 +35,8 @@ def test_a_graph_trace_shows_checkpoints_a_conversation_and_a_timeline(tmp_path:
 
         # The run that paused: its checkpoints, and the approval node marked as paused, not failed.
         page.goto(f"{url}/#trace={paused[0].trace_id}")
+        listed = page.locator(f'#traces tr[data-trace-id="{paused[0].trace_id}"] td.status')
+        expect(listed).to_have_text("ok ⏸ paused")  # waiting on a person is not a failure
         expect(page.locator("#graph-title .thread-id")).to_have_text(THREAD)
         rows = page.locator("#checkpoints tbody tr")
         expect(rows).to_have_count(3)

@@ -84,6 +84,8 @@ def test_the_viewer_api_sends_a_graph_traces_checkpoints(tmp_path: Path) -> None
     data = client.get(f"/api/traces/{paused[0].trace_id}").json()
     assert [c["step"] for c in data["graph"]["checkpoints"]] == [0, 1, 2]
     assert data["graph"]["threads"] == [THREAD]
+    listed = {t["trace_id"]: t for t in client.get("/api/traces").json()["traces"]}
+    assert (listed[paused[0].trace_id]["error_count"], listed[paused[0].trace_id]["paused_count"]) == (0, 1)
 
 
 class Count(TypedDict):

@@ -1,7 +1,8 @@
 """The web viewer of a :class:`~maru.tracing.store.RunStore`: a JSON API and one page (``maru trace ui``).
 
 - ``GET /api/traces?name=&tag=&since=&until=&errors=&limit=&offset=`` — a page of traces, newest
-  first: each root run (without inputs, outputs and stack trace) with ``latency``, ``run_count``, ``error_count`` and
+  first: each root run (without inputs, outputs and stack trace) with ``latency``, ``run_count``, ``error_count``,
+  ``paused_count`` (graph nodes waiting on ``interrupt()``, not counted as errors) and
   ``status`` (``"error"`` when the root failed, else ``"ok"``), plus ``total``. ``since`` / ``until``
   take a duration back from now (``1h``), an ISO date-time or epoch seconds.
 - ``GET /api/traces/{trace_id}`` — every run of a trace (inputs, outputs, errors and their stack
@@ -26,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import TraceStoreError
-from .graphs import graph_summary
+from .graphs import graph_summary, is_paused
 from .run import Run
 from .store import RunStore, parse_time
 
@@ -132,6 +133,8 @@ def _trace_routes(app: FastAPI, store: RunStore) -> None:
             counted = stats.get(root.trace_id)
             item["run_count"] = counted.runs if counted else 1
             item["error_count"] = counted.errors if counted else int(root.error is not None)
+            item["paused_count"] = _paused(store, root.trace_id) if item["error_count"] else 0
+            item["error_count"] -= item["paused_count"]
             item["status"] = "error" if root.error else "ok"
             traces.append(item)
         return JSONResponse({"traces": traces, "total": total, "limit": limit, "offset": offset})
@@ -150,6 +153,11 @@ def _trace_routes(app: FastAPI, store: RunStore) -> None:
         return JSONResponse(
             {"trace_id": matches[0], "runs": [run_to_json(r) for r in runs], "graph": None if graph is None else _clean(graph)}
         )
+
+
+def _paused(store: RunStore, trace_id: str) -> int:
+    """How many of a trace's failed runs are graph nodes that paused (read only for a trace with errors)."""
+    return sum(1 for run in store.get_trace(trace_id) if is_paused(run))
 
 
 def _page_routes(app: FastAPI, store: RunStore) -> None:

@@ -124,6 +124,7 @@ function statusCell(trace) {
       const n = trace.error_count;
       cell.append(el("span", "warn", ` ${n} failed run${n === 1 ? "" : "s"}`));
     }
+    if (trace.paused_count) cell.append(el("span", "paused-note", " ⏸ paused"));
   }
   return cell;
 }
