@@ -8,6 +8,7 @@ import asyncio
 from pathlib import Path
 from typing import Any, TypedDict
 
+import pytest
 from fastapi.testclient import TestClient
 
 from maru.graph import END, START, StateGraph
@@ -155,3 +156,38 @@ def test_trace_show_lists_the_checkpoints_and_calls_a_pause_a_pause(tmp_path: Pa
     assert "failed" not in out and "where it failed" not in out  # interrupt() is a pause, not a failure
     rows = [line.split() for line in out.splitlines() if line.split()[:2] in (["0", "input"], ["1", "loop"], ["2", "pending"])]
     assert [r[:3] for r in rows] == [["0", "input", "input"], ["1", "loop", "agent"], ["2", "pending", "—"]]
+
+
+def test_a_thread_continued_after_a_failure_starts_with_a_continue_run() -> None:
+    from maru.graph import InMemorySaver
+
+    attempts: list[int] = []
+
+    def flaky(state: Count) -> dict[str, Any]:
+        attempts.append(1)
+        if len(attempts) == 1:
+            raise RuntimeError("the disk was full")
+        return {"x": state["x"] * 10}
+
+    graph = StateGraph(Count)
+    graph.add_node("a", lambda s: {"x": s["x"] + 1})
+    graph.add_node("flaky", flaky)
+    graph.add_edge(START, "a")
+    graph.add_edge("a", "flaky")
+    graph.add_edge("flaky", END)
+    app = graph.compile(checkpointer=InMemorySaver())
+    thread = {"configurable": {"thread_id": "t-retry"}}
+    kept = Kept()
+    with tracing([kept]) as tracer:
+        with pytest.raises(RuntimeError):
+            app.invoke({"x": 1}, thread)
+        assert app.invoke(None, thread) == {"x": 20}
+        tracer.flush()
+    failed, continued = kept.traces
+    assert tree(failed)[-2:] == [(1, "step 2"), (2, "flaky")]
+    assert by_name(failed, "step 2")[0].error == "RuntimeError: the disk was full"
+    assert tree(continued) == [(0, "StateGraph"), (1, "continue"), (1, "step 2"), (2, "flaky")]
+    (start,) = by_name(continued, "continue")
+    assert start.inputs is None and start.outputs == {"next": ["flaky"], "checkpoints": []}
+    summary = graph_summary(continued)
+    assert summary is not None and [(c["step"], c["writers"]) for c in summary["checkpoints"]] == [(2, ["flaky"])]
