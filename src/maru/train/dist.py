@@ -2,9 +2,9 @@
 Kubeflow PyTorchJob describe it, the process group's start and clean end, and SIGTERM handling.
 
 Preemption contract (used by ``maru.launch`` for requeue): :func:`install_sigterm_handler` makes
-SIGTERM set a flag instead of killing the process. The trainer looks at the flag at step
-boundaries (every step in a single process; in a distributed run every ``log_every`` steps, where
-all ranks agree through one all-reduce, so every rank stops at the same step), saves a checkpoint
+SIGTERM set a flag instead of killing the process. The trainer asks :meth:`SigtermFlag.agreed`
+after every step (in a distributed run an all-reduce of the flag, started one step and read the
+next, so every rank stops at the same step, one step after the signal), saves a checkpoint
 when a checkpoint directory is configured, destroys the process group and raises
 :class:`Preempted`, a ``SystemExit`` with code :data:`PREEMPTED_EXIT_CODE` (143 = 128 + SIGTERM).
 Uncaught, the process exits with 143 and no traceback; a restart with the same command resumes
@@ -247,11 +247,56 @@ def init_process_group(
         device = torch.device("cuda", env.local_rank)
         torch.cuda.set_device(device)
         kwargs["device_id"] = device
+    store = attempt_store(timeout=timeout)
+    if store is not None:
+        kwargs["store"] = store
     dist.init_process_group(
         backend=backend, rank=env.rank, world_size=env.world_size, timeout=timeout, **kwargs
     )
     _collect_before_finalization()
     return True
+
+
+SHARED_STORE_FLAG = "TORCH_DISABLE_SHARE_RDZV_TCP_STORE"
+"""Set to ``1`` in torchrun's own environment (it is read by the agent, before any worker starts)
+to give every attempt a fresh store; ``maru launch`` sets it on every backend."""
+
+
+def attempt_store(environ: Mapping[str, str] | None = None, timeout: timedelta = timedelta(minutes=10)) -> Any:
+    """The agent's store seen through a key space of this attempt, or ``None`` (use ``env://``).
+
+    torchrun's agent keeps one TCP store for all attempts and hands it to the workers
+    (``TORCHELASTIC_USE_AGENT_STORE=True``), so a restarted group finds the previous attempt's
+    keys: a rank that reads a slow peer's old address connects to a dead process (gloo's
+    ``connectFullMesh`` fails, or ``init_process_group`` hangs). Under one agent (one node) its
+    restart count is the same for every worker and new for every attempt, so it names the key
+    space. Across several agents the counts can differ (an agent that saw a peer fail does not
+    count a restart); there only :data:`SHARED_STORE_FLAG` in the agent's environment helps, and
+    a warning says so once."""
+    env = os.environ if environ is None else environ
+    if env.get("TORCHELASTIC_USE_AGENT_STORE") != "True" or "TORCHELASTIC_RESTART_COUNT" not in env:
+        return None
+    agents = _int(env, "GROUP_WORLD_SIZE", 1)
+    if agents > 1:
+        if _int(env, "TORCHELASTIC_MAX_RESTARTS", 0) > 0 and _int(env, "RANK", 0) == 0:
+            import warnings
+
+            warnings.warn(
+                f"torchrun shares one store across restarts and {agents} nodes: a restart may "
+                f"fail in init_process_group. Start torchrun with {SHARED_STORE_FLAG}=1 in its "
+                "environment (maru launch does) for a fresh store per attempt",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+        return None
+    from torch.distributed import PrefixStore, TCPStore
+
+    store = TCPStore(
+        env["MASTER_ADDR"], _int(env, "MASTER_PORT", 29500), _int(env, "WORLD_SIZE", 1),
+        is_master=False, timeout=timeout,
+    )
+    run = env.get("TORCHELASTIC_RUN_ID", "")
+    return PrefixStore(f"maru/{run}/attempt{env['TORCHELASTIC_RESTART_COUNT']}/", store)
 
 
 _collecting_at_exit = False
@@ -290,12 +335,44 @@ def destroy_process_group() -> None:
 
 
 class SigtermFlag:
-    """Turns SIGTERM into a flag the training loop reads; restores the old handler on ``restore``."""
+    """Turns SIGTERM into a flag the training loop reads; restores the old handler on ``restore``.
+
+    :meth:`agreed` is what the loop asks after every step: whether all ranks stop now."""
 
     def __init__(self) -> None:
         self.set = False
         self._previous: Any = None
         self._installed = False
+        self._vote: tuple[Any, Any] | None = None  # the all-reduce in flight and its tensor
+        self._group: Any = None
+
+    def agreed(self) -> bool:
+        """Whether every rank stops at this step. In one process: the flag. In a group: the sum of
+        the flags all ranks sent one step earlier (an all-reduce started then without waiting,
+        read now; it had a whole step to finish), so a SIGTERM that reached any rank stops all of
+        them at the same step, one step after it arrived. The vote goes over gloo on the CPU (a
+        gloo group beside NCCL), so reading it never waits on the GPU."""
+        import torch.distributed as dist
+
+        if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+            return self.set
+        stop = False
+        if self._vote is not None:
+            work, votes = self._vote
+            work.wait()
+            stop = float(votes[0]) > 0
+        self._vote = None if stop else self._send_vote()
+        return stop
+
+    def _send_vote(self) -> tuple[Any, Any]:
+        import torch
+        import torch.distributed as dist
+
+        if self._group is None:
+            default = dist.get_backend()
+            self._group = dist.group.WORLD if default == "gloo" else dist.new_group(backend="gloo")
+        votes = torch.tensor([1.0 if self.set else 0.0])
+        return dist.all_reduce(votes, group=self._group, async_op=True), votes
 
     def install(self) -> SigtermFlag:
         import threading
@@ -310,6 +387,7 @@ class SigtermFlag:
         self.set = True
 
     def restore(self) -> None:
+        self._vote = None  # every rank sent it, so it completes without anyone waiting
         if self._installed:
             signal.signal(signal.SIGTERM, self._previous)
             self._installed = False

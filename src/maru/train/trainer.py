@@ -524,9 +524,9 @@ class _Run:
             self.save()
 
     def check_preempted(self, stop: bool) -> None:
-        """Preempt when a logging step said so or, in one process, as soon as SIGTERM arrived
-        (several processes wait for the next logging step, so that they all stop together)."""
-        if stop or (not self.env.distributed and self.sigterm.set):
+        """Preempt when a logging step said so or when the ranks agree that SIGTERM arrived
+        (:meth:`SigtermFlag.agreed`: at once in one process, the next step in a group)."""
+        if stop or self.sigterm.agreed():
             self._preempt()
 
     def _preempt(self) -> None:
