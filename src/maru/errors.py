@@ -108,3 +108,8 @@ class SQLExecutionError(MaruError):
 class LaunchError(MaruError):
     """A scheduler refused or failed a request (submit, status, logs, cancel), or the job asked
     for is not there. The message says which job, what the scheduler answered and what to do."""
+
+
+class EvaluationError(MaruError, ValueError):
+    """An evaluation cannot run as asked: a dataset file or row that cannot be read (the message
+    names the file and line), or an experiment name already used with another dataset or config."""

@@ -3,6 +3,7 @@
 - ``maru demo``: the offline tour (:mod:`.demo`; its programs are in :mod:`maru.demo`).
 - ``maru chat``: a streaming chat REPL against any OpenAI-compatible endpoint (:mod:`.chat`).
 - ``maru ingest PATH…`` / ``maru ask QUESTION``: a local knowledge base with citations (:mod:`.rag`).
+- ``maru eval run / list / show / compare``: score a knowledge base on a dataset, compare experiments (:mod:`.eval`).
 - ``maru sql``: ask a database, read-only (:mod:`.sql`).
 - ``maru run module:object --input JSON``: invoke (or stream) any runnable or function (:mod:`.run`).
 - ``maru usage REPORT.json``: the table of a tracked run's usage and cost (:mod:`.usage`).
@@ -24,7 +25,7 @@ from typing import Annotated
 import typer
 
 from .._version import __version__
-from . import chat, demo, jobs, mcp, rag, run, serve, sql, trace, train, usage
+from . import chat, demo, eval, jobs, mcp, rag, run, serve, sql, trace, train, usage
 from ._errors import DEBUG_ENV, MaruGroup
 from ._shared import command_group, set_debugging
 
@@ -66,6 +67,7 @@ app.command()(run.run)
 app.command()(usage.usage)
 app.command("serve")(serve.serve_command)
 app.add_typer(trace.trace_app, name="trace")
+app.add_typer(eval.eval_app, name="eval")
 app.command("launch")(jobs.launch)
 app.add_typer(jobs.jobs_app, name="jobs")
 app.add_typer(train.train_app, name="train")

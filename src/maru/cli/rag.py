@@ -95,34 +95,39 @@ _MODES = {
 }
 
 
+KOption = Annotated[int, typer.Option("--k", "-k", help="How many passages to retrieve.")]
+ExtractiveOption = Annotated[
+    bool, typer.Option("--extractive", help="Answer with quoted sentences instead of asking a model.")
+]
+ModelOption = Annotated[str | None, typer.Option("--model", "-m", envvar="MARU_MODEL", help="Model name.")]
+BaseUrlOption = Annotated[
+    str | None, typer.Option("--base-url", envvar="OPENAI_BASE_URL", help="OpenAI-compatible endpoint.")
+]
+
+
 @needs_extra("rag", "maru ask")
 def ask(
     question: Annotated[str, typer.Argument(help="The question, in any language.")],
     store: StoreOption = None,
-    k: Annotated[int, typer.Option("--k", "-k", help="How many passages to retrieve.")] = 4,
-    extractive: Annotated[bool, typer.Option("--extractive", help="Answer with quoted sentences instead of asking a model.")] = False,
-    model: Annotated[str | None, typer.Option("--model", "-m", envvar="MARU_MODEL", help="Model name.")] = None,
-    base_url: Annotated[str | None, typer.Option("--base-url", envvar="OPENAI_BASE_URL", help="OpenAI-compatible endpoint.")] = None,
+    k: KOption = 4,
+    extractive: ExtractiveOption = False,
+    model: ModelOption = None,
+    base_url: BaseUrlOption = None,
 ) -> None:
     """Answer a question from the documents `maru ingest` indexed, citing its sources.
 
     A chat model writes the answer from the top passages, citing them as [n]: the bundled local
     model, or the endpoint OPENAI_BASE_URL / OPENAI_API_KEY name. With --extractive the answer is
     the best sentences of the passages, each cited. When no passage is relevant, it says so.
+    `maru eval run` with the same options scores this same answering on a dataset.
     """
     from rich.markup import escape
 
     from ..errors import IndexingError, LoaderError
-    from ..rag.knowledge import KnowledgeBase
 
     console = make_console()
-    store = _store_folder(store)
-    if not (store / "vectors").exists():
-        fail(f"no knowledge base at {store}", f"Index documents first:  maru ingest PATH --store {store}")
-    kb = KnowledgeBase(store)
+    kb, chat_model = served_knowledge_base(store, k, extractive, model, base_url)
     try:
-        kb.retriever(k)  # opens the index first: a missing "rag" extra is reported before any model
-        chat_model = None if extractive else chat.make_chat_model(model or None, base_url or None)
         answer = kb.ask(question, k=k, model=chat_model)
     except (LoaderError, IndexingError) as exc:
         fail(str(exc))
@@ -133,6 +138,31 @@ def ask(
     console.print("[bold]sources:[/]")
     for c in answer.citations:
         console.print(f"  \\[{c.n}] {escape(c.source)}: [dim]{escape(_opening(c.text))}[/]", soft_wrap=True, highlight=False)
+
+
+def served_knowledge_base(
+    store: Path | None, k: int, extractive: bool, model: str | None, base_url: str | None
+) -> tuple[Any, Any]:
+    """The knowledge base and the chat model (``None``: extractive) that `maru ask` answers with
+    for these options — and that `maru eval run` evaluates, so what is scored is what is served.
+    Exits 2 saying what to do when there is no knowledge base or its index cannot be opened."""
+    from ..errors import IndexingError, LoaderError
+    from ..rag.knowledge import KnowledgeBase
+
+    store = _store_folder(store)
+    if not (store / "vectors").exists():
+        fail(f"no knowledge base at {store}", f"Index documents first:  maru ingest PATH --store {store}")
+    kb = KnowledgeBase(store)
+    try:
+        kb.retriever(k)  # opens the index first: a missing "rag" extra is reported before any model
+        chat_model = None if extractive else chat.make_chat_model(model or None, base_url or None)
+    except (LoaderError, IndexingError) as exc:
+        kb.close()
+        fail(str(exc))
+    except BaseException:
+        kb.close()
+        raise
+    return kb, chat_model
 
 
 def _opening(passage: str, width: int = 70) -> str:

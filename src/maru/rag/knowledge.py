@@ -42,7 +42,9 @@ from .ingest import IngestReport, Progress
 from .relevance import NOT_FOUND, ensure_cited, relevance
 
 if TYPE_CHECKING:
+    from ..eval import ExperimentResult
     from ..models.embeddings import Embeddings
+    from .evaluation import KnowledgeBasePipeline
     from .lexical import BM25Index
     from .retrievers.base import Retriever
     from .stores.local import LocalStore
@@ -215,6 +217,27 @@ class KnowledgeBase(Runnable[Any, str]):
         text = result["answer"].strip()
         mode = "not_found" if text == NOT_FOUND else "extractive" if model is None else "llm"
         return Answer(question, text, result["citations"], mode)
+
+    # ------------------------------------------------------------------ evaluate what is served
+    def evaluation_pipeline(self, *, k: int | None = None, sentences: int | None = None, model: Any = None) -> KnowledgeBasePipeline:
+        """This knowledge base as :mod:`maru.eval` runs it: :meth:`ask` with the settings it serves
+        with (``k``, ``sentences``, ``model``: the knowledge base's own where not given)."""
+        from .evaluation import KnowledgeBasePipeline
+
+        return KnowledgeBasePipeline(
+            self, k=self.k if k is None else k, sentences=self.sentences if sentences is None else sentences,
+            model=self.model if model is None else model,
+        )
+
+    def evaluate(
+        self, dataset: Any, *, k: int | None = None, sentences: int | None = None, model: Any = None, **options: Any
+    ) -> ExperimentResult:
+        """Score the answering this knowledge base serves on ``dataset`` and store the experiment
+        (:func:`maru.eval.evaluate`; ``options``: ``name``, ``judge``, ``store``, ``restart``,
+        ``progress``)."""
+        from ..eval import evaluate
+
+        return evaluate(dataset, self.evaluation_pipeline(k=k, sentences=sentences, model=model), **options)
 
     # ------------------------------------------------------------------ as a runnable
     # The hooks run the answering composition's own hooks, so its steps are this run's children.

@@ -4,9 +4,10 @@
   own connection (fresh after a fork), and a trace is written in one ``BEGIN IMMEDIATE``
   transaction, waiting up to ``timeout`` seconds for another writer's lock. Writing a trace again
   replaces its runs (``INSERT OR REPLACE`` by run id).
-- **Schema** (version 3; older stores are upgraded in place): table ``runs`` with one column per :class:`~maru.tracing.run.Run` field;
+- **Schema** (version 4; older stores are upgraded in place): table ``runs`` with one column per :class:`~maru.tracing.run.Run` field;
   ``inputs``, ``outputs``, ``tags`` and ``metadata`` are JSON text. Indexes: ``trace_id``; root runs
   (``parent_id IS NULL``) by ``start_time``; ``name``. ``maru_trace_meta`` holds the version.
+  The experiment tables of ``maru eval`` (version 4) are described in :mod:`maru.tracing.experiments`.
 - **A trace** is its root run plus its descendants; listing and counting look at root runs, whose
   tokens and cost the tracer has summed over the tree.
 - A writer that finds its SQLite file empty (0 bytes) or damaged keeps it aside as
@@ -32,6 +33,8 @@ from typing import Any
 from .. import _sqlite
 from .._home import maru_home
 from ..errors import TraceStoreError
+from .experiments import TABLES as _EXPERIMENT_TABLES
+from .experiments import Experiments
 from .run import Run
 
 __all__ = ["SCHEMA_VERSION", "RunStore", "TraceStats", "default_path", "parse_time"]
@@ -42,7 +45,7 @@ def default_path() -> Path:
     the project's ``.maru``; :mod:`maru._home`), so every sub-folder of a project shares one store."""
     return maru_home() / "traces.sqlite"
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 _COLUMNS = (
     "id",
@@ -95,10 +98,12 @@ _SCHEMA = (
     "CREATE INDEX runs_trace ON runs (trace_id)",
     "CREATE INDEX runs_roots ON runs (start_time) WHERE parent_id IS NULL",
     "CREATE INDEX runs_name ON runs (name)",
+    *_EXPERIMENT_TABLES,
 )
 _UPGRADES = {
     1: ("ALTER TABLE runs ADD COLUMN provider TEXT",),
     2: ("ALTER TABLE runs ADD COLUMN stacktrace TEXT",),
+    3: _EXPERIMENT_TABLES,
 }
 """Statements that take a store from a version to the next: older stores open and keep their runs."""
 
@@ -199,6 +204,11 @@ class RunStore:
     def close(self) -> None:
         """Close this process's connections; the store stays usable (the next call reopens)."""
         self._connections.close()
+
+    @property
+    def experiments(self) -> Experiments:
+        """The ``maru eval`` experiments kept in this store (:mod:`maru.tracing.experiments`)."""
+        return Experiments(self)
 
     def __enter__(self) -> RunStore:
         return self
