@@ -6,6 +6,8 @@ from typing import Any
 
 from .. import _lazy
 from .agent import AgentResult, AgentStep, ToolCallingAgent
+from .approval import ApprovalError
+from .journal import tool_call_key
 from .react import ReActAgent, parse_react
 from .tools import Tool, ToolTimeout, as_tool, tool
 
@@ -20,6 +22,7 @@ _LAZY = {
 __all__ = [
     "AgentResult",
     "AgentStep",
+    "ApprovalError",
     "ReActAgent",
     "Tool",
     "ToolCallingAgent",
@@ -27,6 +30,7 @@ __all__ = [
     "as_tool",
     "parse_react",
     "tool",
+    "tool_call_key",
     *_LAZY,
 ]
 

@@ -11,22 +11,15 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ..core.config import RunConfig
-from ..core.runnable import Runnable
-from ..messages import AIMessage, HumanMessage, SystemMessage, ToolCall, ToolMessage
-from .agent import (
-    AgentResult,
-    AgentStep,
-    _tools_by_name,
-    _unknown_tool,
-    agent_input_messages,
-    final_result,
-    partial_answer,
-)
+from ..graph.checkpoint import CheckpointSaver
+from ..messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolCall, ToolMessage
+from .loop import GraphAgent, acall_model, call_model
+from .transcript import AgentResult, AgentStep, partial_answer, this_run, turns_taken
 
 __all__ = ["ReActAgent", "ReActParseError", "parse_react"]
 
@@ -124,16 +117,29 @@ def _parse_input(raw: str | None) -> Any:
         return first_line.strip("\"'")
 
 
-class ReActAgent(Runnable[Any, AgentResult]):
-    """A text agent: works with any chat model, no native tool calling needed."""
+class ReActAgent(GraphAgent):
+    """A text agent: works with any chat model, no native tool calling needed.
 
-    io_bound = True
+    It runs on the same graph as :class:`~maru.agents.ToolCallingAgent` (checkpoints, approval,
+    the loop guard): each parsed action is kept as the tool call of the model's message, and its
+    observation as a tool message, so the thread holds the run and the transcript is rebuilt
+    from it for every turn."""
 
-    def __init__(self, model: Any, tools: Sequence[Any], *, max_steps: int = 10, system: str | None = None) -> None:
-        if max_steps < 1:
-            raise ValueError("max_steps must be at least 1")
+    _STOP = ["\nObservation:"]
+    system: str  # the ReAct instructions, with the caller's system prompt before them
+
+    def __init__(
+        self,
+        model: Any,
+        tools: Sequence[Any],
+        *,
+        max_steps: int = 10,
+        system: str | None = None,
+        approve: Iterable[str] = (),
+        checkpointer: CheckpointSaver | None = None,
+    ) -> None:
+        self._build(tools, max_steps=max_steps, parallel=False, approve=approve, checkpointer=checkpointer)
         self.model = model
-        self.tools = _tools_by_name(tools)
         described = "\n".join(
             f"- {t.name}: {t.description} Arguments (JSON schema): {json.dumps(t.args, ensure_ascii=False)}"
             for t in self.tools.values()
@@ -141,41 +147,53 @@ class ReActAgent(Runnable[Any, AgentResult]):
         self.system = (system + "\n\n" if system else "") + _SYSTEM.format(
             tools=described, names=", ".join(self.tools)
         )
-        self.max_steps = max_steps
 
-    def _stream(self, input: Any, config: RunConfig | None = None, **kwargs: Any) -> Iterator[Any]:
-        opening = agent_input_messages(input, None)
-        messages: list[Any] = [SystemMessage(self.system), *opening]
-        transcript = ""
-        steps: list[AgentStep] = []
-        for step in range(1, self.max_steps + 1):
-            prompt = messages if not transcript else [*messages, AIMessage(transcript), HumanMessage("Continue.")]
-            reply = self.model.invoke(prompt, config, stop=["\nObservation:"])
-            text = reply.text
-            steps.append(AgentStep("model", step, reply))
-            yield steps[-1]
-            try:
-                parsed = parse_react(text)
-            except ReActParseError as exc:
-                observation = ToolMessage(f"Format error: {exc}", tool_call_id=f"react-{step}", status="error")
-                steps.append(AgentStep("tool", step, observation))
-                yield steps[-1]
-                transcript += f"{text.rstrip()}\nObservation: {observation.content}\n"
-                continue
-            if parsed.final is not None:
-                full = [*messages, AIMessage(transcript + text)]
-                yield AgentResult(parsed.final, full, steps, "answer")
-                return
-            assert parsed.action is not None
-            call = ToolCall(name=parsed.action, args=parsed.action_input, id=f"react-{step}")
-            chosen = self.tools.get(call.name)
-            result = _unknown_tool(call, self.tools) if chosen is None else chosen.run_call(call, config)
-            steps.append(AgentStep("tool", step, result, call))
-            yield steps[-1]
-            transcript += f"{text.rstrip()}\nObservation: {result.content}\n"
-        said = [*messages, *(s.message for s in steps if s.kind == "tool")]
-        output = partial_answer(said, self.max_steps)
-        yield AgentResult(output, [*messages, AIMessage(transcript)], steps, "max_steps")
+    def _prompt(self, messages: list[BaseMessage]) -> list[BaseMessage]:
+        """The opening messages, then the run so far as one transcript the model continues."""
+        opening, transcript = _split(messages)
+        prompt: list[BaseMessage] = [SystemMessage(self.system), *opening]
+        return [*prompt, AIMessage(transcript), HumanMessage("Continue.")] if transcript else prompt
 
-    def _invoke(self, input: Any, config: RunConfig | None = None, **kwargs: Any) -> AgentResult:
-        return final_result(self._stream(input, config))
+    def _reply(self, messages: list[BaseMessage], config: RunConfig | None) -> list[BaseMessage]:
+        reply = call_model(self.model, self._prompt(messages), config, stop=self._STOP)
+        return _read_reply(reply, turns_taken(messages) + 1)
+
+    async def _areply(self, messages: list[BaseMessage], config: RunConfig | None) -> list[BaseMessage]:
+        reply = await acall_model(self.model, self._prompt(messages), config, stop=self._STOP)
+        return _read_reply(reply, turns_taken(messages) + 1)
+
+    def _finish(self, messages: list[BaseMessage], steps: list[AgentStep]) -> AgentResult:
+        opening, transcript = _split(messages)
+        shown: list[BaseMessage] = [SystemMessage(self.system), *opening]
+        last = messages[-1] if messages else None
+        if isinstance(last, AIMessage) and not last.tool_calls:
+            final = parse_react(last.text).final or ""
+            return AgentResult(final, [*shown, AIMessage(transcript + last.text)], steps, "answer")
+        said = [*shown, *(m for m in this_run(messages) if isinstance(m, ToolMessage))]
+        return AgentResult(partial_answer(said, self.max_steps), [*shown, AIMessage(transcript)], steps, "max_steps")
+
+
+def _read_reply(reply: AIMessage, turn: int) -> list[BaseMessage]:
+    """The model's reply as the graph keeps it: with its action as a tool call; a final answer
+    as it is; a reply that cannot be read with the format error as its observation."""
+    try:
+        parsed = parse_react(reply.text)
+    except ReActParseError as exc:
+        return [reply, ToolMessage(f"Format error: {exc}", tool_call_id=f"react-{turn}", status="error")]
+    if parsed.final is not None:
+        return [replace(reply, tool_calls=[])]
+    assert parsed.action is not None
+    return [replace(reply, tool_calls=[ToolCall(name=parsed.action, args=parsed.action_input, id=f"react-{turn}")])]
+
+
+def _split(messages: list[BaseMessage]) -> tuple[list[BaseMessage], str]:
+    """The messages before the run, and the run as ReAct text: each reply and its observation."""
+    run = this_run(messages)
+    transcript, said = "", None
+    for message in run:
+        if isinstance(message, AIMessage):
+            said = message.text.rstrip()
+        elif isinstance(message, ToolMessage) and said is not None:
+            transcript += f"{said}\nObservation: {message.content}\n"
+            said = None
+    return list(messages[: len(messages) - len(run)]), transcript

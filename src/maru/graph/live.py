@@ -5,7 +5,9 @@ turns the events of the chat models that the nodes call into ``(chunk, {"langgra
 pairs and puts them, with the chunks of the other modes, on one queue that the caller's generator
 reads, so tokens arrive while the node is still running. A model a node streams gives its tokens;
 a model a node invokes gives its whole message when it ends (a model runs token by token only when
-it is streamed). A stream closed early stops the worker before its next step.
+it is streamed), so a node that can do either asks :func:`tokens_wanted` (true while a
+``"messages"`` stream runs it) and streams its model then. A stream closed early stops the worker
+before its next step.
 """
 
 from __future__ import annotations
@@ -21,6 +23,13 @@ from ..core.events import RUN_ID, active_state, run_id_str
 
 MESSAGES = "messages"
 _DONE = object()
+_tokens_wanted: contextvars.ContextVar[bool] = contextvars.ContextVar("maru_graph_tokens", default=False)
+
+
+def tokens_wanted() -> bool:
+    """Whether the node running now is read by a ``"messages"`` stream: then streaming its model
+    (instead of invoking it) lets the reader see the tokens as they come."""
+    return _tokens_wanted.get()
 
 
 class _Messages:
@@ -63,6 +72,7 @@ def stream_live(steps: Callable[[Callable[[], bool]], Iterator[Any]], single: bo
         items.put(pair if single else (MESSAGES, pair))
 
     def work() -> None:
+        _tokens_wanted.set(True)  # in the worker's own context copy: nothing outside sees it
         try:
             with listen(_Messages(put_message)):
                 for chunk in steps(stop.is_set):
