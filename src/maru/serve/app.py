@@ -11,6 +11,8 @@ Endpoints (bodies are JSON; every response carries an ``X-Request-ID`` header):
   first chunk is an ordinary JSON error response with its status.
 - ``POST /stream_events`` → ``text/event-stream`` of the run events (``astream_events``), then
   ``end`` (or ``error``)
+- for a compiled graph (or an agent built on one), threads: create, run, resume after an
+  interrupt, stream, state and history under ``/threads`` (see :mod:`~maru.serve.threads`)
 - ``GET /health`` → ``{"status": "ok", "name": ...}``; ``GET /openapi.json`` with the input and
   output types from :func:`maru.serve.schema.infer_types`; ``GET /docs``, Swagger UI served from
   the installed ``swagger-ui-bundle`` package, never a CDN (see :mod:`maru.serve.docs`).
@@ -77,6 +79,7 @@ def create_app(
     from .handlers import add_error_handlers
     from .logs import install_log_redaction
     from .routes import add_routes
+    from .threads import add_thread_routes
 
     if max_body_bytes < 1:
         raise ValueError(f"max_body_bytes must be at least 1, got {max_body_bytes}")
@@ -94,6 +97,7 @@ def create_app(
     app.add_middleware(RequestGate, max_body_bytes=max_body_bytes, body_timeout_s=body_timeout_s)
     add_docs(app)
     add_routes(app, models)
+    add_thread_routes(app, step)
     add_error_handlers(app)
     return app
 

@@ -19,7 +19,15 @@ from pydantic import BaseModel
 
 from ..core.config import RunConfig
 from ..core.runnable import Runnable
-from .bodies import BatchBody, CallBody, ErrorResponse, InvokeBody, ServeModels, StreamEventsBody
+from .bodies import (
+    BatchBody,
+    CallBody,
+    ErrorResponse,
+    InvokeBody,
+    RequestConfig,
+    ServeModels,
+    StreamEventsBody,
+)
 from .encoding import sse
 from .errors import error_payload, status_for
 from .event_view import EventView
@@ -193,8 +201,15 @@ def prepare_call(request: Request, body: CallBody) -> Call | Response:
 def run_config(request: Request, body: CallBody) -> RunConfig:
     """The config one call runs with: the request's tags, metadata and run name, the request id in
     the metadata, the session id under ``configurable``."""
+    config = request_config(request, body.config)
+    if body.session_id is not None:
+        config["configurable"] = {"session_id": body.session_id}
+    return config
+
+
+def request_config(request: Request, requested: RequestConfig | None) -> RunConfig:
+    """The request's tags, metadata and run name, with the request id in the metadata."""
     config: RunConfig = {}
-    requested = body.config
     metadata: dict[str, Any] = {}
     if requested is not None:
         if requested.tags:
@@ -205,8 +220,6 @@ def run_config(request: Request, body: CallBody) -> RunConfig:
             config["run_name"] = requested.run_name
     metadata["request_id"] = request_id_of(request.scope)
     config["metadata"] = metadata
-    if body.session_id is not None:
-        config["configurable"] = {"session_id": body.session_id}
     return config
 
 
