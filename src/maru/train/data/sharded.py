@@ -31,6 +31,8 @@ from maru.errors import TrainError
 if TYPE_CHECKING:
     import torch
 
+    from .workers import ShardedLoader
+
 
 class Source(Protocol):
     """What :class:`ShardedDataset` reads: a map-style collection of samples.
@@ -240,6 +242,10 @@ class ShardedDataset:
         return (self.collate or default_collate)(samples)
 
     def __iter__(self) -> Iterator[Any]:
+        self._check_not_empty()
+        return self._iterate()
+
+    def _check_not_empty(self) -> None:
         if self._n == 0:
             raise TrainError("the data source is empty; check its path and contents")
         if len(self) == 0:
@@ -248,21 +254,51 @@ class ShardedDataset:
                 f"{self.batch_size * self.world_size}: an epoch would have no batch; use a smaller "
                 "batch size or drop_last=False"
             )
-        return self._iterate()
 
     def _iterate(self) -> Iterator[Any]:
         version = self._version
-        order = self._epoch_order()
-        steps = self._steps_from(self._start)
-        while self._step < steps:
-            indices = self._rank_indices(order, self._step)
-            self._step += 1
+        for indices in self._plan():
+            self._took_step()
             yield self._read(indices)
             if self._version != version:  # set_epoch / load_state_dict / shard while iterating
                 return
+        self._end_epoch()
+
+    def _plan(self) -> Iterator[torch.Tensor]:
+        """This rank's sample indices for each step left in the epoch; changes no position (a
+        loader with workers reads ahead of what the training loop has taken)."""
+        order = self._epoch_order()
+        for step in range(self._step, self._steps_from(self._start)):
+            yield self._rank_indices(order, step)
+
+    def _took_step(self) -> None:
+        self._step += 1
+
+    def _end_epoch(self) -> None:
         self._epoch += 1
         self._start = self._step = self._steps_before = 0
         self._version += 1
+
+    def loader(
+        self,
+        *,
+        num_workers: int = 2,
+        prefetch_factor: int = 2,
+        pin_memory: bool | None = None,
+        persistent_workers: bool = True,
+    ) -> ShardedLoader:
+        """These batches read by ``num_workers`` worker processes, ``prefetch_factor`` batches
+        ahead each, into pinned memory when CUDA is there (``pin_memory=None``); the position
+        still moves only as the training loop takes batches, so resume stays exact."""
+        from .workers import ShardedLoader
+
+        return ShardedLoader(
+            self,
+            num_workers=num_workers,
+            prefetch_factor=prefetch_factor,
+            pin_memory=pin_memory,
+            persistent_workers=persistent_workers,
+        )
 
     # -- resuming ------------------------------------------------------------------------------
 
