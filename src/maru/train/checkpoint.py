@@ -6,16 +6,24 @@ Layout under ``directory``::
         .metadata  __0_0.distcp …   model + optimizer state, written by DCP (each rank its shards)
         extra_rank0.pt …            per rank: scheduler states and ``extra`` (trainer state, data
                                     position, RNG states), torch.save of weights_only-loadable types
-        manifest.json               step, world size, every file with its size (and sha256 when
-                                    small), time, torch version — written last
+        manifest.json               step, world size, every file with its size and sha256, time,
+                                    torch version — written last
     step_000002000.tmp-3f9a…/       a save in progress, or the leftover of one that died
 
 Why it cannot be torn: every rank writes into the ``.tmp-`` folder and fsyncs what it wrote; after a
 barrier rank 0 writes the manifest, fsyncs it, renames the folder to ``step_…`` and fsyncs the
 parent. A process killed at any point leaves either the previous checkpoint as the newest
 complete one, or a ``.tmp-`` folder that :meth:`CheckpointManager.latest` ignores and the next save
-removes. A checkpoint whose files were later truncated or deleted fails the size (and hash) check
-of its manifest and is skipped with a warning naming it.
+removes. A checkpoint whose files were later truncated, deleted or changed fails the size or hash
+check of its manifest and is skipped with a warning naming it. Every file is hashed (SHA-256, read in
+blocks, several files at once), whatever its size, so corruption that keeps a file's length is caught
+too; manifests written before that, which hash only files up to 16 MiB, still verify (sizes, and the
+hashes they have).
+
+Resume goes through :meth:`CheckpointManager.load_latest`: the newest checkpoint that verifies is
+loaded, and one that verifies but does not load (a state dict of other shapes, a scheduler count
+that differs) is skipped with a warning for the one before it. When none loads, that is an error
+naming them, not a silent fresh start over a half-loaded model.
 
 Model and optimizer go through ``get_state_dict`` / ``set_state_dict`` of
 ``torch.distributed.checkpoint.state_dict``, so one code path serves a plain module, DDP, FSDP2
@@ -127,12 +135,30 @@ def _fsync_dir(path: Path) -> None:
         _fsync_file(path)
 
 
+_HASH_BLOCK = 1 << 20
+_HASH_THREADS = 4
+
+
 def _sha256(path: Path) -> str:
+    """The file's SHA-256, read in 1 MiB blocks (never whole into memory)."""
     digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while block := f.read(1 << 20):
-            digest.update(block)
+    block = bytearray(_HASH_BLOCK)
+    view = memoryview(block)
+    with path.open("rb", buffering=0) as f:
+        while count := f.readinto(block):
+            digest.update(view[:count])
     return digest.hexdigest()
+
+
+def _sha256_all(paths: Sequence[Path]) -> list[str]:
+    """Hashes of ``paths``, in order, several at a time: hashlib lets go of the GIL while it
+    hashes a block, so a few threads keep both the disk and the cores busy on multi-GB shards."""
+    if len(paths) < 2:
+        return [_sha256(p) for p in paths]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(min(_HASH_THREADS, len(paths)), thread_name_prefix="maru-sha256") as pool:
+        return list(pool.map(_sha256, paths))
 
 
 def _torch_save_synced(obj: Any, path: Path) -> None:
@@ -193,8 +219,7 @@ class CheckpointManager:
     checkpoints are kept. With ``async_save`` the model/optimizer state is staged to CPU memory and
     written in a background thread (over a separate gloo group) while training continues; the
     checkpoint is published by :meth:`wait`, which the next ``save`` calls first — call it at the
-    end of training too. Files up to ``hash_limit_bytes`` get a sha256 in the manifest, checked by
-    :meth:`latest`.
+    end of training too. Every file gets a sha256 in the manifest, checked by :meth:`verify`.
     """
 
     def __init__(
@@ -203,14 +228,12 @@ class CheckpointManager:
         *,
         keep_last: int = 3,
         async_save: bool = False,
-        hash_limit_bytes: int = 16 << 20,
     ):
         if keep_last < 1:
             raise CheckpointError(f"keep_last must be at least 1, got {keep_last}")
         self.directory = Path(directory)
         self.keep_last = keep_last
         self.async_save = async_save
-        self.hash_limit_bytes = hash_limit_bytes
         self._pending: _Pending | None = None
         self._async_group: Any = None
 
@@ -265,7 +288,7 @@ class CheckpointManager:
                 dcp.save(state, storage_writer=writer)
         except (Exception, CheckpointException) as exc:  # CheckpointException is a BaseException
             raise CheckpointError(
-                f"checkpoint of step {step} was not saved: {type(exc).__name__}: {exc}"
+                f"checkpoint of step {step} was not saved: {_cause(exc)}"
             ) from exc
         self._finalize(step, tmp, final, None)
         return final
@@ -334,13 +357,11 @@ class CheckpointManager:
     def _write_manifest(self, tmp: Path, step: int, world: int) -> None:
         import torch
 
-        files: dict[str, dict[str, Any]] = {}
-        for path in sorted(p for p in tmp.rglob("*") if p.is_file()):
-            size = path.stat().st_size
-            entry: dict[str, Any] = {"size": size}
-            if size <= self.hash_limit_bytes:
-                entry["sha256"] = _sha256(path)
-            files[path.relative_to(tmp).as_posix()] = entry
+        paths = sorted(p for p in tmp.rglob("*") if p.is_file())
+        files = {
+            path.relative_to(tmp).as_posix(): {"size": path.stat().st_size, "sha256": digest}
+            for path, digest in zip(paths, _sha256_all(paths), strict=True)
+        }
         manifest = {
             "format": FORMAT,
             "step": step,
@@ -381,7 +402,8 @@ class CheckpointManager:
 
     def verify(self, path: str | os.PathLike[str], *, hashes: bool = True) -> str | None:
         """What is wrong with the checkpoint at ``path``, or None when it is complete: the manifest
-        is readable, and every file it lists is present with its size (and sha256 if recorded)."""
+        is readable, and every file it lists is present with its size and its sha256 (checked
+        when recorded: manifests from before every file was hashed lack it for large files)."""
         p = Path(path)
         if not p.is_dir():
             return "its folder does not exist"
@@ -396,30 +418,80 @@ class CheckpointManager:
         if ".metadata" not in files:
             return "the manifest lists no DCP .metadata file"
         for name, entry in files.items():
-            file = p / name
             try:
-                size = file.stat().st_size
+                size = (p / name).stat().st_size
             except OSError:
                 return f"{name} is missing"
             if size != entry.get("size"):
                 return f"{name} has {size} bytes, the manifest says {entry.get('size')}"
-            if hashes and "sha256" in entry and _sha256(file) != entry["sha256"]:
-                return f"{name} does not match its sha256"
+        if hashes:
+            return _hash_problem(p, files)
         return None
 
     def latest(self) -> Path | None:
         """The newest complete checkpoint, or None. Broken newer ones are skipped with a warning
         naming them; ``.tmp-`` folders of unfinished saves are ignored."""
+        return self._newest_complete(skip=(), stacklevel=3)
+
+    def _newest_complete(self, skip: Sequence[Path], stacklevel: int) -> Path | None:
         for _, path in reversed(_step_dirs(self.directory)):
+            if path in skip:
+                continue
             problem = self.verify(path)
             if problem is None:
                 return path
             warnings.warn(
                 f"skipping checkpoint {path}: {problem}; using the previous one",
                 RuntimeWarning,
-                stacklevel=2,
+                stacklevel=stacklevel,
             )
         return None
+
+    def load_latest(
+        self,
+        *,
+        model: Any,
+        optimizers: Sequence[Any] = (),
+        schedulers: Sequence[Any] = (),
+    ) -> tuple[Path, dict[str, Any]] | None:
+        """Load the newest checkpoint that verifies and loads (collective); returns its path and
+        this rank's ``extra``, or None when there is none.
+
+        Rank 0 picks the candidate (so the shards are hashed once, not once per rank); a candidate
+        that fails to load on any rank is skipped with a warning and the one before it is tried.
+        When every complete checkpoint fails to load, :class:`CheckpointError` names them: the
+        model may be half-loaded by then, and starting afresh over it would hide the mismatch."""
+        failed: list[tuple[Path, str]] = []
+        rank, _ = _rank_world()
+        while True:
+            chosen = self._newest_complete([p for p, _ in failed], 4) if rank == 0 else None
+            path = _broadcast(None if chosen is None else str(chosen))
+            if path is None:
+                break
+            error, extra = self._try_load(
+                Path(path), model=model, optimizers=optimizers, schedulers=schedulers
+            )
+            errors = [e for e in _gather(error) if e is not None]
+            if not errors:
+                return Path(path), extra
+            failed.append((Path(path), errors[0]))
+            if rank == 0:
+                warnings.warn(
+                    f"checkpoint {path} verifies but does not load ({errors[0]}); trying the "
+                    "previous one",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
+        if failed:
+            raise CheckpointError(_none_loads(self.directory, failed))
+        return None
+
+    def _try_load(self, path: Path, **parts: Any) -> tuple[str | None, dict[str, Any]]:
+        """This rank's (error, extra) of loading ``path``: the error as text, so ranks can agree."""
+        try:
+            return None, self.load(path, verified=True, **parts)
+        except CheckpointError as exc:
+            return str(exc), {}
 
     # -- loading -------------------------------------------------------------------------------
 
@@ -430,17 +502,19 @@ class CheckpointManager:
         model: Any,
         optimizers: Sequence[Any] = (),
         schedulers: Sequence[Any] = (),
+        verified: bool = False,
     ) -> dict[str, Any]:
         """Load model, optimizers and schedulers in place from ``path`` (collective); returns this
-        rank's ``extra`` (see the module docstring for a world-size change)."""
-        import torch
+        rank's ``extra`` (see the module docstring for a world-size change). ``verified``: the
+        caller has just checked the files (:meth:`load_latest` does), so they are not hashed again.
+        """
         import torch.distributed.checkpoint as dcp
         from torch.distributed.checkpoint import FileSystemReader
         from torch.distributed.checkpoint.api import CheckpointException
         from torch.distributed.checkpoint.state_dict import get_state_dict, set_state_dict
 
         p = Path(path)
-        problem = self.verify(p)
+        problem = self.verify(p, hashes=not verified)
         if problem is not None:
             raise CheckpointError(f"cannot load checkpoint {p}: {problem}")
         manifest = _read_manifest(p)
@@ -456,8 +530,8 @@ class CheckpointManager:
                 dcp.load(state, storage_reader=FileSystemReader(str(p)))
         except (Exception, CheckpointException) as exc:  # CheckpointException is a BaseException
             raise CheckpointError(
-                f"cannot load checkpoint {p} into this model/optimizer ({type(exc).__name__}: "
-                f"{exc}); check that the model and optimizers are built as when it was saved"
+                f"cannot load checkpoint {p} into this model/optimizer ({_cause(exc)}); check "
+                "that the model and optimizers are built as when it was saved"
             ) from exc
         set_state_dict(
             model,
@@ -467,7 +541,7 @@ class CheckpointManager:
         )
 
         source_rank = rank if rank < saved_world else 0
-        payload = torch.load(p / f"extra_rank{source_rank}.pt", weights_only=True)
+        payload = _load_extra(p / f"extra_rank{source_rank}.pt")
         saved_schedulers = payload.get("schedulers", [])
         if len(saved_schedulers) != len(schedulers):
             raise CheckpointError(
@@ -488,6 +562,49 @@ class CheckpointManager:
             "source_rank": source_rank,
         }
         return extra
+
+
+def _cause(exc: BaseException) -> str:
+    """``Type: message`` of what went wrong; for DCP's CheckpointException, of the first failing
+    rank's own exception (its text otherwise carries every rank's whole traceback)."""
+    failures = getattr(exc, "failures", None)
+    if isinstance(failures, dict) and failures:
+        rank, (inner, _) = next(iter(sorted(failures.items(), key=lambda item: item[0])))
+        return f"rank {rank}: {type(inner).__name__}: {inner}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _hash_problem(path: Path, files: dict[str, Any]) -> str | None:
+    """The first file under ``path`` whose recorded sha256 does not match, as a problem."""
+    names = [name for name, entry in files.items() if "sha256" in entry]
+    digests = _sha256_all([path / name for name in names])
+    for name, digest in zip(names, digests, strict=True):
+        if digest != files[name]["sha256"]:
+            return f"{name} does not match its sha256"
+    return None
+
+
+def _load_extra(path: Path) -> dict[str, Any]:
+    import pickle
+
+    import torch
+
+    try:
+        payload = torch.load(path, weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError) as exc:
+        raise CheckpointError(f"cannot read {path} ({type(exc).__name__}: {exc})") from exc
+    if not isinstance(payload, dict):
+        raise CheckpointError(f"{path} does not hold a maru extra state (a dict)")
+    return payload
+
+
+def _none_loads(directory: Path, failed: Sequence[tuple[Path, str]]) -> str:
+    listed = "\n".join(f"  - {path.name}: {error}" for path, error in failed)
+    return (
+        f"none of the {len(failed)} checkpoints in {directory} loads into this model:\n{listed}\n"
+        "build the model, optimizers and schedulers as when they were saved, or give another "
+        "checkpoint_dir"
+    )
 
 
 # ---------------------------------------------------------------------------------------------
