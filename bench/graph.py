@@ -7,7 +7,8 @@ add_edge, add_conditional_edges, compile):
 - a 3-node chain, invoked without a checkpointer (µs per invoke, and per node);
 - a 5-way fan-out joined by one node (µs per invoke);
 - the 3-node chain with a SQLite checkpointer, one new thread per invoke (µs per invoke, next to
-  the bare cost of one SQLite commit per superstep on the same disk);
+  the bare cost of one SQLite commit per superstep on the same disk: with SQLite's default WAL
+  folding, and with the saver's);
 - a conversation of 200 steps on one thread, each step appending one message: checkpoint bytes.
 
 LangGraph's side runs when ``langgraph`` (and ``langgraph-checkpoint-sqlite`` for the SQLite
@@ -26,6 +27,8 @@ from typing import Annotated, Any, TypedDict
 
 sys.path.insert(0, str(Path(__file__).parent))
 from runtime import QUICK, per_call_us  # noqa: E402
+
+from maru.graph.sqlite import WAL_CHECKPOINT_PAGES  # noqa: E402
 
 STEPS = 200
 MESSAGE = "The museum opens at nine; the palace guard changes at ten and at two. " * 2
@@ -124,12 +127,15 @@ def overhead(api: SimpleNamespace, folder: Path) -> dict[str, float]:
     return figures
 
 
-def bare_commit_us(folder: Path) -> float:
+def bare_commit_us(folder: Path, wal_pages: int | None = None) -> float:
     """One INSERT of a small row, committed, in WAL mode with synchronous=NORMAL (what the saver
-    does), keyed like the checkpointed chain's rows: a new thread id (as text) per four steps."""
-    conn = sqlite3.connect(folder / "bare.sqlite", isolation_level=None)
+    does), keyed like the checkpointed chain's rows: a new thread id (as text) per four steps.
+    ``wal_pages``: fold the WAL that often, as the saver does (default: SQLite's 1,000 pages)."""
+    conn = sqlite3.connect(folder / f"bare-{wal_pages}.sqlite", isolation_level=None)
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = NORMAL")
+    if wal_pages is not None:
+        conn.execute(f"PRAGMA wal_autocheckpoint = {wal_pages}")
     conn.execute("CREATE TABLE t (k TEXT, step INTEGER, body TEXT, PRIMARY KEY (k, step)) WITHOUT ROWID")
     keys = itertools.count()
     body = json.dumps({"w": [["a", {"x": 2}]], "n": ["b"], "m": {"source": "loop"}})
@@ -161,6 +167,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         figures["sqlite_commit_us"] = bare_commit_us(folder)
+        figures["sqlite_commit_saver_wal_us"] = bare_commit_us(folder, WAL_CHECKPOINT_PAGES)
         for api in apis:
             for key, value in overhead(api, folder).items():
                 figures[f"{api.name}_{key}"] = round(value, 2)
@@ -179,7 +186,9 @@ def report(f: dict[str, Any]) -> None:
     print(f"5-way fan-out+join: maru {f['maru_fanout5_us']:.1f} µs/invoke{ratio('fanout5_us')}")
     print(f"3-node chain, SQLite checkpoint per step (4 commits/invoke): maru {f['maru_chain3_sqlite_us']:.1f} µs"
           f"{ratio('chain3_sqlite_us')}; bare commit {f['sqlite_commit_us']:.1f} µs "
-          f"(4 commits = {4 * f['sqlite_commit_us']:.1f} µs, maru at {f['maru_chain3_sqlite_us'] / (4 * f['sqlite_commit_us']):.2f}x of that)")
+          f"(4 commits = {4 * f['sqlite_commit_us']:.1f} µs, maru at {f['maru_chain3_sqlite_us'] / (4 * f['sqlite_commit_us']):.2f}x of that); "
+          f"with the saver's WAL folding every {WAL_CHECKPOINT_PAGES} pages, bare commit {f['sqlite_commit_saver_wal_us']:.1f} µs "
+          f"(maru at {f['maru_chain3_sqlite_us'] / (4 * f['sqlite_commit_saver_wal_us']):.2f}x)")
     for name in ("maru", "LangGraph"):
         if f"{name}_{STEPS}_steps_file_bytes" in f:
             print(f"{STEPS} steps of a growing conversation, SQLite file: {name} {f[f'{name}_{STEPS}_steps_file_bytes']:,} bytes, "

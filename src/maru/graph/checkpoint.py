@@ -21,7 +21,9 @@ import json
 import threading
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from json import encoder
 from typing import Any
 
 from ..messages import BaseMessage, message_from_dict
@@ -167,8 +169,8 @@ def encode(checkpoint: Checkpoint) -> str:
     if checkpoint.waiting:
         body["j"] = checkpoint.waiting
     try:
-        return _ENCODER.encode(body)
-    except (TypeError, ValueError) as exc:
+        return "".join(_encode_json(body, 0))
+    except (TypeError, ValueError, RecursionError) as exc:
         raise GraphCheckpointError(
             f"a value in step {checkpoint.step}'s updates cannot be stored in a checkpoint ({exc}); "
             "keep the state to JSON values (str, numbers, lists, dicts) and maru messages"
@@ -176,7 +178,7 @@ def encode(checkpoint: Checkpoint) -> str:
 
 
 def decode(step: int, body: str, created_at: float) -> Checkpoint:
-    data = json.loads(body, object_hook=_decode_value)
+    data = _DECODER.decode(body)
     writes = [(writer, update) for writer, update in data["w"]]
     return Checkpoint(step, writes, tuple(data["n"]), data.get("j", {}), data["m"], created_at)
 
@@ -187,10 +189,28 @@ def _encode_value(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON-serialisable: {value!r:.80}")
 
 
-_ENCODER = json.JSONEncoder(default=_encode_value, ensure_ascii=False, separators=(",", ":"))
+def _json_encoder() -> Callable[[Any, int], Iterable[str]]:
+    """Compact JSON text of a value, in pieces, non-ASCII kept as it is. The C encoder is made once
+    here: ``json.JSONEncoder.encode`` makes a new one on every call, which was a third of the cost
+    of encoding a small checkpoint, paid at every superstep. It does not look for reference cycles
+    (a cycle ends in ``RecursionError``): state values come from JSON-like updates."""
+    make_c_encoder = getattr(encoder, "c_make_encoder", None)
+    if make_c_encoder is None:  # no C accelerator: the pure-Python encoder
+        python = json.JSONEncoder(default=_encode_value, ensure_ascii=False, separators=(",", ":"))
+        return lambda value, _level: python.iterencode(value)
+    made: Callable[[Any, int], Iterable[str]] = make_c_encoder(
+        None, _encode_value, encoder.encode_basestring, None, ":", ",", False, False, True
+    )
+    return made
+
+
+_encode_json = _json_encoder()
 
 
 def _decode_value(data: dict[str, Any]) -> Any:
     if len(data) == 1 and _MESSAGE_TAG in data:
         return message_from_dict(data[_MESSAGE_TAG])
     return data
+
+
+_DECODER = json.JSONDecoder(object_hook=_decode_value)  # made once: json.loads(object_hook=) makes one per call

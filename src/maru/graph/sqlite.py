@@ -5,6 +5,13 @@ steps takes O(N) bytes. Each ``put`` is one ``INSERT``, committed before the run
 mode lets other processes read the threads while a run writes. Checkpoints are history a thread
 cannot be resumed without, so a damaged file is never set aside: it raises
 :class:`~maru.graph.GraphCheckpointError`.
+
+A superstep writes one small row, so a run commits often: the WAL is folded into the database
+every :data:`WAL_CHECKPOINT_PAGES` pages rather than SQLite's 1,000, because each fold costs two
+fsyncs and at 1,000 they were about 40% of a commit. Durability is SQLite's WAL + ``synchronous =
+NORMAL`` either way (a commit survives the process being killed; the file stays consistent after
+a power loss); the WAL grows to about 32 MB between folds and is cut back to
+:data:`WAL_KEEP_BYTES` after each.
 """
 
 from __future__ import annotations
@@ -16,10 +23,15 @@ from pathlib import Path
 from typing import Any
 
 from .. import _sqlite
+from .checkpoint import Checkpoint, encode, step_taken
 from .errors import GraphCheckpointError
 from .sql_saver import SQLSaver, statements
 
 SCHEMA_VERSION = 1
+WAL_CHECKPOINT_PAGES = 8192
+"""Fold the WAL into the database once it holds this many pages (SQLite's default is 1,000)."""
+WAL_KEEP_BYTES = 4 * 1024 * 1024
+"""What the WAL file is cut back to after it was folded."""
 _SQL = statements("?", real="REAL", table_suffix=" WITHOUT ROWID", octet_length="length(CAST({} AS BLOB))")
 
 
@@ -42,9 +54,14 @@ class SQLiteSaver(SQLSaver):
         self.snapshot_every = snapshot_every
         _sqlite.make_parent_folder(self.path, GraphCheckpointError, "the graph checkpoint file")
         self._connections = _sqlite.ThreadConnections(
-            self.path, timeout=timeout, setup=self._check_schema, on_error=self._error
+            self.path, timeout=timeout, setup=self._setup, on_error=self._error
         )
         self._connections.open()
+
+    def _setup(self, conn: sqlite3.Connection) -> None:
+        conn.execute(f"PRAGMA wal_autocheckpoint = {WAL_CHECKPOINT_PAGES}")
+        conn.execute(f"PRAGMA journal_size_limit = {WAL_KEEP_BYTES}")
+        self._check_schema(conn)
 
     def _check_schema(self, conn: sqlite3.Connection) -> None:
         _sqlite.require_schema(
@@ -61,6 +78,16 @@ class SQLiteSaver(SQLSaver):
             if_corrupt="restore it from a backup, or point SQLiteSaver at a new file (its threads are lost)",
             if_other="check that the path is a writable file",
         )
+
+    def put(self, thread_id: str, checkpoint: Checkpoint) -> None:
+        """One ``INSERT``, straight on this thread's connection: it runs at every superstep."""
+        row = (thread_id, checkpoint.step, encode(checkpoint), checkpoint.created_at)
+        try:
+            self._connections.get().execute(_SQL.put, row)
+        except sqlite3.IntegrityError as exc:  # the primary key: this (thread, step) is there already
+            raise step_taken(thread_id, checkpoint.step) from exc
+        except sqlite3.Error as exc:
+            raise self._error(exc) from exc
 
     def _execute(self, sql: str, params: Sequence[Any]) -> tuple[list[tuple[Any, ...]], int]:
         try:
