@@ -71,9 +71,9 @@ def test_a_run_that_failed_goes_on_from_its_last_step_without_running_tools_agai
     agent = ToolCallingAgent(model, files.tools, checkpointer=InMemorySaver())
     with pytest.raises(RuntimeError, match="provider down"):
         agent.invoke("What is here?", THREAD)
-    result = agent.invoke(None, THREAD)
-    assert result.output == "Two files." and [s.kind for s in result.steps] == ["model"]
-    assert len(files.ran) == 1
+    *new_steps, result = agent.stream(None, THREAD)  # the stream shows what this call did
+    assert [s.kind for s in new_steps] == ["model"] and len(files.ran) == 1
+    assert result.output == "Two files." and [s.kind for s in result.steps] == ["model", "tool", "model"]
 
 
 def test_the_loop_guard_and_max_steps_hold_per_run_in_a_thread() -> None:
@@ -106,7 +106,7 @@ def test_the_run_pauses_before_an_approved_tool_and_runs_it_once_approved() -> N
     assert [s.kind for s in paused.steps] == ["model"]
     done = agent.invoke(Command(resume={"action": "approve"}), THREAD)
     assert done.output == "Deleted." and files.ran == [("delete_file", "a.txt", "t1:2:tools:c0")]
-    assert [(s.kind, s.step) for s in done.steps] == [("tool", 1), ("model", 2)]
+    assert [(s.kind, s.step) for s in done.steps] == [("model", 1), ("tool", 1), ("model", 2)]  # the whole run
 
 
 def test_edit_runs_the_call_with_new_arguments_and_the_transcript_says_so() -> None:
@@ -117,7 +117,7 @@ def test_edit_runs_the_call_with_new_arguments_and_the_transcript_says_so() -> N
     assert files.ran == [("delete_file", "b.txt", "t1:2:tools:c0")]
     asked = [m for m in done.messages if isinstance(m, AIMessage) and m.tool_calls]
     assert [c.args for c in asked[0].tool_calls] == [{"path": "b.txt"}]
-    assert done.steps[0].call is not None and done.steps[0].call.args == {"path": "b.txt"}
+    assert done.steps[1].call is not None and done.steps[1].call.args == {"path": "b.txt"}
 
 
 def test_reject_tells_the_model_and_runs_nothing() -> None:
@@ -233,3 +233,14 @@ def test_a_plain_run_invokes_the_model_without_streaming() -> None:
             return super()._stream(*args, **kwargs)
 
     assert ToolCallingAgent(Counting(["hi"]), []).invoke("?").output == "hi" and streamed == []
+
+
+def test_a_reply_whose_id_the_thread_already_has_is_added_not_swapped_in() -> None:
+    files = Files()
+    same = calls(("list_files", {"folder": "."}, "c0"))
+    same.id = "provider-1"
+    final = AIMessage("Two files.", id="provider-1")  # a provider (or a cache) reusing an id
+    agent = ToolCallingAgent(ScriptedChatModel([same, final]), files.tools, checkpointer=InMemorySaver())
+    result = agent.invoke("What is here?", THREAD)
+    assert [type(m).__name__ for m in result.messages] == ["HumanMessage", "AIMessage", "ToolMessage", "AIMessage"]
+    assert result.output == "Two files."

@@ -19,6 +19,7 @@ gives the model's tokens as they come.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Sequence
+from dataclasses import replace
 from typing import Annotated, Any, TypedDict
 
 from ..core.chunks import agather, gather
@@ -32,19 +33,11 @@ from ..graph.live import tokens_wanted
 from ..messages import AIMessage, AIMessageChunk, BaseMessage, SystemMessage, ToolCall, ToolMessage
 from .approval import APPROVAL, read_decisions
 from .toolstep import ToolStep, tools_by_name
-from .transcript import (
-    AgentResult,
-    AgentStep,
-    agent_input_messages,
-    final_result,
-    this_run,
-    turns_taken,
-)
+from .transcript import AgentResult, AgentStep, agent_input_messages, steps_of, turns_taken
 
 __all__ = ["AgentState", "GraphAgent", "call_model"]
 
 MODEL, TOOLS = "model", "tools"
-_MODES = ["values", "updates"]
 
 
 class AgentState(TypedDict, total=False):
@@ -98,10 +91,10 @@ class GraphAgent(Runnable[Any, AgentResult]):
 
     # ------------------------------------------------------------ the graph's nodes and edges
     def _model_update(self, state: AgentState, config: RunConfig | None) -> dict[str, Any]:
-        return {"messages": self._reply(state["messages"], config)}
+        return {"messages": _new_ids(self._reply(state["messages"], config), state["messages"])}
 
     async def _amodel_update(self, state: AgentState, config: RunConfig | None) -> dict[str, Any]:
-        return {"messages": await self._areply(state["messages"], config)}
+        return {"messages": _new_ids(await self._areply(state["messages"], config), state["messages"])}
 
     def _after_model(self, state: AgentState) -> str:
         last = state["messages"][-1]
@@ -115,107 +108,85 @@ class GraphAgent(Runnable[Any, AgentResult]):
         return MODEL if turns_taken(state["messages"]) < self.max_steps else END
 
     # ------------------------------------------------------------ running
-    def _stream(self, input: Any, config: RunConfig | None = None, **kwargs: Any) -> Iterator[Any]:
-        reader = _StepReader()
-        for item in self.graph.stream(self._graph_input(input, config), self._graph_config(config), stream_mode=_MODES):
-            yield from reader.read(item)
-        yield self._close(reader, config)
-
     def _invoke(self, input: Any, config: RunConfig | None = None, **kwargs: Any) -> AgentResult:
-        return final_result(self._stream(input, config))
-
-    async def _astream(self, input: Any, config: RunConfig | None = None, **kwargs: Any) -> AsyncIterator[Any]:
-        reader = _StepReader()
-        async for item in self.graph.astream(
-            self._graph_input(input, config), self._graph_config(config), stream_mode=_MODES
-        ):
-            for step in reader.read(item):
-                yield step
-        yield self._close(reader, config)
+        out = self.graph.invoke(self._graph_input(input, config)[0], self._graph_config(config))
+        return self._result(out)
 
     async def _ainvoke(self, input: Any, config: RunConfig | None = None, **kwargs: Any) -> AgentResult:
-        result = None
-        async for item in self._astream(input, config):
-            result = item
-        assert isinstance(result, AgentResult)
-        return result
+        out = await self.graph.ainvoke(self._graph_input(input, config)[0], self._graph_config(config))
+        return self._result(out)
 
-    def _graph_input(self, input: Any, config: RunConfig | None) -> Any:
-        """``None`` (go on after a crash) and ``Command`` (answer a pause) as they are, the
-        resume checked against the pause first; anything else as the run's opening messages."""
-        if input is None:
-            return None
+    def _stream(self, input: Any, config: RunConfig | None = None, **kwargs: Any) -> Iterator[Any]:
+        graph_input, before = self._graph_input(input, config)
+        reader = _StepReader(before)
+        for chunk in self.graph.stream(graph_input, self._graph_config(config)):
+            yield from reader.read(chunk)
+        yield self._result(reader.state)
+
+    async def _astream(self, input: Any, config: RunConfig | None = None, **kwargs: Any) -> AsyncIterator[Any]:
+        graph_input, before = self._graph_input(input, config)
+        reader = _StepReader(before)
+        async for chunk in self.graph.astream(graph_input, self._graph_config(config)):
+            for step in reader.read(chunk):
+                yield step
+        yield self._result(reader.state)
+
+    def _graph_input(self, input: Any, config: RunConfig | None) -> tuple[Any, dict[str, Any]]:
+        """What the graph is given, and the thread's state before it: ``None`` (go on after a
+        crash) and ``Command`` (answer a pause, checked against the question first) as they are;
+        anything else as the opening messages of a new run."""
+        if input is not None and not isinstance(input, Command):
+            return {"messages": agent_input_messages(input, None)}, {}
+        before = self._thread_state(config)
         if isinstance(input, Command):
-            self._check_resume(input, config)
-            return input
-        return {"messages": agent_input_messages(input, None)}
-
-    def _check_resume(self, command: Command, config: RunConfig | None) -> None:
-        """A wrong answer to an approval is refused here, before the thread stores it, so the
-        caller can answer again."""
-        if self.checkpointer is None or not self.approve:
-            return  # the graph says what is wrong
-        snapshot = self.graph.get_state(config or {})
-        for paused in snapshot.interrupts if snapshot is not None else ():
-            asked = paused.value
-            if isinstance(asked, dict) and asked.get("type") == APPROVAL:
-                read_decisions(command.resume, [ToolCall(c["name"], c["args"], c["id"]) for c in asked["tool_calls"]])
+            _check_resume(input, before)
+        return input, before
 
     def _graph_config(self, config: RunConfig | None) -> RunConfig:
         if config is not None and "recursion_limit" in config:
             return config
         return {**(config or {}), "recursion_limit": self._recursion_limit}  # type: ignore[typeddict-item]
 
-    def _close(self, reader: _StepReader, config: RunConfig | None) -> AgentResult:
-        state = reader.state if reader.state is not None else self._thread_state(config)
-        messages = list(state.get("messages", ()))
-        if reader.interrupt is not None:
-            return AgentResult("", self._with_system(messages), reader.steps, "interrupted", reader.interrupt)
-        return self._finish(messages, reader.steps)
+    def _result(self, out: dict[str, Any]) -> AgentResult:
+        """The run as a result: paused with its question, or finished (answered, or out of turns)."""
+        messages = list(out.get("messages", ()))
+        paused = out.get(INTERRUPT_KEY)
+        if paused:
+            return AgentResult("", self._with_system(messages), steps_of(messages), "interrupted", paused[0].value)
+        return self._finish(messages, steps_of(messages))
 
     def _thread_state(self, config: RunConfig | None) -> dict[str, Any]:
-        """The thread as it is, for a call that ran no step (resumed with nothing left to do)."""
+        """The thread as it is now, with the question it is paused on (empty without one)."""
         snapshot = self.graph.get_state(config or {}) if self.checkpointer is not None else None
-        return {} if snapshot is None else snapshot.values
+        if snapshot is None:
+            return {}
+        return {**snapshot.values, INTERRUPT_KEY: list(snapshot.interrupts)} if snapshot.interrupts else snapshot.values
+
+
+def _check_resume(command: Command, state: dict[str, Any]) -> None:
+    """A wrong answer to an approval is refused before the thread stores it, so the caller can
+    answer again."""
+    for paused in state.get(INTERRUPT_KEY, ()):
+        asked = paused.value
+        if isinstance(asked, dict) and asked.get("type") == APPROVAL:
+            read_decisions(command.resume, [ToolCall(c["name"], c["args"], c["id"]) for c in asked["tool_calls"]])
 
 
 class _StepReader:
-    """Turns the graph's ``values`` and ``updates`` chunks into agent steps."""
+    """Turns the graph's states, as a ``values`` stream gives them, into the steps they add."""
 
-    def __init__(self) -> None:
-        self.state: dict[str, Any] | None = None
-        self.steps: list[AgentStep] = []
-        self.interrupt: dict[str, Any] | None = None
+    def __init__(self, before: dict[str, Any]) -> None:
+        self.state = before
+        self.shown = len(steps_of(before.get("messages", ())))
 
-    def read(self, item: Any) -> list[AgentStep]:
-        """The steps in one ``(mode, chunk)`` of the graph's stream."""
-        mode, chunk = item
-        if INTERRUPT_KEY in chunk:
-            self.interrupt = chunk[INTERRUPT_KEY][0].value
+    def read(self, chunk: dict[str, Any]) -> list[AgentStep]:
+        if INTERRUPT_KEY in chunk:  # paused: the state stays the one before, with the question
+            self.state = {**self.state, **chunk}
             return []
-        if mode == "values":
-            self.state = chunk
-            return []
-        messages = self.state["messages"] if self.state is not None else []
-        turn = turns_taken(messages)
-        new: list[AgentStep] = []
-        for node, update in chunk.items():
-            for message in (update or {}).get("messages", ()):
-                if isinstance(message, ToolMessage):
-                    new.append(AgentStep("tool", turn, message, _call_of(message, messages)))
-                elif node == MODEL:  # the tools node re-sends the model's message when a person edits a call
-                    new.append(AgentStep("model", turn, message))
-        self.steps.extend(new)
+        self.state = chunk
+        steps = steps_of(chunk.get("messages", ()))
+        new, self.shown = steps[self.shown :], len(steps)
         return new
-
-
-def _call_of(result: ToolMessage, messages: Sequence[BaseMessage]) -> ToolCall | None:
-    for message in reversed(this_run(messages)):
-        if isinstance(message, AIMessage):
-            for call in message.tool_calls:
-                if call.id == result.tool_call_id:
-                    return call
-    return None
 
 
 class _Node(Runnable[Any, Any]):
@@ -250,6 +221,15 @@ async def acall_model(model: Any, messages: list[BaseMessage], config: RunConfig
         return _whole(await agather(model.astream(messages, config, **kwargs)))
     reply: AIMessage = await model.ainvoke(messages, config, **kwargs)
     return reply
+
+
+def _new_ids(reply: list[BaseMessage], messages: list[BaseMessage]) -> list[BaseMessage]:
+    """The reply, with no id the thread already has: ``add_messages`` replaces the message with
+    the same id, and a provider, a cache or a restarted counter can give an id twice."""
+    if all(m.id is None for m in reply):
+        return reply
+    taken = {m.id for m in messages}
+    return [replace(m, id=None) if m.id is not None and m.id in taken else m for m in reply]
 
 
 def _whole(gathered: Any) -> AIMessage:

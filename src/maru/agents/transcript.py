@@ -21,7 +21,7 @@ from ..messages import (
     to_messages,
 )
 
-__all__ = ["AgentResult", "AgentStep", "agent_input_messages", "final_result", "partial_answer", "this_run", "turns_taken"]
+__all__ = ["AgentResult", "AgentStep", "agent_input_messages", "final_result", "partial_answer", "steps_of", "this_run", "turns_taken"]
 
 
 @dataclass(slots=True)
@@ -41,7 +41,9 @@ class AgentStep:
 
 @dataclass(slots=True)
 class AgentResult:
-    """The final answer, why the loop stopped, and everything said on the way.
+    """The final answer, why the loop stopped, and everything said on the way: ``messages`` is
+    the thread's conversation (with the system prompt), ``steps`` the turns and tool results of the
+    run since its input (a run resumed after a pause or a crash lists its earlier steps too).
 
     ``stopped="interrupted"``: the run paused for approval; ``interrupt`` holds what it asks
     (see :mod:`maru.agents.approval`) and ``output`` is empty until it is resumed."""
@@ -79,6 +81,22 @@ def this_run(messages: Sequence[BaseMessage]) -> Sequence[BaseMessage]:
 def turns_taken(messages: Sequence[BaseMessage]) -> int:
     """How many model turns the run going on has had."""
     return sum(isinstance(m, AIMessage) for m in this_run(messages))
+
+
+def steps_of(messages: Sequence[BaseMessage]) -> list[AgentStep]:
+    """The steps of the run going on, read off its messages: each model message is a turn, each
+    tool message a result of the turn before it (with its call, when the turn asked for it)."""
+    steps: list[AgentStep] = []
+    turn = 0
+    asked: dict[str, ToolCall] = {}
+    for message in this_run(messages):
+        if isinstance(message, AIMessage):
+            turn += 1
+            asked = {call.id: call for call in message.tool_calls}
+            steps.append(AgentStep("model", turn, message))
+        elif isinstance(message, ToolMessage):
+            steps.append(AgentStep("tool", turn, message, asked.get(message.tool_call_id)))
+    return steps
 
 
 def final_result(items: Iterable[Any]) -> AgentResult:
