@@ -48,6 +48,9 @@ def test_a_run_pauses_on_the_approval_and_the_state_shows_it(client: httpx.Clien
     state = client.get(f"{url}/threads/{thread}/state").json()
     assert state == paused
     assert state["values"]["tool_calls"] == asked["tool_calls"] and state["checkpoint_id"] == str(state["step"])
+    paths = client.get(f"{url}/openapi.json").json()["paths"]
+    assert {"/threads", "/threads/{thread_id}/runs", "/threads/{thread_id}/resume", "/threads/{thread_id}/stream",
+            "/threads/{thread_id}/state", "/threads/{thread_id}/history"} <= set(paths)
 
 
 @pytest.mark.parametrize(

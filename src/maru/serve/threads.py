@@ -32,8 +32,8 @@ import copy
 import uuid
 import weakref
 from collections import OrderedDict
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Callable
+from typing import Any, TypeVar
 
 from fastapi import FastAPI, Query, Request
 from fastapi.responses import Response, StreamingResponse
@@ -41,6 +41,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from .._home import maru_home
 from ..core.config import RunConfig
+from ..core.executor import run_in_thread
 from ..graph import Command, CompiledGraph, GraphCheckpointError, SQLiteSaver, StateSnapshot
 from ..redact import default_redactor
 from .bodies import RequestConfig
@@ -62,6 +63,7 @@ THREADS_FILE = "threads.sqlite"
 """The SQLite file in maru's home that keeps the threads of a graph served without a checkpointer."""
 
 STREAM_MODES = ("values", "updates", "messages")
+T = TypeVar("T")
 MAX_UNRUN_THREADS = 10_000
 """Threads created but never run are remembered in memory; past this many the oldest are forgotten."""
 
@@ -166,8 +168,15 @@ class Threads:
         while len(self.unrun) > MAX_UNRUN_THREADS:
             self.unrun.popitem(last=False)
 
-    def snapshot(self, thread_id: str) -> StateSnapshot | None:
-        return self.graph.get_state(thread_config(thread_id))
+    async def snapshot(self, thread_id: str) -> StateSnapshot | None:
+        return await self.read(self.graph.get_state, thread_config(thread_id))
+
+    async def read(self, step: Callable[[RunConfig], T], config: RunConfig) -> T:
+        """``step(config)`` (a read of the saver) on the shared pool when the saver waits on the
+        network, so the event loop serves other requests meanwhile; inline otherwise."""
+        if self.graph.checkpointer is not None and self.graph.checkpointer.io_bound:
+            return await run_in_thread(step, config)
+        return step(config)
 
     def known(self, thread_id: str, snapshot: StateSnapshot | None) -> bool:
         if snapshot is None:
@@ -230,7 +239,7 @@ def add_thread_routes(app: FastAPI, runnable: Any) -> bool:
 async def create_thread(request: Request, body: CreateThreadBody | None = None) -> Response:
     threads: Threads = request.app.state.threads
     thread_id = body.thread_id if body is not None and body.thread_id else uuid.uuid4().hex
-    if threads.known(thread_id, threads.snapshot(thread_id)):
+    if threads.known(thread_id, await threads.snapshot(thread_id)):
         return json_error(409, "thread_exists", f"thread {thread_id!r} already exists; leave thread_id out to get a new one")
     threads.remember(thread_id)
     return json_response({"thread_id": thread_id}, 201)
@@ -254,7 +263,7 @@ async def stream_thread(request: Request, thread_id: str, body: StreamBody) -> R
         return json_error(422, "validation_error", f"stream_mode {unknown or modes!r}: choose from {list(STREAM_MODES)}")
     value = Command(resume=body.resume) if "resume" in given else body.input
     threads: Threads = request.app.state.threads
-    refused = _refusal(threads, thread_id, value)
+    refused = await _refusal(threads, thread_id, value)
     if refused is not None:
         return refused
     config = thread_config(thread_id, request_config(request, body.config))
@@ -274,7 +283,7 @@ async def stream_thread(request: Request, thread_id: str, body: StreamBody) -> R
 
 async def thread_state(request: Request, thread_id: str) -> Response:
     threads: Threads = request.app.state.threads
-    snapshot = threads.snapshot(thread_id)
+    snapshot = await threads.snapshot(thread_id)
     if not threads.known(thread_id, snapshot):
         return _not_found(thread_id)
     return json_response(_masked(thread_view(thread_id, snapshot)))
@@ -284,9 +293,9 @@ async def thread_history(
     request: Request, thread_id: str, limit: int | None = Query(default=None, ge=1, description="At most this many, newest first.")
 ) -> Response:
     threads: Threads = request.app.state.threads
-    if not threads.known(thread_id, threads.snapshot(thread_id)):
+    if not threads.known(thread_id, await threads.snapshot(thread_id)):
         return _not_found(thread_id)
-    history = threads.graph.get_state_history(thread_config(thread_id))
+    history = await threads.read(threads.graph.get_state_history, thread_config(thread_id))
     checkpoints = [checkpoint_view(s) for s in history[:limit]]
     return json_response(_masked({"thread_id": thread_id, "checkpoints": checkpoints}))
 
@@ -295,7 +304,7 @@ async def thread_history(
 async def _run(request: Request, thread_id: str, value: Any, requested: RequestConfig | None, where: str) -> Response:
     """Run ``value`` (input or a Command) on the thread, then answer with the thread."""
     threads: Threads = request.app.state.threads
-    refused = _refusal(threads, thread_id, value)
+    refused = await _refusal(threads, thread_id, value)
     if refused is not None:
         return refused
     config = thread_config(thread_id, request_config(request, requested))
@@ -306,12 +315,12 @@ async def _run(request: Request, thread_id: str, value: Any, requested: RequestC
         return _failure(exc, where)
     finally:
         threads.release(thread_id, claim)
-    return json_response(_masked(thread_view(thread_id, threads.snapshot(thread_id))))
+    return json_response(_masked(thread_view(thread_id, await threads.snapshot(thread_id))))
 
 
-def _refusal(threads: Threads, thread_id: str, value: Any) -> Response | None:
+async def _refusal(threads: Threads, thread_id: str, value: Any) -> Response | None:
     """Why ``value`` cannot run on the thread now (404, 409, 422), or ``None`` when it can."""
-    snapshot = threads.snapshot(thread_id)
+    snapshot = await threads.snapshot(thread_id)
     if not threads.known(thread_id, snapshot):
         return _not_found(thread_id)
     if thread_id in threads.busy:
@@ -373,7 +382,7 @@ async def _stream_events(
             yield sse("data", _masked(stream_item(*first)))
             async for mode, chunk in chunks:
                 yield sse("data", _masked(stream_item(mode, chunk)))
-        yield sse("end", _masked(thread_view(thread_id, threads.snapshot(thread_id))))
+        yield sse("end", _masked(thread_view(thread_id, await threads.snapshot(thread_id))))
     except Exception as exc:
         yield _error_event(exc, "/threads/{id}/stream")
     finally:
