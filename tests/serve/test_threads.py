@@ -198,3 +198,18 @@ def test_a_tool_calling_agent_waits_for_approval_over_http(
         done = client.post(f"{url}/threads/{thread}/resume", json={"resume": decision}).json()
     assert done["status"] == "done", done
     assert removed == deleted and done["values"]["messages"][-1]["content"] == answer
+
+
+def test_threads_on_postgresql_are_read_off_the_event_loop(client: httpx.Client, postgres_url: str) -> None:
+    from maru.graph import PostgresSaver
+
+    saver = PostgresSaver(postgres_url)
+    saver.delete_thread("pg-approval")
+    with live_server(create_app(approval_graph(saver))) as url:
+        assert client.post(f"{url}/threads", json={"thread_id": "pg-approval"}).status_code == 201
+        paused = client.post(f"{url}/threads/pg-approval/runs", json={"input": {"request": "/tmp/x"}}).json()
+        assert paused["status"] == "interrupted"
+        done = client.post(f"{url}/threads/pg-approval/resume", json={"resume": {"action": "approve"}}).json()
+        assert done["status"] == "done" and done["values"]["results"] == ["deleted /tmp/x"]
+        assert len(client.get(f"{url}/threads/pg-approval/history").json()["checkpoints"]) == 4
+    saver.delete_thread("pg-approval")
