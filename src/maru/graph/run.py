@@ -155,6 +155,8 @@ class Run:
     def settle(self, tasks: list[str], results: list[tuple[bool, Any]]) -> Writes:
         """Nodes' results as writes; when one failed, keep the others' and raise its error; when
         some paused, keep the others' and pause the run (no writes: the step is not over)."""
+        if len(results) == 1 and results[0][0]:  # one node that returned: most supersteps
+            return [(tasks[0], results[0][1])]
         done = [(t, value) for t, (ok, value) in zip(tasks, results, strict=True) if ok]
         paused = [Interrupt(v.value, t) for t, (ok, v) in zip(tasks, results, strict=True) if isinstance(v, GraphInterrupt)]
         for ok, value in results:
@@ -234,7 +236,7 @@ class Run:
     def _save(self, writes: Writes, source: str, extra: dict[str, Any] | None = None) -> None:
         if self.saver is None:
             return
-        waiting = {k: list(v) for k, v in self.waiting.items()}
+        waiting = {k: list(v) for k, v in self.waiting.items()} if self.waiting else {}
         checkpoint = new_checkpoint(self.step, writes, self.next, waiting, source, extra)
         self.saver.put(self.thread_id, checkpoint)
         if self.saved is not None:
