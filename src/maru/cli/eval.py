@@ -71,7 +71,7 @@ def eval_run(
         result = evaluate(data, pipeline, name=name, judge=_judge(judge, settings), store=RunStore(db), restart=restart)
     finally:
         knowledge.close()
-    console = make_console()
+    console = _console()
     console.print(f"experiment {result.name}: {len(result.results)} questions of {data.name} → {result.store}", markup=False)
     console.print(_summary_table([_info_of(result)]))
     for failed in result.errors[:5]:
@@ -88,7 +88,7 @@ def eval_run(
 def eval_list(db: TraceDb = None) -> None:
     """List the experiments in the trace store, newest first, with their mean scores."""
     experiments = _open(db).experiments.list()
-    console = make_console()
+    console = _console()
     if not experiments:
         console.print("No experiments yet: maru eval run --dataset D --kb K", markup=False)
         return
@@ -111,7 +111,7 @@ def eval_show(
         shown = {**info.to_dict(), "results": [asdict(r) for r in results]}
         typer.echo(json.dumps(shown, ensure_ascii=False, indent=2, default=str))
         return
-    console = make_console()
+    console = _console()
     console.print(f"{info.name}: {info.dataset}, {info.done}/{info.questions} questions, {info.status}", markup=False)
     console.print("config: " + json.dumps(info.config, ensure_ascii=False), markup=False, soft_wrap=True)
     console.print(_summary_table([info]))
@@ -136,7 +136,7 @@ def eval_compare(
     from ..tracing.experiments import ExperimentInfo
 
     infos = [ExperimentInfo(**e) for e in compared["experiments"]]
-    console = make_console()
+    console = _console()
     console.print(_summary_table(infos, delta=True))
     metrics = _shown_metrics(infos)
     table = _table(["question", *(f"Δ {m}" for m in metrics), f"trace {first}", f"trace {second}"])
@@ -159,10 +159,18 @@ def eval_corpus(
     from ..eval import load_dataset
 
     paths = load_dataset(dataset).write_corpus(folder)
-    make_console().print(f"{len(paths)} documents → {folder}; next: maru ingest {folder} --store KB", markup=False)
+    _console().print(f"{len(paths)} documents → {folder}; next: maru ingest {folder} --store KB", markup=False)
 
 
 # --------------------------------------------------------------------------- helpers
+def _console() -> Any:
+    """The console, wide when printing to a file or pipe (tables of scores would fold at 80)."""
+    console = make_console()
+    if not console.is_terminal:
+        console.width = 200
+    return console
+
+
 def _open(db: Path | None) -> RunStore:
     from .trace import _open_trace_store
 
@@ -228,12 +236,12 @@ def _shown_metrics(infos: list[ExperimentInfo]) -> list[str]:
 
 def _summary_table(infos: list[ExperimentInfo], delta: bool = False) -> Any:
     metrics = _shown_metrics(infos)
-    table = _table(["experiment", "dataset", "questions", *metrics])
+    table = _table(["experiment", "questions", *metrics])
     for info in infos:
-        table.add_row(info.name, info.dataset, f"{info.done}/{info.questions}" + ("" if info.status == "done" else " …"),
+        table.add_row(info.name, f"{info.done}/{info.questions}" + ("" if info.status == "done" else " …"),
                       *(_score(info.summary.get(m)) for m in metrics))
     if delta and len(infos) == 2:
-        table.add_row("Δ", "", "", *(_delta(infos[0].summary.get(m), infos[1].summary.get(m)) for m in metrics))
+        table.add_row("Δ", "", *(_delta(infos[0].summary.get(m), infos[1].summary.get(m)) for m in metrics))
     return table
 
 
@@ -241,8 +249,9 @@ def _table(columns: list[str]) -> Any:
     from rich.table import Table
 
     table = Table(box=None, pad_edge=False, highlight=False)
-    for column in columns:
-        table.add_column(column, overflow="fold")
+    for column in columns:  # questions wrap; names, ids and scores keep their width
+        wraps = column == "question"
+        table.add_column(column, no_wrap=not wraps, min_width=None if wraps else len(column), overflow="fold")
     return table
 
 

@@ -125,11 +125,13 @@ def _run_remaining(
     bar = ProgressBar(f"eval {name}", len(data), len(done)) if progress else None
     count = len(done)
     try:
-        with tracing([runs]):
+        with tracing([runs]) as tracer:
             for position, example in enumerate(data.examples):
                 if example.id in done:
                     continue
-                runs.experiments.record(name, _question(name, position, example, pipeline, judge))
+                result = _question(name, position, example, pipeline, judge)
+                tracer.flush()  # a stored result's trace is in the store too, even if the process dies next
+                runs.experiments.record(name, result)
                 count += 1
                 if bar:
                     bar.update(count)

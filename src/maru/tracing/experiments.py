@@ -111,14 +111,15 @@ class Experiments:
         self, name: str, *, dataset: str, digest: str, config: Mapping[str, Any], questions: int, restart: bool = False
     ) -> set[str]:
         """Create the experiment ``name``, or take it up again: returns the ids of the questions it
-        already scored (a question that failed is run again). An experiment of that name with another dataset or config raises
-        :class:`~maru.errors.EvaluationError` (``restart=True`` replaces it instead)."""
+        already scored (a question that failed is run again). An experiment of that name with
+        another dataset or config raises :class:`~maru.errors.EvaluationError`, unless it has no
+        results yet or ``restart=True``: then it is replaced."""
         config_json = _dumps(dict(config))
         now = time.time()
 
         def transaction(conn: sqlite3.Connection) -> set[str]:
             row = conn.execute("SELECT dataset_digest, config FROM experiments WHERE name = ?", (name,)).fetchone()
-            if row is not None and restart:
+            if row is not None and (restart or not _has_results(conn, name)):  # nothing to keep
                 _delete(conn, name)
                 row = None
             if row is None:
@@ -222,6 +223,10 @@ class Experiments:
 
 
 _INFO = "SELECT name, dataset, dataset_digest, config, questions, status, created, updated FROM experiments"
+
+
+def _has_results(conn: sqlite3.Connection, name: str) -> bool:
+    return conn.execute("SELECT 1 FROM experiment_results WHERE experiment = ? LIMIT 1", (name,)).fetchone() is not None
 
 
 def _delete(conn: sqlite3.Connection, name: str) -> int:

@@ -10,6 +10,8 @@
   unique prefix of the id is enough (404 when none matches, 409 when several do). For a
   ``maru.graph`` run, ``graph`` holds its thread and the checkpoints it saved (see
   :func:`~maru.tracing.graphs.graph_summary`), else ``null``.
+- ``/experiments`` and ``/api/experiments…`` — ``maru eval`` experiments side by side, question by
+  question (:mod:`maru.tracing.experiment_views`).
 - ``GET /`` and ``/static/*`` — the page: plain HTML, CSS and JavaScript shipped in the package
   (``tracing/static``), nothing loaded from anywhere else (the Content-Security-Policy says so too).
 
@@ -27,6 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import TraceStoreError
+from .experiment_views import experiment_routes
 from .graphs import graph_summary, is_paused
 from .run import Run
 from .store import RunStore, parse_time
@@ -92,6 +95,7 @@ def create_viewer_app(store: RunStore) -> FastAPI:
         return JSONResponse({"detail": str(exc)}, status_code=500)
 
     _trace_routes(app, store)
+    experiment_routes(app, store, STATIC_DIR, _clean)
     _page_routes(app, store)
     return app
 
