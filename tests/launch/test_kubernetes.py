@@ -55,7 +55,9 @@ def validate(schemas: dict[tuple[str, str], Any], obj: dict[str, Any]) -> None:
 
 
 def spec_of(**overrides: Any) -> Any:
-    kube = {"image": "registry.example/maru:1", **overrides.pop("kubernetes", {})}
+    # the legacy kinds: TrainJob (the default) has its own tests in test_kubernetes_trainjob.py
+    kube = {"image": "registry.example/maru:1", "kind": "pytorchjob",
+            **overrides.pop("kubernetes", {})}
     data: dict[str, Any] = {
         "name": "fmnist",
         "entrypoint": {"script": "train.py", "args": ["--steps", "10"]},
@@ -140,14 +142,16 @@ def test_pytorchjob_fixed_size() -> None:
     assert job["apiVersion"] == "kubeflow.org/v1" and job["metadata"]["name"] == "fmnist"
     replicas = job["spec"]["pytorchReplicaSpecs"]
     assert replicas["Master"]["replicas"] == 1 and replicas["Worker"]["replicas"] == 2
-    assert replicas["Master"]["restartPolicy"] == "OnFailure"
+    assert replicas["Master"]["restartPolicy"] == "ExitCode"  # 128+ (preempted, killed) retried
     assert "elasticPolicy" not in job["spec"]
     assert job["spec"]["nprocPerNode"] == "1"
     assert job["spec"]["runPolicy"] == {"backoffLimit": 4, "cleanPodPolicy": "None"}
     assert "kueue.x-k8s.io/queue-name" not in job["metadata"]["labels"]
     command = container_of(replicas["Worker"]["template"])["command"]
-    assert command[:3] == ["python", "-m", "torch.distributed.run"]
+    assert command[:3] == ["python", "-m", "maru.launch.node"]  # torchrun, exit codes mapped
     assert command[command.index("--rdzv-endpoint") + 1] == "fmnist-master-0:29500"
+    assert command[command.index("--shutdown-timeout") + 1] == "110"  # inside the 120 s lead
+    assert command[-5:-3] == ["-m", "maru.launch.entry"]
     assert command[command.index("--nnodes") + 1] == "3"
     assert command[-3:] == ["train.py", "--steps", "10"]
     pod = replicas["Master"]["template"]["spec"]
@@ -210,19 +214,20 @@ def test_jobset() -> None:
     assert job["metadata"]["labels"]["kueue.x-k8s.io/queue-name"] == "team-b"
     assert job["metadata"]["labels"]["team"] == "ml"
     assert job["spec"]["suspend"] is True
-    assert job["spec"]["failurePolicy"] == {"maxRestarts": 3}
+    assert job["spec"]["failurePolicy"]["maxRestarts"] == 3
     assert job["spec"]["network"] == {"enableDNSHostnames": True}
-    (replicated,) = job["spec"]["replicatedJobs"]
+    rdzv, replicated = job["spec"]["replicatedJobs"]
+    assert rdzv["name"] == "rdzv" and replicated["dependsOn"] == [{"name": "rdzv", "status": "Ready"}]
     assert replicated["name"] == "trainer" and replicated["replicas"] == 1
     batch = replicated["template"]["spec"]
     assert (batch["parallelism"], batch["completions"]) == (2, 2)
-    assert batch["completionMode"] == "Indexed" and batch["backoffLimit"] == 0
+    assert batch["completionMode"] == "Indexed" and batch["backoffLimit"] == 3
     pod = batch["template"]["spec"]
     assert pod["restartPolicy"] == "Never" and pod["serviceAccountName"] == "trainer"
     assert pod["nodeSelector"] == {"gpu": "a100"}
     container = container_of(batch["template"])
     command = container["command"]
-    assert command[command.index("--rdzv-endpoint") + 1] == "fmnist-trainer-0-0.fmnist:29500"
+    assert command[command.index("--rdzv-endpoint") + 1] == "fmnist-rdzv-0-0.fmnist:29500"
     assert command[command.index("--node-rank") + 1] == "$(MARU_NODE_RANK)"
     rank_env = next(e for e in container["env"] if e["name"] == "MARU_NODE_RANK")
     assert "job-completion-index" in rank_env["valueFrom"]["fieldRef"]["fieldPath"]
@@ -361,6 +366,7 @@ def api() -> Iterator[tuple[Recorder, Any]]:
 
 
 PTJ = "/apis/kubeflow.org/v1/namespaces/ns/pytorchjobs"
+TJ = "/apis/trainer.kubeflow.org/v1alpha1/namespaces/ns/trainjobs"
 JS = "/apis/jobset.x-k8s.io/v1alpha2/namespaces/ns/jobsets"
 PODS = "/api/v1/namespaces/ns/pods"
 
@@ -425,12 +431,12 @@ def test_status_jobset_and_lookup_by_name(api: tuple[Recorder, Any]) -> None:
         },
     }
     recorder.answer("GET", f"{JS}/fmnist", 200, body)
-    status = KubernetesBackend("ns", api_client=api_client).status("fmnist")  # no kind: try both
+    status = KubernetesBackend("ns", api_client=api_client).status("fmnist")  # no kind: try all
     assert (status.state, status.restarts, status.job_id) == ("succeeded", 2, "ns/jobset/fmnist")
-    assert [r["path"] for r in recorder.requests] == [f"{PTJ}/fmnist", f"{JS}/fmnist"]
+    assert [r["path"] for r in recorder.requests] == [f"{TJ}/fmnist", f"{PTJ}/fmnist", f"{JS}/fmnist"]
     recorder.answer("GET", f"{JS}/fmnist", 200, {"spec": {"suspend": True}})
     assert KubernetesBackend(api_client=api_client).status("ns/jobset/fmnist").state == "pending"
-    with pytest.raises(LaunchError, match="no PyTorchJob or JobSet 'gone' in namespace 'ns'"):
+    with pytest.raises(LaunchError, match="no TrainJob or PyTorchJob or JobSet 'gone' in namespace 'ns'"):
         KubernetesBackend("ns", api_client=api_client).status("gone")
 
 
@@ -486,7 +492,7 @@ def test_jobs_cli_round_trip(api: tuple[Recorder, Any], tmp_path: Path, monkeypa
     spec_path = tmp_path / "job.toml"
     spec_path.write_text(
         'name = "fm"\nnnodes = 2\n[entrypoint]\nscript = "t.py"\n'
-        '[kubernetes]\nimage = "i:1"\nnamespace = "ns"\n'
+        '[kubernetes]\nimage = "i:1"\nnamespace = "ns"\nkind = "pytorchjob"\n'
     )
     db = tmp_path / "jobs.sqlite"
     recorder.answer("POST", PTJ, 201, {})

@@ -51,7 +51,7 @@ def test_fixed_nodes_script(tmp_path: Path) -> None:
     srun = next(line for line in script.splitlines() if line.startswith("srun "))
     assert "--kill-on-bad-exit=1" in srun and "--label" in srun
     torchrun = script.split("--ntasks-per-node=1 \\\n", 1)[1].splitlines()[0].strip()
-    assert torchrun.startswith("/opt/venv/bin/python -m torch.distributed.run --nnodes 2 ")
+    assert torchrun.startswith("/opt/venv/bin/python -m maru.launch.node --nnodes 2 ")
     assert '--rdzv-endpoint "$MASTER_ADDR:$MASTER_PORT"' in torchrun
     assert "--rdzv-backend c10d" in torchrun and "--rdzv-id fmnist" in torchrun
     assert torchrun.endswith("train.py --steps 10 &")
@@ -120,7 +120,7 @@ def test_no_checkpoint_dir_no_export(tmp_path: Path) -> None:
 
 def test_module_entrypoint(tmp_path: Path) -> None:
     script = backend(tmp_path).render(spec_of(entrypoint={"module": "pkg.train", "args": ["-x"]}))
-    assert "--rdzv-id fmnist -m pkg.train -x &" in script
+    assert "--rdzv-id fmnist --shutdown-timeout 110 -m maru.launch.entry -m pkg.train -x &" in script
 
 
 @pytest.mark.parametrize(

@@ -67,7 +67,7 @@ def test_toml_spec_reads_every_section(tmp_path: Path) -> None:
     assert spec.resources.cpus == 2.5 and spec.resources.memory == "8Gi" and spec.resources.gpus == 1
     assert spec.env == {"OMP_NUM_THREADS": "2"}
     assert spec.slurm is not None and spec.slurm.time_seconds == (26 * 60 + 30) * 60
-    assert spec.slurm.signal_lead_s == 120
+    assert spec.slurm.signal_lead_s is None and spec.slurm_lead_s == 120  # the job's default
     assert spec.kubernetes is not None and spec.kubernetes.kind == "jobset"
     assert spec.kubernetes.shm_size == "2Gi" and spec.kubernetes.checkpoint_mount == "/checkpoints"
     assert spec.rdzv_port == 29500 and spec.hang_timeout_s == 600

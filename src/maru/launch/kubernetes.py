@@ -1,315 +1,48 @@
-"""Kubernetes: a job spec becomes a Kubeflow ``PyTorchJob`` (kubeflow.org/v1) or a ``JobSet``
-(jobset.x-k8s.io/v1alpha2), plus a PersistentVolumeClaim for checkpoints when the spec asks for a
-new one. With ``queue`` set the job carries Kueue's ``kueue.x-k8s.io/queue-name`` label and is
-created suspended: Kueue admits all its pods at once (gang admission) and unsuspends it.
-
-Every pod runs torchrun with c10d rendezvous on the first pod (``<name>-master-0`` or
-``<name>-worker-0`` for a PyTorchJob, ``<name>-trainer-0-0.<name>`` for a JobSet), ``/dev/shm``
-as a memory-backed volume (the 64 MiB default starves data loader workers) and the checkpoint
-claim mounted at ``checkpoint_mount``.
-
-Requests go through the official ``kubernetes`` client (``pip install "maru[launch]"``), set up
-from kubeconfig or the in-cluster service account, or from an explicit ``api_client``.
+"""Kubernetes: submit, follow and delete maru's jobs through the official ``kubernetes`` client
+(``pip install "maru[launch]"``), set up from kubeconfig or the in-cluster service account, or from
+an explicit ``api_client``. What is submitted is rendered by :mod:`maru.launch.k8s_jobs` (a
+Kubeflow Trainer v2 ``TrainJob`` by default, a ``JobSet`` or a legacy ``PyTorchJob``, see there for
+what each does under Kueue and when node 0 is lost) from the pieces in
+:mod:`maru.launch.k8s_objects`; both are re-exported here.
 """
 
 from __future__ import annotations
 
 import json
-import posixpath
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigurationError
 from .backend import Backend, JobHandle, JobState, JobStatus, LaunchError
+from .k8s_jobs import jobset, manifests, pytorchjob, trainjob
+from .k8s_objects import (
+    JOBSET,
+    MANAGED_BY,
+    PYTORCHJOB,
+    QUEUE_LABEL,
+    RESOURCES,
+    TRAINJOB,
+    Resource,
+    options,
+    render_yaml,
+)
 
 if TYPE_CHECKING:
-    from .spec import JobSpec, KubernetesOptions
+    from .spec import JobSpec
 
 __all__ = [
     "JOBSET",
     "PYTORCHJOB",
     "QUEUE_LABEL",
+    "TRAINJOB",
     "KubernetesBackend",
     "jobset",
     "manifests",
     "pytorchjob",
     "render_yaml",
+    "trainjob",
 ]
-
-QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
-MANAGED_BY = ("app.kubernetes.io/managed-by", "maru")
-JOB_LABEL = "maru.dev/job"
-CONTAINER = "pytorch"  # the training operator finds the training container by this name
-PORT_NAME = "pytorchjob-port"  # and the rendezvous/master port by this one
-TRAINER = "trainer"  # the JobSet's replicated job
-COMPLETION_INDEX = "metadata.annotations['batch.kubernetes.io/job-completion-index']"
-
-
-@dataclass(frozen=True)
-class Resource:
-    """A custom resource kind: the API group, version and plural the REST paths use."""
-
-    kind: str
-    group: str
-    version: str
-    plural: str
-    pod_label: str  # the label its controller puts on every pod of a job
-
-    @property
-    def api_version(self) -> str:
-        return f"{self.group}/{self.version}"
-
-
-PYTORCHJOB = Resource(
-    "PyTorchJob", "kubeflow.org", "v1", "pytorchjobs", "training.kubeflow.org/job-name"
-)
-JOBSET = Resource(
-    "JobSet", "jobset.x-k8s.io", "v1alpha2", "jobsets", "jobset.sigs.k8s.io/jobset-name"
-)
-RESOURCES = {"pytorchjob": PYTORCHJOB, "jobset": JOBSET}
-
-
-# ------------------------------------------------------------------------------------ rendering
-def _options(spec: JobSpec) -> KubernetesOptions:
-    if spec.kubernetes is None:
-        where = f" {spec.source}" if spec.source else ""
-        raise ConfigurationError(
-            f"job spec{where} has no [kubernetes] section: add one with at least "
-            "image = \"<registry>/<image>:<tag>\" to run on Kubernetes"
-        )
-    return spec.kubernetes
-
-
-def checkpoint_claim(spec: JobSpec) -> str | None:
-    """The PVC the pods mount for checkpoints: the one named, or ``<name>-checkpoints`` when only
-    a size for a new claim is given; ``None`` for neither."""
-    opts = _options(spec)
-    if opts.checkpoint_claim:
-        return opts.checkpoint_claim
-    return f"{spec.name}-checkpoints" if opts.checkpoint_storage else None
-
-
-def checkpoint_dir(spec: JobSpec) -> str | None:
-    """Where checkpoints go inside the pods: ``checkpoint_dir`` under the claim's mount when it is
-    relative (an absolute one is kept), the mount itself when only a claim is given."""
-    opts = _options(spec)
-    if checkpoint_claim(spec) is None:
-        return spec.checkpoint_dir
-    if spec.checkpoint_dir is None:
-        return opts.checkpoint_mount
-    return posixpath.join(opts.checkpoint_mount, spec.checkpoint_dir)
-
-
-def _labels(spec: JobSpec) -> dict[str, str]:
-    labels = {MANAGED_BY[0]: MANAGED_BY[1], JOB_LABEL: spec.name, **_options(spec).labels}
-    return labels
-
-
-def _metadata(spec: JobSpec, queued: bool) -> dict[str, Any]:
-    labels = _labels(spec)
-    opts = _options(spec)
-    if queued and opts.queue:
-        labels[QUEUE_LABEL] = opts.queue
-    return {"name": spec.name, "namespace": opts.namespace, "labels": labels}
-
-
-def _env(spec: JobSpec, extra: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    env: list[dict[str, Any]] = [{"name": k, "value": v} for k, v in spec.env.items()]
-    maru = {"MARU_JOB_NAME": spec.name, "PYTHONUNBUFFERED": "1"}
-    folder = checkpoint_dir(spec)
-    if folder:
-        maru["MARU_CHECKPOINT_DIR"] = folder
-    env += [{"name": k, "value": v} for k, v in maru.items() if k not in spec.env]
-    return env + extra
-
-
-def _resources(spec: JobSpec) -> dict[str, Any]:
-    wanted: dict[str, Any] = {}
-    if spec.resources.cpus is not None:
-        wanted["cpu"] = f"{spec.resources.cpus:g}"
-    if spec.resources.memory is not None:
-        wanted["memory"] = spec.resources.memory
-    if spec.resources.gpus:
-        wanted["nvidia.com/gpu"] = str(spec.resources.gpus)
-    return {"requests": dict(wanted), "limits": dict(wanted)} if wanted else {}
-
-
-def _pod_template(
-    spec: JobSpec, command: list[str], restart_policy: str | None, extra_env: list[dict[str, Any]]
-) -> dict[str, Any]:
-    opts = _options(spec)
-    container: dict[str, Any] = {
-        "name": CONTAINER,
-        "image": opts.image,
-        "command": command,
-        "env": _env(spec, extra_env),
-        "ports": [{"name": PORT_NAME, "containerPort": spec.rdzv_port, "protocol": "TCP"}],
-        "volumeMounts": [{"name": "dshm", "mountPath": "/dev/shm"}],
-    }
-    if opts.image_pull_policy:
-        container["imagePullPolicy"] = opts.image_pull_policy
-    if spec.workdir:
-        container["workingDir"] = spec.workdir
-    resources = _resources(spec)
-    if resources:
-        container["resources"] = resources
-    volumes: list[dict[str, Any]] = [
-        {"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": opts.shm_size}}
-    ]
-    claim = checkpoint_claim(spec)
-    if claim:
-        container["volumeMounts"].append({"name": "checkpoints", "mountPath": opts.checkpoint_mount})
-        volumes.append({"name": "checkpoints", "persistentVolumeClaim": {"claimName": claim}})
-    pod: dict[str, Any] = {"containers": [container], "volumes": volumes}
-    if restart_policy:
-        pod["restartPolicy"] = restart_policy
-    if opts.service_account:
-        pod["serviceAccountName"] = opts.service_account
-    if opts.node_selector:
-        pod["nodeSelector"] = dict(opts.node_selector)
-    return {"metadata": {"labels": _labels(spec)}, "spec": pod}
-
-
-def _check_length(name: str, longest: str) -> None:
-    if len(longest) > 63:
-        raise ConfigurationError(
-            f"job name {name!r} is too long for Kubernetes: its pods' names ({longest!r}) must be "
-            f"at most 63 characters; shorten the name by {len(longest) - 63}"
-        )
-
-
-def pytorchjob(spec: JobSpec) -> dict[str, Any]:
-    """The Kubeflow PyTorchJob: Master + Workers for a fixed node count, Workers under an
-    ``elasticPolicy`` for ``MIN:MAX``. The training operator restarts failed pods
-    (``OnFailure``) up to ``max_restarts`` times (``runPolicy.backoffLimit``)."""
-    opts = _options(spec)
-    first = f"{spec.name}-master-0" if not spec.elastic else f"{spec.name}-worker-0"
-    _check_length(spec.name, f"{spec.name}-worker-{spec.max_nodes - 1}")
-    command = spec.torchrun_command(rdzv_endpoint=f"{first}:{spec.rdzv_port}")
-    template = _pod_template(spec, command, None, [])
-
-    def replicas(count: int) -> dict[str, Any]:
-        return {"replicas": count, "restartPolicy": "OnFailure", "template": template}
-
-    job_spec: dict[str, Any] = {
-        "nprocPerNode": str(spec.nproc_per_node),
-        "runPolicy": {"backoffLimit": spec.max_restarts, "cleanPodPolicy": "None"},
-    }
-    if opts.queue:
-        job_spec["runPolicy"]["suspend"] = True
-    if spec.elastic:
-        policy: dict[str, Any] = {
-            "minReplicas": spec.min_nodes,
-            "maxReplicas": spec.max_nodes,
-            "rdzvBackend": "c10d",
-            "rdzvPort": spec.rdzv_port,
-            "rdzvId": spec.name,
-            "maxRestarts": spec.max_restarts,
-        }
-        if isinstance(spec.nproc_per_node, int):
-            policy["nProcPerNode"] = spec.nproc_per_node  # deprecated, older operators read it
-        job_spec["elasticPolicy"] = policy
-        job_spec["pytorchReplicaSpecs"] = {"Worker": replicas(spec.max_nodes)}
-    else:
-        specs = {"Master": replicas(1)}
-        if spec.max_nodes > 1:
-            specs["Worker"] = replicas(spec.max_nodes - 1)
-        job_spec["pytorchReplicaSpecs"] = specs
-    return {
-        "apiVersion": PYTORCHJOB.api_version,
-        "kind": PYTORCHJOB.kind,
-        "metadata": _metadata(spec, queued=True),
-        "spec": job_spec,
-    }
-
-
-def jobset(spec: JobSpec) -> dict[str, Any]:
-    """The JobSet: one replicated job ``trainer`` whose Indexed batch Job runs one pod per node.
-    Pods fail fast (``backoffLimit: 0``); the JobSet recreates them all, up to ``max_restarts``
-    times (``failurePolicy.maxRestarts``), and torchrun resumes from the last checkpoint."""
-    opts = _options(spec)
-    host = f"{spec.name}-{TRAINER}-0-0"
-    _check_length(spec.name, host)
-    command = spec.torchrun_command(
-        node_rank="$(MARU_NODE_RANK)", rdzv_endpoint=f"{host}.{spec.name}:{spec.rdzv_port}"
-    )
-    node_rank = {"name": "MARU_NODE_RANK", "valueFrom": {"fieldRef": {"fieldPath": COMPLETION_INDEX}}}
-    template = _pod_template(spec, command, "Never", [node_rank])
-    job_spec: dict[str, Any] = {
-        "failurePolicy": {"maxRestarts": spec.max_restarts},
-        "network": {"enableDNSHostnames": True},
-        "replicatedJobs": [
-            {
-                "name": TRAINER,
-                "replicas": 1,
-                "template": {
-                    "metadata": {"labels": _labels(spec)},
-                    "spec": {
-                        "parallelism": spec.max_nodes,
-                        "completions": spec.max_nodes,
-                        "completionMode": "Indexed",
-                        "backoffLimit": 0,
-                        "template": template,
-                    },
-                },
-            }
-        ],
-    }
-    if opts.queue:
-        job_spec["suspend"] = True
-    return {
-        "apiVersion": JOBSET.api_version,
-        "kind": JOBSET.kind,
-        "metadata": _metadata(spec, queued=True),
-        "spec": job_spec,
-    }
-
-
-def checkpoint_pvc(spec: JobSpec) -> dict[str, Any] | None:
-    """A ReadWriteMany claim of ``checkpoint_storage`` (every node writes its shards), or ``None``
-    when the spec names an existing claim or none."""
-    opts = _options(spec)
-    claim = checkpoint_claim(spec)
-    if claim is None or opts.checkpoint_storage is None:
-        return None
-    pvc_spec: dict[str, Any] = {
-        "accessModes": ["ReadWriteMany"],
-        "resources": {"requests": {"storage": opts.checkpoint_storage}},
-    }
-    if opts.storage_class:
-        pvc_spec["storageClassName"] = opts.storage_class
-    return {
-        "apiVersion": "v1",
-        "kind": "PersistentVolumeClaim",
-        "metadata": {"name": claim, "namespace": opts.namespace, "labels": _labels(spec)},
-        "spec": pvc_spec,
-    }
-
-
-def manifests(spec: JobSpec) -> list[dict[str, Any]]:
-    """Every object to create, in order: the checkpoint claim (if a new one), then the job."""
-    job = jobset(spec) if _options(spec).kind == "jobset" else pytorchjob(spec)
-    pvc = checkpoint_pvc(spec)
-    return [pvc, job] if pvc else [job]
-
-
-def render_yaml(objects: list[dict[str, Any]]) -> str:
-    """Objects as a multi-document YAML stream (JSON documents, also YAML, without PyYAML).
-
-    Plain YAML: a dict that appears twice (the pod template master and workers share) is written
-    out twice, not as an ``&id001`` anchor and ``*id001`` alias."""
-    try:
-        import yaml
-    except ImportError:
-        return "---\n".join(json.dumps(obj, indent=2) + "\n" for obj in objects)
-
-    class PlainDumper(yaml.SafeDumper):
-        def ignore_aliases(self, data: Any) -> bool:
-            return True
-
-    return yaml.dump_all(objects, Dumper=PlainDumper, sort_keys=False, default_flow_style=False)
-
 
 # -------------------------------------------------------------------------------------- backend
 _STATE_OF_PYTORCHJOB: dict[str, JobState] = {
@@ -422,7 +155,7 @@ class KubernetesBackend(Backend):
     def _get(self, ref: _JobRef) -> tuple[Resource, dict[str, Any]]:
         from kubernetes.client.exceptions import ApiException
 
-        candidates = [ref.resource] if ref.resource else [PYTORCHJOB, JOBSET]
+        candidates = [ref.resource] if ref.resource else [TRAINJOB, PYTORCHJOB, JOBSET]
         for resource in candidates:
             try:
                 obj = self._custom().get_namespaced_custom_object(
@@ -448,7 +181,7 @@ class KubernetesBackend(Backend):
         objects = manifests(spec)
         job = objects[-1]
         namespace = job["metadata"]["namespace"]
-        resource = JOBSET if job["kind"] == JOBSET.kind else PYTORCHJOB
+        resource = next(r for r in RESOURCES.values() if r.kind == job["kind"])
         for obj in objects[:-1]:  # the checkpoint claim; one left from an earlier run is reused
             try:
                 self._core().create_namespaced_persistent_volume_claim(namespace, obj)
@@ -463,8 +196,8 @@ class KubernetesBackend(Backend):
             raise self._api_error(exc, f"creating {resource.kind} {spec.name}") from None
         ref = _JobRef(namespace, resource, spec.name)
         extra = {"namespace": namespace, "kind": resource.kind}
-        if _options(spec).queue:
-            extra["queue"] = str(_options(spec).queue)
+        if options(spec).queue:
+            extra["queue"] = str(options(spec).queue)
         return JobHandle(
             backend=self.name,
             job_id=ref.job_id(resource),
@@ -483,35 +216,15 @@ class KubernetesBackend(Backend):
     ) -> JobStatus:
         """``count_restarts`` sums the pods' container restarts (one more request; a PyTorchJob's
         status has no restart count of its own)."""
-        status = obj.get("status") or {}
-        conditions = [c for c in status.get("conditions") or [] if c.get("status") == "True"]
-        state: JobState = "pending"
-        detail = "waiting for the controller"
-        restarts = 0
         if resource is PYTORCHJOB:
-            if obj.get("spec", {}).get("runPolicy", {}).get("suspend"):
-                state, detail = "pending", "suspended (waiting for Kueue admission)"
-            if conditions:
-                last = conditions[-1]
-                state = _STATE_OF_PYTORCHJOB.get(last.get("type", ""), "unknown")
-                detail = last.get("message") or last.get("reason") or last.get("type", "")
+            state, detail = _pytorchjob_state(obj)
+            restarts = self._pod_restarts(resource, ref) if count_restarts else 0
+        elif resource is TRAINJOB:
+            state, detail = _trainjob_state(obj)
             restarts = self._pod_restarts(resource, ref) if count_restarts else 0
         else:
-            restarts = int(status.get("restarts") or 0)
-            kinds = {c.get("type"): c for c in conditions}
-            replicated = status.get("replicatedJobsStatus") or []
-            if "Completed" in kinds:
-                state, condition = "succeeded", kinds["Completed"]
-            elif "Failed" in kinds:
-                state, condition = "failed", kinds["Failed"]
-            elif "Suspended" in kinds or obj.get("spec", {}).get("suspend"):
-                state = "pending"
-                condition = kinds.get("Suspended", {"message": "suspended (waiting for Kueue)"})
-            elif any(int(r.get("active") or 0) > 0 for r in replicated):
-                state, condition = "running", {"message": "jobs active"}
-            else:
-                condition = {"message": detail}
-            detail = condition.get("message") or condition.get("reason") or state
+            state, detail = _jobset_state(obj)
+            restarts = int((obj.get("status") or {}).get("restarts") or 0)
         return JobStatus(
             job_id=ref.job_id(resource),
             state=state,
@@ -563,7 +276,8 @@ class KubernetesBackend(Backend):
             name = pod.metadata.name
             try:
                 response = self._core().read_namespaced_pod_log(
-                    name, ref.namespace, container=CONTAINER, follow=follow, _preload_content=False
+                    name, ref.namespace, container=resource.container, follow=follow,
+                    _preload_content=False,
                 )
             except ApiException as exc:
                 raise self._api_error(exc, f"reading the log of {name}") from None
@@ -593,7 +307,7 @@ class KubernetesBackend(Backend):
         from kubernetes.client.exceptions import ApiException
 
         found: list[JobStatus] = []
-        for resource in (PYTORCHJOB, JOBSET):
+        for resource in (TRAINJOB, PYTORCHJOB, JOBSET):
             try:
                 answer = self._custom().list_namespaced_custom_object(
                     resource.group,
@@ -607,9 +321,68 @@ class KubernetesBackend(Backend):
                     continue
                 raise self._api_error(exc, f"listing {resource.plural}") from None
             for obj in answer.get("items") or []:
+                if _owned_by_trainjob(obj):  # listed as its TrainJob
+                    continue
                 ref = _JobRef(self.namespace, resource, obj["metadata"]["name"])
                 found.append(self._status_of(resource, obj, ref, count_restarts=False))
         return found
+
+
+def _true_conditions(obj: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    status = obj.get("status") or {}
+    return {c.get("type"): c for c in status.get("conditions") or [] if c.get("status") == "True"}
+
+
+def _said(condition: dict[str, Any], fallback: str) -> str:
+    return str(condition.get("message") or condition.get("reason") or fallback)
+
+
+def _pytorchjob_state(obj: dict[str, Any]) -> tuple[JobState, str]:
+    state: JobState = "pending"
+    detail = "waiting for the controller"
+    if obj.get("spec", {}).get("runPolicy", {}).get("suspend"):
+        detail = "suspended (waiting for Kueue admission)"
+    conditions = [c for c in (obj.get("status") or {}).get("conditions") or []
+                  if c.get("status") == "True"]
+    if conditions:
+        last = conditions[-1]
+        state = _STATE_OF_PYTORCHJOB.get(last.get("type", ""), "unknown")
+        detail = _said(last, last.get("type", ""))
+    return state, detail
+
+
+def _jobset_state(obj: dict[str, Any]) -> tuple[JobState, str]:
+    kinds = _true_conditions(obj)
+    replicated = (obj.get("status") or {}).get("replicatedJobsStatus") or []
+    if "Completed" in kinds:
+        return "succeeded", _said(kinds["Completed"], "succeeded")
+    if "Failed" in kinds:
+        return "failed", _said(kinds["Failed"], "failed")
+    if "Suspended" in kinds or obj.get("spec", {}).get("suspend"):
+        return "pending", _said(kinds.get("Suspended", {}), "suspended (waiting for Kueue)")
+    if any(int(r.get("active") or 0) > 0 for r in replicated):
+        return "running", "jobs active"
+    return "pending", "waiting for the controller"
+
+
+def _trainjob_state(obj: dict[str, Any]) -> tuple[JobState, str]:
+    """Trainer v2's conditions (``Complete``, ``Failed``, ``Suspended``) and its jobs' counts."""
+    kinds = _true_conditions(obj)
+    jobs = (obj.get("status") or {}).get("jobsStatus") or []
+    if "Complete" in kinds:
+        return "succeeded", _said(kinds["Complete"], "succeeded")
+    if "Failed" in kinds:
+        return "failed", _said(kinds["Failed"], "failed")
+    if "Suspended" in kinds or obj.get("spec", {}).get("suspend"):
+        return "pending", _said(kinds.get("Suspended", {}), "suspended (waiting for Kueue)")
+    if any(int(j.get("active") or 0) > 0 for j in jobs):
+        return "running", "jobs active"
+    return "pending", "waiting for the controller"
+
+
+def _owned_by_trainjob(obj: dict[str, Any]) -> bool:
+    owners = (obj.get("metadata") or {}).get("ownerReferences") or []
+    return any(o.get("kind") == TRAINJOB.kind for o in owners)
 
 
 def _worker_offset(obj: dict[str, Any]) -> int:

@@ -42,6 +42,7 @@ from .._process import free_port, pid_alive
 from ..errors import ConfigurationError
 from .backend import Backend, JobHandle, JobState, JobStatus, LaunchError
 from .jobdir import CLEARED_ENV, HOST, REQUEUE_EXIT_CODE, JobFolder, root_cause, write_json
+from .worker import worker_env
 
 if TYPE_CHECKING:
     from .spec import JobSpec
@@ -136,18 +137,8 @@ class LocalBackend(Backend):
     def worker_env(self, spec: JobSpec, job_id: str, job_dir: Path) -> dict[str, str]:
         """What the agents (and so the workers) get on top of this process's environment."""
         folder = JobFolder(job_dir.resolve())
-        env = {
-            "MARU_JOB_NAME": spec.name,
-            "MARU_JOB_ID": job_id,
-            "MARU_JOB_DIR": str(folder.path),
-            "MARU_CHECKPOINT_DIR": str(self.checkpoint_dir(spec)),
-            "MARU_HANG_TIMEOUT_S": f"{spec.hang_timeout_s:g}",
-            "MARU_HANG_DUMP_DIR": str(folder.hangs_dir),
-            "PYTHONUNBUFFERED": "1",
-            # a fresh worker store each attempt: the store torchrun shares by default outlives
-            # restarts, and a slow rank's stale address from the last attempt fails the next one
-            "TORCH_DISABLE_SHARE_RDZV_TCP_STORE": "1",
-        }
+        env = worker_env(spec, str(self.checkpoint_dir(spec)), str(folder.hangs_dir))
+        env.update(MARU_JOB_ID=job_id, MARU_JOB_DIR=str(folder.path))
         env.update(spec.env)
         return env
 

@@ -8,13 +8,16 @@ Preemption and restarts, all inside the script:
   operator or a test preempts a job). The shell's trap forwards it to the ``srun`` step, torchrun
   hands it to the workers, and the trainer saves a checkpoint and exits 143
   (:data:`maru.train.dist.PREEMPTED_EXIT_CODE`).
-* When the step ends preempted or failed and the job has been restarted fewer than
-  ``max_restarts`` times (``SLURM_RESTART_COUNT``), the script runs ``scontrol requeue`` on its own
-  job (``--requeue``): same job id, same checkpoint directory, and the trainer resumes from the
-  newest checkpoint. A job Slurm is ending (cancelled, or killed at its time limit: state
-  COMPLETING) is not requeued. Inside a run torchrun first restarts crashed workers in place
-  (``--max-restarts``); the requeue is for what torchrun cannot survive: preemption, a whole step
-  failing. The srun step is signalled with ``scancel --signal=TERM <job>.<step>``: srun itself
+* When the step ends preempted (exit 143, or the trap fired) and the job has been restarted
+  fewer than ``max_restarts`` times (``SLURM_RESTART_COUNT``), the script runs ``scontrol
+  requeue`` on its own job (``--requeue``): same job id, same checkpoint directory, and the trainer
+  resumes from the newest checkpoint. A step that failed any other way is not requeued: torchrun
+  has already restarted its workers in place (``--max-restarts``), and an error in the training
+  code would fail every run the same way. A failed node is Slurm's own to requeue (``--requeue``).
+  A job Slurm is ending (cancelled, or killed at its time limit: state COMPLETING) is not
+  requeued. Exit codes mean what :mod:`maru.launch.worker` says; each node runs under
+  :mod:`maru.launch.node` (143 for a preempted node, not torchrun's 1) and each worker under
+  :mod:`maru.launch.entry` (error files), with the hang watchdog's dumps in ``<log dir>/hangs``. The srun step is signalled with ``scancel --signal=TERM <job>.<step>``: srun itself
   takes SIGTERM as "abort the step" and would kill the workers before they save.
 * Output of every run is appended (``--open-mode=append``) to ``<log dir>/<job id>.log``; srun
   prefixes each line with the node number (``--label``), which ``logs(rank=...)`` filters on.
@@ -40,6 +43,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigurationError
 from .backend import Backend, JobHandle, JobState, JobStatus, LaunchError
+from .worker import node_command, worker_env
 
 if TYPE_CHECKING:
     from .spec import JobSpec
@@ -133,9 +137,8 @@ def _sbatch_options(spec: JobSpec, log_file: Path) -> list[str]:
         ):
             if value:
                 lines.append(f"--{flag}={value}")
-    lead = opts.signal_lead_s if opts is not None else 120
     lines += [
-        f"--signal=B:TERM@{lead}",
+        f"--signal=B:TERM@{spec.slurm_lead_s}",
         "--requeue",
         "--open-mode=append",
         f"--output={log_file}",
@@ -148,20 +151,14 @@ def _sbatch_options(spec: JobSpec, log_file: Path) -> list[str]:
     return lines
 
 
-def _environment(spec: JobSpec) -> dict[str, str]:
-    env = dict(spec.env)
-    env.setdefault("MARU_JOB_NAME", spec.name)
-    env.setdefault("PYTHONUNBUFFERED", "1")
-    if spec.checkpoint_dir:
-        env.setdefault("MARU_CHECKPOINT_DIR", spec.checkpoint_dir)
-    return env
-
-
 _BODY = """\
 set -u
 {exports}
 restarts=${{SLURM_RESTART_COUNT:-0}}
 max_restarts={max_restarts}
+# This run's folder: workers that checkpoint after SIGTERM leave a marker there, so every node's
+# maru.launch.node exits 143 (preempted) rather than torchrun's 1.
+export MARU_JOB_DIR={log_dir}/"$SLURM_JOB_ID.run$restarts"
 MASTER_ADDR=$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1)
 # A port per job (base + job id mod 1000), so jobs sharing a node do not collide.
 MASTER_PORT=$(( {port} + SLURM_JOB_ID % 1000 ))
@@ -199,9 +196,15 @@ while :; do
 done
 echo "maru: training step exited with code $rc"
 (( rc == 0 )) && exit 0
-
-reason="failed"
-(( preempted == 1 || rc == 143 )) && reason="preempted"
+# Requeue only a preempted run (143, or the SIGTERM above): an error in the training code fails
+# the same way on every run, and torchrun has already restarted it in place. A failed node is
+# Slurm's to requeue (--requeue), without this script.
+if (( preempted == 0 && rc != 143 )); then
+    echo "maru: failed with exit code $rc: not requeueing (an error in the training code fails" \
+        "again; the root cause is above)"
+    exit "$rc"
+fi
+reason="preempted"
 # Requeue only a job Slurm still runs: one being cancelled or killed at its time limit shows
 # COMPLETING (a preempted one, signalled ahead of the limit, is still RUNNING).
 state=$(scontrol show job -o "$SLURM_JOB_ID" 2>/dev/null | grep -o "JobState=[A-Z_]*")
@@ -217,7 +220,7 @@ if (( restarts < max_restarts )); then
 else
     echo "maru: $reason and no restarts left ($restarts of $max_restarts used)"
 fi
-exit "$rc"
+exit 143
 """
 
 
@@ -230,10 +233,10 @@ def render_sbatch(
     header += [f"#SBATCH {line}" for line in _sbatch_options(spec, Path(log_file))]
     source = f" from {spec.source}" if spec.source else ""
     header.append(f"# Rendered by maru{source}: job {spec.name}")
-    exports = "\n".join(
-        f"export {key}={shlex.quote(value)}" for key, value in _environment(spec).items()
-    )
-    command = spec.torchrun_command(python=python, rdzv_endpoint="@ENDPOINT@")
+    log_dir = Path(log_file).parent
+    env = worker_env(spec, spec.checkpoint_dir, str(log_dir / "hangs"))
+    exports = "\n".join(f"export {key}={shlex.quote(value)}" for key, value in env.items())
+    command = node_command(spec, python, lead_s=spec.slurm_lead_s, rdzv_endpoint="@ENDPOINT@")
     torchrun = " ".join(
         '"$MASTER_ADDR:$MASTER_PORT"' if arg == "@ENDPOINT@" else shlex.quote(arg)
         for arg in command
@@ -241,6 +244,7 @@ def render_sbatch(
     body = _BODY.format(
         exports=exports,
         max_restarts=spec.max_restarts,
+        log_dir=shlex.quote(str(log_dir)),
         port=spec.rdzv_port,
         torchrun=torchrun,
     )

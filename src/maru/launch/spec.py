@@ -33,6 +33,7 @@ __all__ = [
     "SlurmOptions",
     "load_spec",
     "parse_spec",
+    "shutdown_timeout",
 ]
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -107,7 +108,9 @@ class SlurmOptions(_Section):
     time: str | None = Field(default=None, description="HH:MM:SS or D-HH:MM:SS")
     account: str | None = None
     qos: str | None = None
-    signal_lead_s: int = Field(default=120, ge=0)
+    signal_lead_s: int | None = Field(
+        default=None, ge=0, description="overrides the job's signal_lead_s under Slurm"
+    )
     extra_args: list[str] = Field(default_factory=list)
 
     @field_validator("time")
@@ -134,7 +137,14 @@ class KubernetesOptions(_Section):
     image: str = Field(min_length=1)
     namespace: str = "default"
     queue: str | None = Field(default=None, description="Kueue LocalQueue name")
-    kind: Literal["pytorchjob", "jobset"] = "pytorchjob"
+    kind: Literal["trainjob", "jobset", "pytorchjob"] = Field(
+        default="trainjob",
+        description="trainjob: Kubeflow Trainer v2 (the default); jobset: a bare JobSet with a "
+        "rendezvous pod; pytorchjob: Training Operator v1, for legacy clusters",
+    )
+    runtime: str = Field(
+        default="torch-distributed", description="the ClusterTrainingRuntime a TrainJob uses"
+    )
     checkpoint_claim: str | None = Field(default=None, description="PVC holding checkpoints")
     checkpoint_mount: str = "/checkpoints"
     checkpoint_storage: Quantity | None = Field(
@@ -147,7 +157,7 @@ class KubernetesOptions(_Section):
     image_pull_policy: Literal["Always", "IfNotPresent", "Never"] | None = None
     labels: dict[str, str] = Field(default_factory=dict)
 
-    @field_validator("namespace", "queue", "checkpoint_claim")
+    @field_validator("namespace", "queue", "checkpoint_claim", "runtime")
     @classmethod
     def _names(cls, value: str | None, info: Any) -> str | None:
         return None if value is None else _dns_label(value, info.field_name)
@@ -194,6 +204,12 @@ class JobSpec(_Section):
     checkpoint_dir: str | None = None
     rdzv_port: int = Field(default=29500, ge=1, le=65535)
     hang_timeout_s: float = Field(default=600.0, gt=0)
+    signal_lead_s: int = Field(
+        default=120,
+        ge=0,
+        description="seconds from the preemption signal (SIGTERM) to SIGKILL: Slurm's --signal "
+        "lead, the pods' terminationGracePeriodSeconds; the checkpoint must fit in it",
+    )
     workdir: str | None = None
     slurm: SlurmOptions | None = None
     kubernetes: KubernetesOptions | None = None
@@ -251,6 +267,13 @@ class JobSpec(_Section):
         return self.min_nodes < self.max_nodes
 
     @property
+    def slurm_lead_s(self) -> int:
+        """The lead under Slurm: ``[slurm].signal_lead_s`` when set, else ``signal_lead_s``."""
+        if self.slurm is not None and self.slurm.signal_lead_s is not None:
+            return self.slurm.signal_lead_s
+        return self.signal_lead_s
+
+    @property
     def source(self) -> Path | None:
         """The file this spec was read from, if any."""
         return self._source
@@ -287,6 +310,13 @@ class JobSpec(_Section):
     ) -> list[str]:
         """``[python, "-m", "torch.distributed.run", *torchrun_args(...)]``."""
         return [python, "-m", "torch.distributed.run", *self.torchrun_args(node_rank, rdzv_endpoint)]
+
+
+def shutdown_timeout(lead_s: int) -> int:
+    """torchrun's ``--shutdown-timeout`` inside a preemption lead of ``lead_s`` seconds: how long
+    its agent lets workers checkpoint after SIGTERM before it SIGKILLs them, leaving the agent
+    10 s (half of a short lead) to exit before the scheduler's own SIGKILL."""
+    return max(lead_s - 10, lead_s // 2)
 
 
 def _describe(error: ValidationError) -> str:

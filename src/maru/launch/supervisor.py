@@ -29,6 +29,7 @@ from typing import Any
 
 from .entry import RootCause, format_root_cause
 from .jobdir import CLEARED_ENV, HOST, REQUEUE_EXIT_CODE, JobFolder, root_cause, write_json
+from .rendezvous import host_store
 
 __all__ = ["Supervisor", "main"]
 
@@ -71,13 +72,8 @@ class Supervisor:
 
     def _host_store(self) -> Any:
         """The c10d store every agent rendezvous through (the agents run with ``is_host=false``)."""
-        from datetime import timedelta
-
-        from torch.distributed import TCPStore
-
         try:
-            return TCPStore(HOST, int(self.job["port"]), is_master=True, multi_tenant=True,
-                            wait_for_workers=False, timeout=timedelta(seconds=60))
+            return host_store(HOST, int(self.job["port"]))
         except (RuntimeError, ValueError) as exc:
             self._write_result("failed", 1, [], f"could not host the rendezvous store on "
                                f"{HOST}:{self.job['port']} ({exc}); free that port or set "
