@@ -54,7 +54,7 @@ ALLOWED: dict[str, set[str]] = {
     ROOT: {"core", "tracing", "_version", "_logs"},
     "demo": {ROOT, "rag", "prompts", "models", "parsers", "cache", "tracing", "train", "messages", "usage"},
     "cli": {
-        "demo", "serve", "history", "sql", "rag", "eval", "mcp", "models", "tracing", "train", "finetune", "launch", "core",
+        "demo", "serve", "history", "sql", "rag", "eval", "mcp", "agents", "graph", "models", "tracing", "train", "finetune", "launch", "core",
         "errors", "messages", "usage", "_version", "_home",
     },
 }

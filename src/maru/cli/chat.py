@@ -66,14 +66,39 @@ def chat(
             show_envvar=True,
         ),
     ] = None,
+    tools: Annotated[
+        str | None,
+        typer.Option(
+            "--tools",
+            help="module:object naming a list of tools: chat with an agent that can call them "
+            "(with --session its thread is kept in threads.sqlite in maru's home).",
+        ),
+    ] = None,
+    approve: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--approve",
+            help="A tool (of --tools) that waits for your decision before it runs: approve, edit "
+            "its arguments, or reject it with a message for the model. Repeat for more.",
+        ),
+    ] = None,
+    max_steps: Annotated[int, typer.Option("--max-steps", min=1, help="Model turns per question (with --tools).")] = 10,
 ) -> None:
     """Chat with a model, streaming its replies: the bundled local model with nothing configured,
     or any OpenAI-compatible endpoint (OpenAI, Gemini, Ollama, vLLM, llama.cpp …).
 
     The key comes from OPENAI_API_KEY; it is never taken on the command line.
     """
-    store = open_history(history_db or str(maru_home() / "history.sqlite"), session) if session else None
+    from .agent_chat import agent_chat, load_tools
+
+    if approve and not tools:
+        fail("--approve names tools of an agent, and no agent was asked for", "Give its tools: --tools module:object.")
+    tool_list = load_tools(tools) if tools else None  # before the model loads: a wrong target fails fast
+    store = open_history(history_db or str(maru_home() / "history.sqlite"), session) if session and not tools else None
     chat_model = make_chat_model(model or None, base_url or None)
+    if tool_list is not None:
+        agent_chat(chat_model, tool_list, approve or (), system, session, max_steps)
+        return
     chat_repl(chat_model, system, store, session)
 
 
