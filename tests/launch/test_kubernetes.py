@@ -250,7 +250,7 @@ def test_examples_render_and_validate(schemas: dict[tuple[str, str], Any]) -> No
         spec = load_spec(path)
         assert spec.entrypoint.script == "examples/train/fashion_mnist_mlp.py"
         assert (REPO / spec.entrypoint.script).is_file()
-        for kind in ("pytorchjob", "jobset"):
+        for kind in ("trainjob", "pytorchjob", "jobset"):
             assert spec.kubernetes is not None
             variant = spec.model_copy(
                 update={"kubernetes": spec.kubernetes.model_copy(update={"kind": kind})}
@@ -276,7 +276,7 @@ def test_cli_dry_run_prints_valid_yaml(
     )
     assert result.exit_code == 0, result.output
     documents = list(yaml.safe_load_all(result.stdout))
-    assert [d["kind"] for d in documents] == ["PersistentVolumeClaim", "PyTorchJob"]
+    assert [d["kind"] for d in documents] == ["PersistentVolumeClaim", "TrainJob"]
     validate(schemas, documents[-1])
     assert not db.exists()  # a dry run records nothing
 
