@@ -169,7 +169,8 @@ def test_configure_optimizers_forms() -> None:
     assert split_optimizers(opt) == ([opt], [])
     assert split_optimizers((opt, sched)) == ([opt], [sched])
     assert split_optimizers({"optimizer": opt, "lr_scheduler": {"scheduler": sched}}) == ([opt], [sched])
-    for bad in (None, {"lr": 1}, (opt,)):
+    assert split_optimizers((opt,)) == ([opt], [])  # a tuple of optimizers, as in Lightning
+    for bad in (None, {"lr": 1}, (opt, "sched")):
         with pytest.raises(TrainError, match="configure_optimizers"):
             split_optimizers(bad)
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import numbers
 import os
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict
 
@@ -36,6 +37,7 @@ _COUNTS = (
     "val_every",
     "checkpoint_every",
     "keep_last",
+    "check_val_every_n_epoch",
 )
 
 
@@ -59,6 +61,15 @@ class TrainerConfig:
       ``deterministic``: deterministic kernels.
     - ``hang_timeout_s``: seconds without a step before the watchdog kills the process (``0``:
       off; ``None``: ``$MARU_HANG_TIMEOUT_S``).
+    - When to validate (with validation data): every ``val_every`` optimizer steps, or as
+      Lightning says it — ``val_check_interval`` (an int: every N steps; a fraction: that part of
+      an epoch) or ``check_val_every_n_epoch`` (default 1 when no step interval is given); always
+      once more at the end of ``fit`` unless that step was just validated, never twice.
+    - ``limit_train_batches`` / ``limit_val_batches``: batches per epoch / per validation pass, as
+      a count or a fraction of the data's length; ``fast_dev_run``: ``True`` or n — n training
+      and n validation batches, no checkpoints and no loggers, to see that everything runs.
+    - ``max_time``: stop cleanly after this long — seconds, ``"DD:HH:MM:SS"``, a ``timedelta`` or
+      a dict of ``timedelta`` keywords (as Lightning).
     """
 
     max_steps: int | None = None
@@ -81,6 +92,12 @@ class TrainerConfig:
     device: str | torch.device | None = None
     deterministic: bool = False
     hang_timeout_s: float | None = None
+    val_check_interval: int | float | None = None
+    check_val_every_n_epoch: int | None = None
+    limit_train_batches: int | float | None = None
+    limit_val_batches: int | float | None = None
+    fast_dev_run: int | bool = False
+    max_time: float | str | timedelta | dict[str, int] | None = None
 
     def __post_init__(self) -> None:
         if self.checkpoint_dir is None and os.environ.get("MARU_CHECKPOINT_DIR"):
@@ -121,12 +138,23 @@ class TrainerSettings(TypedDict, total=False):
     device: str | torch.device | None
     deterministic: bool
     hang_timeout_s: float | None
+    val_check_interval: int | float | None
+    check_val_every_n_epoch: int | None
+    limit_train_batches: int | float | None
+    limit_val_batches: int | float | None
+    fast_dev_run: int | bool
+    max_time: float | str | timedelta | dict[str, int] | None
 
 
 def _problems(config: TrainerConfig) -> list[str]:
     """Everything wrong with ``config``, each as what is wrong and what to pass instead."""
     problems: list[str] = []
-    if config.max_steps is None and config.max_epochs is None:
+    if (
+        config.max_steps is None
+        and config.max_epochs is None
+        and not config.fast_dev_run
+        and config.max_time is None
+    ):
         problems.append("give the Trainer max_steps or max_epochs (or both)")
     for name in _COUNTS:
         value = getattr(config, name)
@@ -147,7 +175,69 @@ def _problems(config: TrainerConfig) -> list[str]:
     if not isinstance(config.seed, int):
         problems.append(f"seed must be an integer, not {config.seed!r}")
     problems.extend(_choice_problems(config))
+    problems.extend(_loop_problems(config))
     return problems
+
+
+def _loop_problems(config: TrainerConfig) -> list[str]:
+    """The validation interval, batch limits, fast_dev_run and max_time checks."""
+    problems = []
+    interval = config.val_check_interval
+    if interval is not None and not (_count_or_fraction(interval) and interval != 0):
+        problems.append(
+            f"val_check_interval must be a positive number of steps or a fraction of an epoch "
+            f"in (0, 1], not {interval!r}"
+        )
+    if interval is not None and config.val_every is not None:
+        problems.append("give val_every or val_check_interval, not both (they say the same)")
+    for name in ("limit_train_batches", "limit_val_batches"):
+        value = getattr(config, name)
+        if value is not None and not _count_or_fraction(value):
+            problems.append(f"{name} must be a number of batches or a fraction in [0, 1], not {value!r}")
+    dev = config.fast_dev_run
+    if not isinstance(dev, int) or dev < 0:
+        problems.append(f"fast_dev_run must be True/False or a number of batches, not {dev!r}")
+    try:
+        max_time_seconds(config.max_time)
+    except TrainError as exc:
+        problems.append(str(exc))
+    return problems
+
+
+def _count_or_fraction(value: object) -> bool:
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return value >= 0
+    return isinstance(value, float) and 0.0 <= value <= 1.0
+
+
+def max_time_seconds(value: float | str | timedelta | dict[str, int] | None) -> float | None:
+    """``max_time`` in seconds: a number, ``"DD:HH:MM:SS"``, a ``timedelta`` or a dict of its
+    keywords (``{"hours": 2}``); ``None`` stays ``None``."""
+    if value is None:
+        return None
+    seconds: float | None = None
+    if isinstance(value, timedelta):
+        seconds = value.total_seconds()
+    elif isinstance(value, dict):
+        try:
+            seconds = timedelta(**value).total_seconds()
+        except TypeError:
+            seconds = None
+    elif isinstance(value, str):
+        parts = value.split(":")
+        if len(parts) == 4 and all(part.strip().isdigit() for part in parts):
+            days, hours, minutes, secs = (int(part) for part in parts)
+            seconds = timedelta(days=days, hours=hours, minutes=minutes, seconds=secs).total_seconds()
+    elif _positive_number(value):
+        seconds = float(value)
+    if seconds is None or seconds <= 0:
+        raise TrainError(
+            f"max_time must be a positive number of seconds, 'DD:HH:MM:SS', a timedelta or a dict "
+            f"such as {{'hours': 2}}, not {value!r}"
+        )
+    return seconds
 
 
 def _choice_problems(config: TrainerConfig) -> list[str]:

@@ -13,6 +13,9 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ..errors import TrainError
+from .logged import StageLog
+from .optim import read_optimization
+from .seeding import recording_construction
 
 try:  # a real nn.Module base when torch is there; maru.train itself imports lazily
     from torch import nn
@@ -30,18 +33,68 @@ class Task(_Module):  # type: ignore[misc]
     """Subclass and implement ``training_step`` and ``configure_optimizers``.
 
     ``training_step`` returns the loss tensor, or a dict with ``"loss"`` and other metrics.
-    ``configure_optimizers`` returns an optimizer, ``(optimizer, scheduler)``, or
-    ``{"optimizer": ..., "lr_scheduler": ...}``; the scheduler steps once per optimizer step.
+    ``configure_optimizers`` returns what a LightningModule's does (see :mod:`maru.train.optim`):
+    an optimizer, ``(optimizer, scheduler)``, lists of them, or ``{"optimizer": ...,
+    "lr_scheduler": scheduler or {"scheduler", "interval", "frequency", "monitor"}}`` (or a list of
+    such dicts); a bare scheduler steps once per optimizer step.
+
+    Optional, as in Lightning: ``validation_step``, ``test_step``, ``predict_step``; hooks named as
+    a LightningModule's (``on_train_epoch_end(self)``, ``on_validation_epoch_end(self)``,
+    ``setup(self, stage)`` …, see :mod:`maru.train.hooks`); ``automatic_optimization = False``
+    with ``self.optimizers()``, ``self.lr_schedulers()`` and ``self.manual_backward(loss)``;
+    ``self.log(name, value, on_step=, on_epoch=, prog_bar=, sync_dist=)`` (see
+    :mod:`maru.train.logged`); ``self.trainer`` while a trainer runs it.
 
     As in Lightning, ``training_step`` / ``validation_step`` may take ``(batch, batch_idx)`` — the
     batch's index in its epoch (or validation pass); each micro-batch counts under ``grad_accum`` —
     and ``self.global_step`` (optimizer steps taken) and ``self.current_epoch`` say where ``fit`` is.
     """
 
+    automatic_optimization: bool = True
+    rebuild_on_fit: bool = True  # see maru.train.seeding: initial weights independent of order
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "__init__" in cls.__dict__:
+            cls.__init__ = recording_construction(cls.__dict__["__init__"])  # type: ignore[method-assign]
+
     def __init__(self) -> None:
         super().__init__()
-        self._logged: dict[str, Any] = {}
+        self._log_sink = StageLog("train", on_step=True, on_epoch=False)
         self._fit_position: Callable[[], tuple[int, int]] | tuple[int, int] = (0, 0)
+        self._trainer: Any = None
+        self._optimization: Any = None
+
+    @property
+    def trainer(self) -> Any:
+        """The :class:`~maru.train.Trainer` running this task (Lightning's ``self.trainer``)."""
+        if self._trainer is None:
+            raise TrainError(f"{type(self).__name__} is not attached to a Trainer (fit it first)")
+        return self._trainer
+
+    def optimizers(self) -> Any:
+        """The optimizer(s) ``configure_optimizers`` gave, for manual optimization: one optimizer,
+        or a list when there are several (as in Lightning)."""
+        optimizers = self._configured().optimizers
+        return optimizers[0] if len(optimizers) == 1 else list(optimizers)
+
+    def lr_schedulers(self) -> Any:
+        """The scheduler(s) ``configure_optimizers`` gave: ``None``, one, or a list."""
+        schedulers = self._configured().schedulers
+        if not schedulers:
+            return None
+        return schedulers[0] if len(schedulers) == 1 else list(schedulers)
+
+    def manual_backward(self, loss: torch.Tensor) -> None:
+        """Backward for manual optimization (``automatic_optimization = False``)."""
+        loss.backward()
+
+    def _configured(self) -> Any:
+        if self._optimization is None:
+            raise TrainError(
+                f"{type(self).__name__}.optimizers() is available while a Trainer fits it"
+            )
+        return self._optimization
 
     @property
     def global_step(self) -> int:
@@ -105,10 +158,31 @@ class Task(_Module):  # type: ignore[misc]
         """Called on every rank when ``fit`` ends, while the process group is still up: the place
         for collective work such as gathering or exporting full weights."""
 
-    def log(self, name: str, value: Any) -> None:
-        """Report a metric (tensor or number). Read only at logging steps, so a tensor value costs
-        no device sync on other steps."""
-        self._logged[name] = value
+    def log(
+        self,
+        name: str,
+        value: Any,
+        on_step: bool | None = None,
+        on_epoch: bool | None = None,
+        prog_bar: bool = False,
+        logger: bool = True,
+        sync_dist: bool = False,
+        batch_size: int | None = None,
+        **_lightning_options: Any,
+    ) -> None:
+        """Report a metric (tensor or number), Lightning's way (see :mod:`maru.train.logged`): a
+        step value in ``training_step`` (read only at logging steps, so a tensor costs no device
+        sync on other steps), a batch-size-weighted mean over the pass in ``validation_step`` /
+        ``test_step``; ``sync_dist`` also averages over ranks. Other Lightning options are
+        accepted and ignored."""
+        self._log_sink.log(
+            name, value, on_step, on_epoch, prog_bar=prog_bar, sync_dist=sync_dist, batch_size=batch_size
+        )
+
+    def log_dict(self, metrics: dict[str, Any], **options: Any) -> None:
+        """``log`` each of ``metrics`` with the same options."""
+        for name, value in metrics.items():
+            self.log(name, value, **options)
 
 
 def takes_batch_idx(task: Task, step: str) -> bool:
@@ -126,23 +200,7 @@ def takes_batch_idx(task: Task, step: str) -> bool:
 
 
 def split_optimizers(configured: Any) -> tuple[list[Any], list[Any]]:
-    """Normalise what ``configure_optimizers`` returned to ``(optimizers, schedulers)``."""
-    if isinstance(configured, dict):
-        if "optimizer" not in configured:
-            raise TrainError("configure_optimizers() returned a dict without an 'optimizer' key")
-        scheduler = configured.get("lr_scheduler")
-        if isinstance(scheduler, dict):  # Lightning's {"scheduler": ..., "interval": ...}
-            scheduler = scheduler.get("scheduler")
-        return [configured["optimizer"]], [scheduler] if scheduler is not None else []
-    if isinstance(configured, (tuple, list)):
-        if len(configured) != 2:
-            raise TrainError(
-                "configure_optimizers() returned a sequence; expected (optimizer, scheduler)"
-            )
-        return [configured[0]], [configured[1]] if configured[1] is not None else []
-    if configured is None or not hasattr(configured, "step") or not hasattr(configured, "zero_grad"):
-        raise TrainError(
-            f"configure_optimizers() returned {type(configured).__name__}; expected an optimizer, "
-            "(optimizer, scheduler) or {'optimizer': ..., 'lr_scheduler': ...}"
-        )
-    return [configured], []
+    """What ``configure_optimizers`` returned, as ``(optimizers, schedulers)`` (see
+    :func:`maru.train.optim.read_optimization`, which also says when each scheduler steps)."""
+    optimization = read_optimization(configured)
+    return optimization.optimizers, optimization.schedulers

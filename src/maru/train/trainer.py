@@ -798,12 +798,12 @@ class _Run:
         self.hooks.call("on_train_start")
         while not self._done():
             self.begin_epoch(keep_position)
-            keep_position = False
+            resumed_epoch, keep_position = keep_position, False  # resumed at its end: may be empty
             completed = self.run_epoch()
             self.end_epoch(completed)
             if not completed:
                 break
-            if self.batch is None and not self._done():
+            if self.batch is None and not resumed_epoch and not self._done():
                 raise TrainError("the training data yielded no batch: nothing to train on")
         return self._finish()
 
@@ -946,9 +946,9 @@ class _Run:
         """Validate at a step boundary: every ``val_every`` steps, or every ``val_in_epoch`` steps
         of an epoch (a fractional ``val_check_interval``)."""
         every, in_epoch = self.val_every, self.val_in_epoch
-        if every is not None and self.step % every == 0:
-            self.validate()
-        elif in_epoch is not None and (self.step - self.epoch_start_step) % in_epoch == 0:
+        by_run = every is not None and self.step % every == 0
+        by_epoch = in_epoch is not None and (self.step - self.epoch_start_step) % in_epoch == 0
+        if by_run or by_epoch:
             self.validate()
 
     def maybe_checkpoint(self) -> None:
@@ -1134,7 +1134,8 @@ class _Run:
     def validate(self) -> dict[str, float]:
         """One validation pass (see :mod:`maru.train.evaluation`), at most once per step."""
         self.validated_at = self.step
-        val = self.data.val
+        val, call = self.data.val, self.strategy.val_call
+        assert call is not None
         if _resumable(val):
             val.set_epoch(0)
         metrics = run_pass(
@@ -1142,7 +1143,7 @@ class _Run:
             self.hooks,
             STAGES["validate"],
             val,
-            call=self.strategy.val_call,
+            call=call,
             pass_batch_idx=self.val_pass_batch_idx,
             limit=self.val_limit,
             publish=self._publish_validation,
