@@ -13,8 +13,14 @@ sys.path.insert(0, str(Path(__file__).parent / "scripts"))
 import train_runner as tr  # noqa: E402
 
 
+def _start(out: Path, *args: str, nproc: int | None = None):  # type: ignore[no-untyped-def]
+    # Hugging Face datasets: local files only, nothing downloads
+    env = {"HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1", "HF_HOME": str(out.parent / "hf_home")}
+    return tr.run_script(out, *args, nproc=nproc, env=env, script="train_loader.py")
+
+
 def _run(out: Path, *args: str, nproc: int | None = None) -> dict:  # type: ignore[type-arg]
-    tr.check(tr.run_script(out, *args, nproc=nproc, script="train_loader.py"))
+    tr.check(_start(out, *args, nproc=nproc))
     return tr.summary(out)
 
 
@@ -43,3 +49,31 @@ def test_shuffling_dataloader_resumes_mid_epoch_bit_identical(tmp_path: Path, wo
     # 96 samples in batches of 8: step 20 is the 9th batch of the second epoch
     resumed = assert_bit_identical(tmp_path, "--data", "loader", "--workers", str(workers))
     assert not any("restarts" in w for w in resumed["warnings"])
+
+
+PIPELINES = {
+    "loader-persistent-workers": ("--data", "loader", "--workers", "2", "--persistent"),
+    "sharded-workers": ("--data", "sharded", "--workers", "2"),
+    "stateful-iterable": ("--data", "iterable"),
+    "hf-dataset-workers": ("--data", "hf", "--workers", "2"),
+    "hf-streaming": ("--data", "hf_stream", "--no-shuffle"),
+}
+
+
+@pytest.mark.parametrize("name", list(PIPELINES))
+def test_every_pipeline_resumes_mid_epoch_bit_identical(tmp_path: Path, name: str) -> None:
+    assert_bit_identical(tmp_path, *PIPELINES[name])
+
+
+def test_resume_at_an_epoch_boundary(tmp_path: Path) -> None:
+    assert_bit_identical(tmp_path, "--data", "loader", stop=12)  # 12 batches per epoch
+
+
+def test_iterable_without_state_warns_that_it_restarts(tmp_path: Path) -> None:
+    _, resumed, _, _ = stop_and_resume(tmp_path, "--data", "iterable_plain")
+    assert any("restarts from its first batch" in w for w in resumed["warnings"])
+
+
+def test_stateful_iterable_behind_workers_warns_at_start(tmp_path: Path) -> None:
+    summary = _run(tmp_path / "run", "--data", "iterable", "--workers", "2", "--steps", "2")
+    assert any("worker processes" in w for w in summary["warnings"])

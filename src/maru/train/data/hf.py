@@ -61,7 +61,9 @@ def hf_loader(
             f"hf_loader got a dataset dict with splits {sorted(dataset)}; pass one split, e.g. "
             "dataset['train'] (or load_dataset(..., split='train'))"
         )
-    formatted = dataset.with_format("torch", columns=list(columns) if columns else None)
+    if columns:
+        dataset = dataset.select_columns(list(columns))
+    formatted = dataset.with_format("torch")
     options: dict[str, Any] = {"num_workers": num_workers, "drop_last": drop_last, **loader_options}
     if collate_fn is not None:
         options["collate_fn"] = collate_fn
