@@ -112,3 +112,33 @@ def test_sigkill_of_one_rank_under_plain_torchrun_recovers(tmp_path: Path) -> No
                       "seconds": [r["seconds"] for r in results]}))
     bad = [r for r in results if r not in good]
     assert not bad, "\n\n".join(f"trial {r['trial']}: exit {r['code']}\n{r['log']}" for r in bad)
+
+
+def test_across_nodes_the_trainer_warns_and_leaves_the_store_to_the_flag() -> None:
+    """Several agents' restart counts can differ, so no shared key space is safe; the Trainer
+    says which flag torchrun needs instead of guessing."""
+    from maru.train.dist import attempt_store
+
+    env = {"TORCHELASTIC_USE_AGENT_STORE": "True", "TORCHELASTIC_RESTART_COUNT": "1",
+           "TORCHELASTIC_MAX_RESTARTS": "3", "GROUP_WORLD_SIZE": "2", "RANK": "0"}
+    with pytest.warns(RuntimeWarning, match="TORCH_DISABLE_SHARE_RDZV_TCP_STORE=1"):
+        assert attempt_store(env) is None
+    assert attempt_store({**env, "TORCHELASTIC_USE_AGENT_STORE": "False"}) is None  # fresh store
+
+
+def test_the_flag_is_read_by_torchrun_not_by_its_workers(tmp_path: Path) -> None:
+    """Why the flag belongs in torchrun's environment: the agent decides whether its store is
+    shared before any worker runs and hands the decision down; a worker can only follow it."""
+    probe = tmp_path / "probe.py"
+    probe.write_text("import os\nprint('agent store:', os.environ['TORCHELASTIC_USE_AGENT_STORE'])\n")
+    seen = []
+    for flag in ("", "1"):
+        env = _clean_env(**({"TORCH_DISABLE_SHARE_RDZV_TCP_STORE": flag} if flag else {}))
+        done = subprocess.run(
+            [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "1",
+             "--rdzv-backend", "c10d", "--rdzv-endpoint", f"127.0.0.1:{free_port()}", str(probe)],
+            env=env, text=True, capture_output=True, timeout=60,
+        )
+        assert done.returncode == 0, done.stderr
+        seen.append(done.stdout.strip())
+    assert seen == ["agent store: True", "agent store: False"]
