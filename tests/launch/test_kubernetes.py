@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -22,6 +23,9 @@ from maru.launch import JobRegistry, get_backend, load_spec, parse_spec
 from maru.launch.backend import LaunchError
 from maru.launch.kubernetes import KubernetesBackend, manifests, render_yaml
 
+sys.path.insert(0, str(Path(__file__).parent / "scripts"))
+import crd_strict  # noqa: E402
+
 yaml = pytest.importorskip("yaml")
 jsonschema = pytest.importorskip("jsonschema")
 pytest.importorskip("kubernetes")
@@ -34,38 +38,21 @@ EXAMPLES = REPO / "examples" / "launch"
 # ------------------------------------------------------------------------------- CRD schemas
 @pytest.fixture(scope="module")
 def schemas() -> dict[tuple[str, str], Any]:
-    """(apiVersion, kind) -> the CRD's openAPIV3Schema, for every served version."""
+    """(apiVersion, kind) -> the CRD's schema, strict about unknown fields (crd_strict)."""
     if not CRD_DIR.is_dir():
         pytest.skip(f"CRD schemas not found at {CRD_DIR}")
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    found: dict[tuple[str, str], Any] = {}
-    for path in sorted(CRD_DIR.glob("*.yaml")):
-        crd = yaml.load(path.read_text(encoding="utf-8"), Loader=loader)
-        group, kind = crd["spec"]["group"], crd["spec"]["names"]["kind"]
-        for version in crd["spec"]["versions"]:
-            found[(f"{group}/{version['name']}", kind)] = version["schema"]["openAPIV3Schema"]
+    found = crd_strict.load_schemas(CRD_DIR)
     assert ("kubeflow.org/v1", "PyTorchJob") in found
     assert ("jobset.x-k8s.io/v1alpha2", "JobSet") in found
     return found
 
 
-def validate(schemas: dict[tuple[str, str], Any], obj: dict[str, Any]) -> None:
-    schema = schemas[(obj["apiVersion"], obj["kind"])]
-    jsonschema.Draft7Validator(schema).validate(obj)
+validate = crd_strict.validate
 
 
 def spec_of(**overrides: Any) -> Any:
-    # the legacy kinds: TrainJob (the default) has its own tests in test_kubernetes_trainjob.py
-    kube = {"image": "registry.example/maru:1", "kind": "pytorchjob",
-            **overrides.pop("kubernetes", {})}
-    data: dict[str, Any] = {
-        "name": "fmnist",
-        "entrypoint": {"script": "train.py", "args": ["--steps", "10"]},
-        "nnodes": 2,
-        "kubernetes": kube,
-    }
-    data.update(overrides)
-    return parse_spec(data)
+    """The legacy kinds: TrainJob (the default) has its own tests in test_kubernetes_trainjob.py."""
+    return crd_strict.k8s_spec("pytorchjob", **overrides)
 
 
 VARIANTS = {

@@ -15,7 +15,6 @@ import pytest
 
 from conftest import SHARED_DATA
 from maru.errors import ConfigurationError
-from maru.launch import parse_spec
 from maru.launch.kubernetes import manifests
 
 sys.path.insert(0, str(Path(__file__).parent / "scripts"))
@@ -37,18 +36,7 @@ def schemas() -> dict[tuple[str, str], Any]:
     return found
 
 
-def spec_of(kind: str | None = None, **overrides: Any) -> Any:
-    kube = {"image": "registry.example/maru:1", **overrides.pop("kubernetes", {})}
-    if kind:
-        kube["kind"] = kind
-    data: dict[str, Any] = {
-        "name": "fmnist",
-        "entrypoint": {"script": "train.py", "args": ["--steps", "10"]},
-        "nnodes": 2,
-        "kubernetes": kube,
-    }
-    data.update(overrides)
-    return parse_spec(data)
+spec_of = crd_strict.k8s_spec
 
 
 VARIANTS: dict[str, dict[str, Any]] = {

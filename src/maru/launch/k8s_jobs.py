@@ -32,6 +32,7 @@ from .k8s_objects import (
     JOBSET,
     PYTORCHJOB,
     TRAINJOB,
+    Resource,
     check_length,
     checkpoint_pvc,
     container_env,
@@ -60,6 +61,15 @@ PATCH_MANAGER = "maru.dev/launch"
 def _command(spec: JobSpec, endpoint: str, **options: Any) -> list[str]:
     """The node command with rendezvous at ``endpoint`` and SIGTERM's lead from the spec."""
     return node_command(spec, lead_s=spec.signal_lead_s, rdzv_endpoint=endpoint, **options)
+
+
+def _job_object(resource: Resource, spec: JobSpec, job_spec: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "apiVersion": resource.api_version,
+        "kind": resource.kind,
+        "metadata": metadata(spec),
+        "spec": job_spec,
+    }
 
 
 # ------------------------------------------------------------------------------------ TrainJob
@@ -94,12 +104,7 @@ def trainjob(spec: JobSpec) -> dict[str, Any]:
     }
     if opts.queue:
         job_spec["suspend"] = True
-    return {
-        "apiVersion": TRAINJOB.api_version,
-        "kind": TRAINJOB.kind,
-        "metadata": metadata(spec),
-        "spec": job_spec,
-    }
+    return _job_object(TRAINJOB, spec, job_spec)
 
 
 def _runtime_patch(spec: JobSpec) -> dict[str, Any]:
@@ -156,12 +161,7 @@ def jobset(spec: JobSpec) -> dict[str, Any]:
     }
     if options(spec).queue:
         job_spec["suspend"] = True
-    return {
-        "apiVersion": JOBSET.api_version,
-        "kind": JOBSET.kind,
-        "metadata": metadata(spec),
-        "spec": job_spec,
-    }
+    return _job_object(JOBSET, spec, job_spec)
 
 
 def _pod_failure_policy() -> dict[str, Any]:
@@ -242,12 +242,7 @@ def pytorchjob(spec: JobSpec) -> dict[str, Any]:
         if spec.max_nodes > 1:
             specs["Worker"] = replicas(spec.max_nodes - 1)
         job_spec["pytorchReplicaSpecs"] = specs
-    return {
-        "apiVersion": PYTORCHJOB.api_version,
-        "kind": PYTORCHJOB.kind,
-        "metadata": metadata(spec),
-        "spec": job_spec,
-    }
+    return _job_object(PYTORCHJOB, spec, job_spec)
 
 
 RENDERERS = {"trainjob": trainjob, "jobset": jobset, "pytorchjob": pytorchjob}

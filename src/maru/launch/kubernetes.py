@@ -352,30 +352,26 @@ def _pytorchjob_state(obj: dict[str, Any]) -> tuple[JobState, str]:
 
 
 def _jobset_state(obj: dict[str, Any]) -> tuple[JobState, str]:
-    kinds = _true_conditions(obj)
-    replicated = (obj.get("status") or {}).get("replicatedJobsStatus") or []
-    if "Completed" in kinds:
-        return "succeeded", _said(kinds["Completed"], "succeeded")
-    if "Failed" in kinds:
-        return "failed", _said(kinds["Failed"], "failed")
-    if "Suspended" in kinds or obj.get("spec", {}).get("suspend"):
-        return "pending", _said(kinds.get("Suspended", {}), "suspended (waiting for Kueue)")
-    if any(int(r.get("active") or 0) > 0 for r in replicated):
-        return "running", "jobs active"
-    return "pending", "waiting for the controller"
+    return _set_state(obj, complete="Completed", jobs="replicatedJobsStatus")
 
 
 def _trainjob_state(obj: dict[str, Any]) -> tuple[JobState, str]:
     """Trainer v2's conditions (``Complete``, ``Failed``, ``Suspended``) and its jobs' counts."""
+    return _set_state(obj, complete="Complete", jobs="jobsStatus")
+
+
+def _set_state(obj: dict[str, Any], *, complete: str, jobs: str) -> tuple[JobState, str]:
+    """A JobSet's or TrainJob's state: the condition named ``complete``, ``Failed`` or
+    ``Suspended``, else running while any of its ``jobs`` counts has active pods."""
     kinds = _true_conditions(obj)
-    jobs = (obj.get("status") or {}).get("jobsStatus") or []
-    if "Complete" in kinds:
-        return "succeeded", _said(kinds["Complete"], "succeeded")
+    counts = (obj.get("status") or {}).get(jobs) or []
+    if complete in kinds:
+        return "succeeded", _said(kinds[complete], "succeeded")
     if "Failed" in kinds:
         return "failed", _said(kinds["Failed"], "failed")
     if "Suspended" in kinds or obj.get("spec", {}).get("suspend"):
         return "pending", _said(kinds.get("Suspended", {}), "suspended (waiting for Kueue)")
-    if any(int(j.get("active") or 0) > 0 for j in jobs):
+    if any(int(j.get("active") or 0) > 0 for j in counts):
         return "running", "jobs active"
     return "pending", "waiting for the controller"
 

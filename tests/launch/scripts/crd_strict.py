@@ -58,6 +58,24 @@ def load_schemas(crd_dir: Path) -> dict[tuple[str, str], Any]:
     return found
 
 
+def k8s_spec(kind: str | None = None, **overrides: Any) -> Any:
+    """The Kubernetes tests' job spec (2 nodes of ``train.py --steps 10``); ``kind`` None keeps
+    the default kind, ``kubernetes={...}`` adds options."""
+    from maru.launch import parse_spec
+
+    kube = {"image": "registry.example/maru:1", **overrides.pop("kubernetes", {})}
+    if kind:
+        kube.setdefault("kind", kind)
+    data: dict[str, Any] = {
+        "name": "fmnist",
+        "entrypoint": {"script": "train.py", "args": ["--steps", "10"]},
+        "nnodes": 2,
+        "kubernetes": kube,
+    }
+    data.update(overrides)
+    return parse_spec(data)
+
+
 def validate(schemas: dict[tuple[str, str], Any], obj: dict[str, Any]) -> None:
     """Raise ``jsonschema.ValidationError`` unless ``obj`` fits its kind's strict schema."""
     import jsonschema
