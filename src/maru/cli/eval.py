@@ -28,6 +28,7 @@ eval_app = command_group(
 KEY_METRICS = ("recall@5", "ndcg@10", "mrr", "hit@1", "f1", "contains", "citations", "faithfulness", "relevance")
 """The metrics tables show, in this order, when measured."""
 _CONFIG_KEYS = {"k": int, "sentences": int, "extractive": bool, "model": str, "base_url": str}
+_KINDS = {int: "a whole number", bool: "true or false", str: "a string"}
 
 
 @eval_app.command("run")
@@ -197,7 +198,7 @@ def _read_config(path: Path) -> dict[str, Any]:
         fail(f"{path}: unknown setting {', '.join(unknown)}", f"Known: {', '.join(_CONFIG_KEYS)}.")
     for key, kind in _CONFIG_KEYS.items():
         if key in data and not isinstance(data[key], kind):
-            fail(f"{path}: {key} must be a {kind.__name__}, got {data[key]!r}")
+            fail(f"{path}: {key} must be {_KINDS[kind]}, got {data[key]!r}")
     return dict(data)
 
 
