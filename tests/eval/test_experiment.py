@@ -196,9 +196,9 @@ def test_a_version_3_store_gains_the_experiment_tables_and_keeps_its_runs(tmp_pa
     conn.commit()
     conn.close()
     store = RunStore(path)
-    assert store.get_run("r") is not None and store.experiments.list() == []
+    assert store.get_run("r") is not None and store.experiments.all() == []
     evaluate(_words(1), lambda q: "w0", store=store, name="after-upgrade")
-    assert [e.name for e in store.experiments.list()] == ["after-upgrade"]
+    assert [e.name for e in store.experiments.all()] == ["after-upgrade"]
     version = sqlite3.connect(path).execute("SELECT value FROM maru_trace_meta").fetchone()[0]
     assert version == str(SCHEMA_VERSION) == "4"
 

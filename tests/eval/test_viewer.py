@@ -57,7 +57,7 @@ def test_two_configs_side_by_side_in_the_browser(two_configs: RunStore, tmp_path
 
     from tracing.viewer_server import serve_viewer
 
-    summary = {e.name: e.summary for e in two_configs.experiments.list()}
+    summary = {e.name: e.summary for e in two_configs.experiments.all()}
     with serve_viewer(two_configs) as url, chromium("the experiments page's browser test") as browser:
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         problems: list[str] = []

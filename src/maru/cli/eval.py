@@ -88,7 +88,7 @@ def eval_run(
 @eval_app.command("list")
 def eval_list(db: TraceDb = None) -> None:
     """List the experiments in the trace store, newest first, with their mean scores."""
-    experiments = _open(db).experiments.list()
+    experiments = _open(db).experiments.all()
     console = _console()
     if not experiments:
         console.print("No experiments yet: maru eval run --dataset D --kb K", markup=False)

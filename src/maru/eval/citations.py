@@ -51,7 +51,8 @@ def check_citations(
 
 def _claims(answer: str) -> list[tuple[int, str]]:
     """(marker number, claim text) for each marker, in order."""
-    found, start = [], 0
+    found: list[tuple[int, str]] = []
+    start = 0
     for group in _GROUP.finditer(answer):
         claim = answer[start : group.start()].strip(" .")
         found.extend((int(n), claim) for n in _NUMBER.findall(group.group()))

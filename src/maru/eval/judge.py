@@ -44,13 +44,15 @@ class Judgement:
 
 
 def _verdict_schema() -> Any:
+    from typing import Literal
+
     from pydantic import BaseModel, Field
 
     class Verdict(BaseModel):
         """A judgement: why, then a score from 1 (worst) to 5 (best)."""
 
         reasoning: str = Field(description="one or two sentences", max_length=400)
-        score: int = Field(ge=1, le=5)
+        score: Literal[1, 2, 3, 4, 5]  # an enum: a grammar holds the local model to it (a range would not)
 
     return Verdict
 

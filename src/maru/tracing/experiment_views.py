@@ -32,7 +32,7 @@ def experiment_routes(app: FastAPI, store: RunStore, static: Path, clean: Any) -
 
     @app.get("/api/experiments", response_model=None)
     def list_experiments() -> Any:
-        return JSONResponse(clean({"experiments": [e.to_dict() for e in store.experiments.list()]}))
+        return JSONResponse(clean({"experiments": [e.to_dict() for e in store.experiments.all()]}))
 
     @app.get("/api/experiments/compare", response_model=None)
     def compare_experiments(name: list[str] = Query(..., min_length=1)) -> Any:  # noqa: B008 - FastAPI's idiom

@@ -158,7 +158,7 @@ class Experiments:
         return bool(self._write(lambda conn: _delete(conn, name)))
 
     # ----------------------------------------------------------------- reading
-    def list(self) -> list[ExperimentInfo]:
+    def all(self) -> list[ExperimentInfo]:
         """Every experiment, newest first, with its mean scores."""
         rows = self.store._query(f"{_INFO} ORDER BY created DESC, name")
         return [self._info(row) for row in rows]
@@ -166,7 +166,7 @@ class Experiments:
     def get(self, name: str) -> ExperimentInfo:
         rows = self.store._query(f"{_INFO} WHERE name = ?", (name,))
         if not rows:
-            known = ", ".join(i.name for i in self.list()[:10]) or "none yet"
+            known = ", ".join(i.name for i in self.all()[:10]) or "none yet"
             raise EvaluationError(f"no experiment {name!r} in {self.store.path} (experiments: {known})")
         return self._info(rows[0])
 
@@ -200,7 +200,8 @@ class Experiments:
 
     # ----------------------------------------------------------------- helpers
     def _info(self, row: Sequence[Any]) -> ExperimentInfo:
-        info = ExperimentInfo(*row[:3], json.loads(row[3]), *row[4:8])
+        name, dataset, digest, config, questions, status, created, updated = row
+        info = ExperimentInfo(name, dataset, digest, json.loads(config), questions, status, created, updated)
         scores = self.store._query("SELECT scores FROM experiment_results WHERE experiment = ?", (info.name,))
         info.done = len(scores)
         info.summary = summarize(json.loads(s[0]) for s in scores)
