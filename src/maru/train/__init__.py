@@ -36,6 +36,12 @@ _LAZY: dict[str, str] = {
     "export_safetensors": ".checkpoint",
     "CSVLogger": ".loggers",
     "TensorBoardLogger": ".loggers",
+    "MLflowLogger": ".loggers",
+    "EarlyStopping": ".callbacks",
+    "ModelCheckpoint": ".callbacks",
+    "LearningRateMonitor": ".callbacks",
+    "ThroughputMonitor": ".callbacks",
+    "ProfilerCallback": ".callbacks",
     "ThroughputMeter": ".metrics",
     "ProgressBar": ".progress",
 }
