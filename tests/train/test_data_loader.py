@@ -77,3 +77,22 @@ def test_iterable_without_state_warns_that_it_restarts(tmp_path: Path) -> None:
 def test_stateful_iterable_behind_workers_warns_at_start(tmp_path: Path) -> None:
     summary = _run(tmp_path / "run", "--data", "iterable", "--workers", "2", "--steps", "2")
     assert any("worker processes" in w for w in summary["warnings"])
+
+
+def _epochs(seen: list[list[int]], per_epoch: int) -> list[set[int]]:
+    return [set(sum(seen[i : i + per_epoch], [])) for i in range(0, len(seen), per_epoch)]
+
+
+def test_ddp_gives_a_plain_dataloader_a_distributed_sampler_and_resumes(tmp_path: Path) -> None:
+    whole, broken, ckpt = tmp_path / "whole", tmp_path / "broken", str(tmp_path / "ckpt")
+    _run(whole, "--data", "loader", "--steps", "16", nproc=2)
+    _run(broken, "--data", "loader", "--steps", "8", "--ckpt-dir", ckpt, nproc=2)
+    _run(broken, "--data", "loader", "--steps", "16", "--ckpt-dir", ckpt, nproc=2)
+    runs = [tr.summary(whole, rank)["seen"] for rank in (0, 1)]
+    # 96 samples, 2 ranks, batches of 8: 6 steps an epoch, each rank its own half
+    first, second = (_epochs(seen, 6) for seen in runs)
+    assert not first[0] & second[0] and first[0] | second[0] == set(range(96))
+    assert runs[0][:6] != runs[0][6:12]  # set_epoch: another order in the next epoch
+    for rank in (0, 1):
+        assert tr.summary(broken, rank)["seen"] == runs[rank][8:]
+        assert tr.identical(tr.weights(whole, rank), tr.weights(broken, rank))

@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.utils.data import BatchSampler, DataLoader, IterableDataset, SequentialSampler, TensorDataset
+from torch.utils.data import DataLoader, IterableDataset, TensorDataset
 
 from maru.train import Task, Trainer
 
@@ -88,6 +88,16 @@ class Counting(IterableDataset):  # type: ignore[type-arg]
         self.position, self.passes = state["position"], state["passes"]
 
 
+class InOrder:
+    """A custom batch sampler: batches of 8 in order."""
+
+    def __iter__(self) -> Any:
+        return (list(range(i, i + 8)) for i in range(0, N, 8))
+
+    def __len__(self) -> int:
+        return N // 8
+
+
 def hf_dataset(folder: Path, streaming: bool) -> Any:
     import datasets
 
@@ -108,8 +118,7 @@ def build_data(args: argparse.Namespace, out: Path) -> Any:
     if args.data == "loader":
         return DataLoader(TensorDataset(idx, x, y), batch_size=8, shuffle=args.shuffle, **workers)
     if args.data == "batch_sampler":
-        sampler = BatchSampler(SequentialSampler(range(N)), batch_size=8, drop_last=False)
-        return DataLoader(TensorDataset(idx, x, y), batch_sampler=sampler)
+        return DataLoader(TensorDataset(idx, x, y), batch_sampler=InOrder())
     if args.data == "sharded":
         from maru.train.data import ShardedDataset, TensorSource
 

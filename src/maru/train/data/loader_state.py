@@ -118,11 +118,20 @@ def _loader_settings(loader: DataLoader[Any]) -> dict[str, Any]:
     }
 
 
+def _sampler_of(loader: DataLoader[Any]) -> Any:
+    """The sampler that decides the loader's order: the one inside torch's own BatchSampler (a
+    DataLoader given ``batch_size`` makes one; a user may pass one), else ``loader.sampler``."""
+    from torch.utils.data import BatchSampler
+
+    batches = loader.batch_sampler
+    return batches.sampler if type(batches) is BatchSampler else loader.sampler
+
+
 def _distributed_sampler(loader: DataLoader[Any], rank: int, world_size: int, seed: int) -> Any:
     """The loader's sampling as a DistributedSampler, or a TrainError saying why it cannot be."""
     from torch.utils.data import BatchSampler, DistributedSampler, RandomSampler, SequentialSampler
 
-    sampler, batch_sampler = loader.sampler, loader.batch_sampler
+    sampler, batch_sampler = _sampler_of(loader), loader.batch_sampler
     if batch_sampler is not None and type(batch_sampler) is not BatchSampler:
         raise TrainError(
             f"the DataLoader has a custom batch_sampler ({type(batch_sampler).__name__}), which maru "
@@ -175,7 +184,7 @@ class ResumableLoader:
         self._taken = 0  # batches handed out this epoch
         self._started_with: list[torch.Tensor] | None = None  # generator states at iter(loader)
         self._resume: dict[str, Any] | None = None  # a checkpoint's epoch start, to replay once
-        self._build(self.original.sampler)
+        self._build(_sampler_of(loader))
 
     def _build(self, sampler: Any) -> None:
         """A loader like the original around ``sampler``, its indices behind a SkippingSampler."""
@@ -190,8 +199,8 @@ class ResumableLoader:
             self.loader = DataLoader(loader.dataset, sampler=self._indices, batch_size=None, **settings)
             return
         batches = loader.batch_sampler
-        if sampler is not loader.sampler or batches is None:
-            batches = BatchSampler(sampler, loader.batch_size or 1, loader.drop_last)
+        if sampler is not _sampler_of(loader):  # a DistributedSampler in place of the original
+            batches = BatchSampler(sampler, batches.batch_size, batches.drop_last)  # type: ignore[union-attr]
         self._indices = SkippingSampler(batches, self._generators)
         self.loader = DataLoader(loader.dataset, batch_sampler=self._indices, **settings)
 
@@ -201,9 +210,7 @@ class ResumableLoader:
         import torch
 
         found: list[torch.Generator] = [torch.default_generator]
-        inner = getattr(self.original.batch_sampler, "sampler", None)
-        owned = (self.original.generator, getattr(self.sampler, "generator", None), getattr(inner, "generator", None))
-        for candidate in owned:
+        for candidate in (self.original.generator, getattr(self.sampler, "generator", None)):
             if isinstance(candidate, torch.Generator) and all(candidate is not g for g in found):
                 found.append(candidate)
         return found
@@ -227,9 +234,8 @@ class ResumableLoader:
         self._propagate_epoch()
 
     def _propagate_epoch(self) -> None:
-        for holder in (self.sampler, getattr(self.original.batch_sampler, "sampler", None)):
-            if hasattr(holder, "set_epoch"):
-                holder.set_epoch(self._epoch)
+        if hasattr(self.sampler, "set_epoch"):
+            self.sampler.set_epoch(self._epoch)
 
     def __len__(self) -> int:
         return len(self.loader)
@@ -256,6 +262,7 @@ class ResumableLoader:
             self._taken += 1
             yield batch
         self._epoch, self._taken = self._epoch + 1, 0
+        self._propagate_epoch()  # a loop that never calls set_epoch still reshuffles
 
     def state_dict(self) -> dict[str, Any]:
         """``epoch``, ``offset`` (batches taken this epoch), the generator states the epoch started
