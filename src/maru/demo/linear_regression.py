@@ -56,7 +56,6 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     data = ShardedDataset(TensorSource(make_data(args.samples, seed=0)), batch_size=args.batch_size)
-    task = LinearRegression(args.lr)
     trainer = Trainer(
         max_steps=args.steps,
         strategy=args.strategy,
@@ -64,6 +63,7 @@ def main(argv: list[str] | None = None) -> None:
         loggers="auto" if args.run_dir else None,
         progress=not args.no_progress,
     )
+    task = LinearRegression(args.lr)  # built right after the (seeding) Trainer: see maru.train.seeding
     trainer.fit(task, data)
 
     w, b = task.linear.weight.item(), task.linear.bias.item()

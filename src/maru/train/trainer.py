@@ -255,8 +255,9 @@ class Trainer:
         hooks = Hooks(self, task, self.callbacks)
         sources = _Sources(self.env, task, datamodule)
         try:
-            train, val = sources.fit_data(train_data, val_data)
+            sources.prepare("fit")
             hooks.call("setup", "fit")
+            train, val = sources.fit_data(train_data, val_data)
             return self._fit(task, train, val, sigterm, hooks, datamodule)
         except BaseException as exc:
             hooks.call("on_exception", exc)
@@ -354,8 +355,9 @@ class Trainer:
         hooks = Hooks(self, task, self.callbacks)
         sources = _Sources(self.env, task, datamodule)
         try:
-            data = sources.stage_data(stage.name, data)
+            sources.prepare(stage.name)
             hooks.call("setup", stage.name)
+            data = sources.stage_data(stage.name, data)
             place = self._placement(task)
             if _resumable(data):
                 data.shard(place.strategy.dp_rank, place.strategy.dp_size)
@@ -466,7 +468,6 @@ class _Sources:
 
     def _loader(self, stage: str, *, required: bool = True) -> Any:
         name = STAGE_LOADERS[stage]
-        self._prepare(stage)
         for source in (self.datamodule, self.task):
             if source is not None and overrides(source, name):
                 return getattr(source, name)()
@@ -477,19 +478,21 @@ class _Sources:
             f"or define {name}() on {type(self.task).__name__}"
         )
 
-    def _prepare(self, stage: str) -> None:
-        """The data module's ``prepare_data`` once per machine, then ``setup(stage)`` everywhere."""
-        dm = self.datamodule
-        if dm is None or self.prepared:
-            return
-        self.prepared = True
-        if self.env.local_rank == 0:
-            dm.prepare_data()
-        if self.env.distributed:
+    def prepare(self, stage: str) -> None:
+        """``prepare_data`` of the data module and the task once per machine (local rank 0),
+        then the data module's ``setup(stage)`` everywhere — before the hooks' ``setup``."""
+        dm, task = self.datamodule, self.task
+        preparing = [s for s in (dm, task) if s is not None and callable(getattr(s, "prepare_data", None))]
+        if preparing and self.env.local_rank == 0:
+            for source in preparing:
+                source.prepare_data()
+        if preparing and self.env.distributed:
             import torch.distributed as dist
 
             dist.barrier()
-        dm.setup(stage)
+        if dm is not None:
+            dm.setup(stage)
+            self.prepared = True
 
     def teardown(self, stage: str) -> None:
         if self.datamodule is not None and self.prepared:
