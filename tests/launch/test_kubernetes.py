@@ -390,6 +390,40 @@ def test_submit_jobset_and_refusal(api: tuple[Recorder, Any]) -> None:
         KubernetesBackend(api_client=api_client).submit(spec)
 
 
+def test_trainjob_submit_status_logs_and_list(api: tuple[Recorder, Any]) -> None:
+    """The default kind end to end against the loopback API: submitted as a TrainJob, its state
+    read from Trainer v2's conditions, logs from the runtime's ``node`` container, and the JobSet
+    the TrainJob owns listed once, as the TrainJob."""
+    recorder, api_client = api
+    recorder.answer("POST", TJ, 201, {})
+    backend = KubernetesBackend("ns", api_client=api_client)
+    handle = backend.submit(crd_strict.k8s_spec(kubernetes={"namespace": "ns"}))
+    assert handle.job_id == "ns/trainjob/fmnist" and handle.extra["kind"] == "TrainJob"
+    assert recorder.requests[-1]["body"]["spec"]["runtimeRef"]["name"] == "torch-distributed"
+    running = {"spec": {}, "status": {"jobsStatus": [{"name": "node", "active": 2}]}}
+    recorder.answer("GET", f"{TJ}/fmnist", 200, running)
+    recorder.answer("GET", PODS, 200, {"items": []})
+    assert backend.status("fmnist").state == "running"
+    done = {"spec": {}, "status": {"conditions": [
+        {"type": "Created", "status": "True"},
+        {"type": "Complete", "status": "True", "message": "TrainJob is completed"}]}}
+    recorder.answer("GET", f"{TJ}/fmnist", 200, done)
+    status = backend.status("ns/trainjob/fmnist")
+    assert (status.state, status.detail) == ("succeeded", "TrainJob is completed")
+    suspended = {"spec": {"suspend": True}, "status": {}}
+    recorder.answer("GET", f"{TJ}/fmnist", 200, suspended)
+    assert backend.status("fmnist").state == "pending"
+    recorder.answer("GET", PODS, 200, {"items": [
+        pod("fmnist-node-0-0-x", {"batch.kubernetes.io/job-completion-index": "0"})]})
+    recorder.answer("GET", f"{PODS}/fmnist-node-0-0-x/log", 200, "step 1\n")
+    assert list(backend.logs("fmnist")) == ["step 1"]
+    assert recorder.requests[-1]["query"]["container"] == "node"
+    recorder.answer("GET", TJ, 200, {"items": [{"metadata": {"name": "fmnist"}, "spec": {}}]})
+    owned = {"name": "fmnist", "ownerReferences": [{"kind": "TrainJob", "name": "fmnist"}]}
+    recorder.answer("GET", JS, 200, {"items": [{"metadata": owned, "spec": {}}]})
+    assert [s.job_id for s in backend.list()] == ["ns/trainjob/fmnist"]
+
+
 def test_status_pytorchjob(api: tuple[Recorder, Any]) -> None:
     recorder, api_client = api
     conditions = [

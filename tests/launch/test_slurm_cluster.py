@@ -234,6 +234,23 @@ def test_preempted_job_requeues_and_resumes(backend: SlurmBackend, shared: Path)
 
 
 @pytest.mark.timeout(300)
+def test_an_error_in_the_training_code_is_not_requeued(backend: SlurmBackend, shared: Path) -> None:
+    """torchrun restarts the failing workers in place (max_restarts); after that the job fails
+    with exit code 1 and stays failed: requeueing a deterministic error would fail again."""
+    spec = write_spec(shared, "slurm-bug", ["--steps", "20", "--fail-at", "3"], max_restarts=2)
+    job_id = launch(backend, spec, shared)
+    status = wait_until(backend, job_id, "a finished state", lambda s: s.finished)
+    time.sleep(3)  # a requeue would show up as pending again
+    status = backend.status(job_id)
+    assert (status.state, status.restarts) == ("failed", 0), diagnostics(backend, job_id)
+    lines = list(backend.logs(job_id))
+    assert any("injected bug in training step 3" in line for line in lines)
+    assert "maru: training step exited with code 1" in lines
+    assert any("failed with exit code 1: not requeueing" in line for line in lines)
+    assert not any("requeueing (restart" in line for line in lines)
+
+
+@pytest.mark.timeout(300)
 def test_cancel_stops_without_requeue(backend: SlurmBackend, shared: Path) -> None:
     spec = write_spec(shared, "slurm-cancel", ["--steps", "10000", "--sleep", "0.2"], max_restarts=3)
     job_id = launch(backend, spec, shared)

@@ -17,12 +17,17 @@ from maru.train import ShardedDataset, Task, TensorSource, Trainer
 
 
 class Regression(Task):
-    def __init__(self, sleep: float) -> None:
+    def __init__(self, sleep: float, fail_at: int = 0) -> None:
         super().__init__()
         self.net = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 1))
         self.sleep = sleep
+        self.fail_at = fail_at
+        self.calls = 0
 
     def training_step(self, batch):  # type: ignore[no-untyped-def]
+        self.calls += 1
+        if self.calls == self.fail_at:  # a bug: every run fails at the same step
+            raise ValueError(f"injected bug in training step {self.calls}")
         if self.sleep:
             time.sleep(self.sleep)
         return nn.functional.mse_loss(self.net(batch["x"]).squeeze(-1), batch["y"])
@@ -50,6 +55,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--ckpt-every", type=int, default=5)
     ap.add_argument("--sleep", type=float, default=0.0)
+    ap.add_argument("--fail-at", type=int, default=0)
     args = ap.parse_args()
     ckpt = os.environ.get("MARU_CHECKPOINT_DIR")
     rank = int(os.environ.get("RANK", "0"))
@@ -73,7 +79,7 @@ def main() -> None:
         loggers=[StepPrinter()],
     )
     try:
-        result = trainer.fit(Regression(args.sleep), data)
+        result = trainer.fit(Regression(args.sleep, args.fail_at), data)
     except SystemExit as exc:  # Preempted: checkpoint saved, exit 143
         if rank == 0:
             print(f"maru-test stopped: {exc}", flush=True)
