@@ -198,9 +198,9 @@ class ResumableLoader:
             self._indices = SkippingSampler(sampler, self._generators)
             self.loader = DataLoader(loader.dataset, sampler=self._indices, batch_size=None, **settings)
             return
-        batches = loader.batch_sampler
+        batches: Any = loader.batch_sampler
         if sampler is not _sampler_of(loader):  # a DistributedSampler in place of the original
-            batches = BatchSampler(sampler, batches.batch_size, batches.drop_last)  # type: ignore[union-attr]
+            batches = BatchSampler(sampler, batches.batch_size, batches.drop_last)
         self._indices = SkippingSampler(batches, self._generators)
         self.loader = DataLoader(loader.dataset, batch_sampler=self._indices, **settings)
 

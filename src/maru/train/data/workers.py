@@ -80,7 +80,7 @@ class ShardedLoader:
 
         self.dataset = dataset
         pin = torch.cuda.is_available() if pin_memory is None else pin_memory
-        self.loader = DataLoader(
+        self.loader: DataLoader[Any] = DataLoader(
             _BatchReader(dataset),  # type: ignore[arg-type]
             batch_sampler=_RemainingSteps(dataset),
             collate_fn=_batch_as_read,
