@@ -36,9 +36,9 @@ def _cranfield_records(path: Path) -> list[dict[str, str]]:
     return records
 
 
-def cranfield_beir(folder: Path, queries: int = 8, docs: int = 60) -> Path:
-    """A BEIR folder of the first ``queries`` Cranfield queries with at most 6 judged abstracts; the
-    corpus holds those abstracts, then the first ones of the collection, ``docs`` in all."""
+def cranfield_beir(folder: Path, queries: int = 8, docs: int = 60, max_judged: int = 6) -> Path:
+    """A BEIR folder of the first ``queries`` Cranfield queries with at most ``max_judged`` judged
+    abstracts; the corpus holds those abstracts, then the first ones of the collection, ``docs`` in all."""
     base = SHARED_DATA / "cranfield"
     abstracts = {r["I"]: " ".join(r["W"].split()) for r in _cranfield_records(base / "cran.all.1400")}
     texts = [" ".join(r["W"].split()) for r in _cranfield_records(base / "cran.qry")]
@@ -47,7 +47,7 @@ def cranfield_beir(folder: Path, queries: int = 8, docs: int = 60) -> Path:
         qid, doc, grade = (line.split() + ["", "", ""])[:3]
         if qid.isdigit() and abstracts.get(doc):
             judged.setdefault(qid, {})[doc] = 5 - int(grade) if 1 <= int(grade) <= 4 else 1
-    qrels = dict([(q, ds) for q, ds in judged.items() if len(ds) <= 6][:queries])
+    qrels = dict([(q, ds) for q, ds in judged.items() if len(ds) <= max_judged][:queries])
     chosen = list(dict.fromkeys([d for q in qrels.values() for d in q] + [i for i in abstracts if abstracts[i]]))[:docs]
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "qrels").mkdir(exist_ok=True)
