@@ -70,7 +70,9 @@ def test_resume_at_an_epoch_boundary(tmp_path: Path) -> None:
 
 
 def test_iterable_without_state_warns_that_it_restarts(tmp_path: Path) -> None:
-    _, resumed, _, _ = stop_and_resume(tmp_path, "--data", "iterable_plain")
+    run, ckpt = tmp_path / "run", str(tmp_path / "ckpt")
+    _run(run, "--data", "iterable_plain", "--steps", "4", "--ckpt-dir", ckpt)
+    resumed = _run(run, "--data", "iterable_plain", "--steps", "8", "--ckpt-dir", ckpt)
     assert any("restarts from its first batch" in w for w in resumed["warnings"])
 
 
