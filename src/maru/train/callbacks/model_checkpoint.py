@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from ...errors import TrainError
 from ..callback import Callback
+from ._folder import folder_for
 from ._monitor import Mode, better, check_mode, missing_message, read_metric
 
 if TYPE_CHECKING:
@@ -132,13 +133,7 @@ class ModelCheckpoint(Callback):
         self._validated = False
         if not self._fitting:
             return
-        if self.dirpath is None:
-            if trainer.run_dir is None:
-                raise TrainError(
-                    "ModelCheckpoint needs a folder: pass dirpath=..., or give the Trainer a run_dir "
-                    "(checkpoints then go to run_dir/checkpoints)"
-                )
-            self.dirpath = Path(trainer.run_dir) / "checkpoints"
+        self.dirpath = folder_for("ModelCheckpoint", "checkpoints", self.dirpath, trainer, "checkpoints")
         if trainer.is_global_zero:
             self._remove_leftovers()
 

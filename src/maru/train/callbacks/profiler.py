@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from ...errors import TrainError
 from ..callback import Callback
+from ._folder import folder_for
 
 if TYPE_CHECKING:
     from ..task import Task
@@ -53,13 +54,7 @@ class ProfilerCallback(Callback):
         import torch
         from torch.profiler import ProfilerActivity, profile, schedule
 
-        if self.dirpath is None:
-            if trainer.run_dir is None:
-                raise TrainError(
-                    "ProfilerCallback needs a folder for its trace: pass dirpath=..., or give the "
-                    "Trainer a run_dir (traces then go to run_dir/profiler)"
-                )
-            self.dirpath = Path(trainer.run_dir) / "profiler"
+        self.dirpath = folder_for("ProfilerCallback", "traces", self.dirpath, trainer, "profiler")
         self._rank = trainer.global_rank
         self._step_seen = trainer.global_step
         activities = [ProfilerActivity.CPU]
