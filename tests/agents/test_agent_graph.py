@@ -244,3 +244,14 @@ def test_a_reply_whose_id_the_thread_already_has_is_added_not_swapped_in() -> No
     result = agent.invoke("What is here?", THREAD)
     assert [type(m).__name__ for m in result.messages] == ["HumanMessage", "AIMessage", "ToolMessage", "AIMessage"]
     assert result.output == "Two files."
+
+
+def test_a_thread_id_used_again_after_delete_does_not_get_the_old_tool_results() -> None:
+    files = Files()
+    saver = InMemorySaver()
+    first = ToolCallingAgent(ScriptedChatModel([calls(("list_files", {"folder": "a"}, "c0")), "A."]), files.tools, checkpointer=saver)
+    first.invoke("list a", THREAD)
+    saver.delete_thread("t1")  # the thread goes; its journal ("t1#tools") is left behind
+    again = ToolCallingAgent(ScriptedChatModel([calls(("list_files", {"folder": "b"}, "c0")), "B."]), files.tools, checkpointer=saver)
+    again.invoke("list b", THREAD)
+    assert [folder for _, folder, _ in files.ran] == ["a", "b"]

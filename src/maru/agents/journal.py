@@ -12,6 +12,7 @@ the outside system (or checks it itself) can do its effect once.
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -60,31 +61,34 @@ class ToolJournal:
         self.thread = thread + JOURNAL_SUFFIX
         self.first = int(step) * _SLOTS
         self._lock = threading.Lock()
-        entries = saver.records(self.thread, self.first - 1)
-        self.results: dict[int, ToolMessage] = {
-            cp.metadata["call"]: cp.writes[0][1]["message"]  # type: ignore[index]
-            for cp in entries if cp.step < self.first + _SLOTS
-        }
+        entries = [cp for cp in saver.records(self.thread, self.first - 1) if cp.step < self.first + _SLOTS]
+        self.recorded = {cp.metadata["call"]: cp for cp in entries}
         self._next = self.first + len(entries)
 
     def key(self, index: int, call: ToolCall) -> str:
         """The idempotency key of the call at ``index`` of the step's model message."""
         return f"{self.node_key}:{call.id or index}"
 
-    def done(self, index: int) -> ToolMessage | None:
-        """The result recorded for the call at ``index``, if it ran to the end before."""
-        return self.results.get(index)
+    def done(self, index: int, call: ToolCall) -> ToolMessage | None:
+        """The result recorded for the call at ``index``, if this very call (same key, tool and
+        arguments: not one of a deleted thread whose id was used again) ran to the end before."""
+        entry = self.recorded.get(index)
+        if entry is None or entry.metadata.get("call_as") != _call_as(self.key(index, call), call):
+            return None
+        message: ToolMessage = entry.writes[0][1]["message"]  # type: ignore[index]
+        return message
 
     def record(self, index: int, call: ToolCall, result: ToolMessage) -> None:
         """Write the call's result durably (the saver commits it) before the step goes on."""
+        import time
+
+        metadata: dict[str, Any] = {"source": "tool", "call": index, "call_as": _call_as(self.key(index, call), call)}
         with self._lock:
             step, self._next = self._next, self._next + 1
-            self.saver.put(self.thread, _entry(step, index, self.key(index, call), result))
-            self.results[index] = result
+            entry = Checkpoint(step, [("tools", {"message": result})], (), {}, metadata, time.time())
+            self.saver.put(self.thread, entry)
+            self.recorded[index] = entry
 
 
-def _entry(step: int, index: int, key: str, result: ToolMessage) -> Checkpoint:
-    import time
-
-    metadata: dict[str, Any] = {"source": "tool", "call": index, "key": key}
-    return Checkpoint(step, [("tools", {"message": result})], (), {}, metadata, time.time())
+def _call_as(key: str, call: ToolCall) -> str:
+    return f"{key} {call.name} {json.dumps(call.args, sort_keys=True, default=str)}"

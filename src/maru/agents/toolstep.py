@@ -121,7 +121,7 @@ class ToolStep:
             return unknown_tool(call, self.tools)
         if journal is None:
             return chosen.run_call(call, config)
-        done = journal.done(index)
+        done = journal.done(index, call)
         if done is not None:
             return done
         with keyed(journal.key(index, call)):
@@ -137,7 +137,7 @@ class ToolStep:
             return unknown_tool(call, self.tools)
         if journal is None:
             return await chosen.arun_call(call, config)
-        done = journal.done(index)
+        done = journal.done(index, call)
         if done is not None:
             return done
         with keyed(journal.key(index, call)):
