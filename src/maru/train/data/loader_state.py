@@ -10,6 +10,10 @@ sampler draws the same order and the workers the same base seed — then restore
 as the checkpoint left them and skips the batches already trained on. Skipping happens on the
 *index* level, in the main process (a wrapper around the batch sampler drops the first ``k``
 index lists): no sample is read, so resuming late in an epoch costs index generation only.
+A custom sampler that draws from Python's or NumPy's generators rather than torch's is not
+replayed (its order after a resume is a new one); torch's own samplers all draw from torch.
+With ``persistent_workers`` the workers of a resumed run start from a fresh base seed, so
+randomness inside the workers (augmentation) differs after the resume; the order does not.
 
 Under DDP a map-style loader whose sampler is torch's ``RandomSampler`` or ``SequentialSampler``
 is rebuilt with the same settings around a ``DistributedSampler`` (``shuffle`` kept, the trainer's
