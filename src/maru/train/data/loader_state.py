@@ -12,8 +12,10 @@ as the checkpoint left them and skips the batches already trained on. Skipping h
 index lists): no sample is read, so resuming late in an epoch costs index generation only.
 A custom sampler that draws from Python's or NumPy's generators rather than torch's is not
 replayed (its order after a resume is a new one); torch's own samplers all draw from torch.
-With ``persistent_workers`` the workers of a resumed run start from a fresh base seed, so
-randomness inside the workers (augmentation) differs after the resume; the order does not.
+Randomness inside worker processes (augmentation in ``__getitem__``) is not replayed either:
+the workers' generators, advanced by the batches before the checkpoint, are not saved, so the
+same samples come in the same order with other random draws. Without workers that randomness
+comes from torch's global generator, which the checkpoint restores: exact.
 
 Under DDP a map-style loader whose sampler is torch's ``RandomSampler`` or ``SequentialSampler``
 is rebuilt with the same settings around a ``DistributedSampler`` (``shuffle`` kept, the trainer's
