@@ -147,3 +147,37 @@ def test_profiler_writes_a_chrome_trace_of_the_window(tmp_path: Path) -> None:
     assert trace == tmp_path / "profiler" / "trace_rank0_step4.json"
     events = json.loads(trace.read_text())["traceEvents"]
     assert any("addmm" in str(event.get("name", "")) for event in events)
+
+
+def _torchrun(script: Path, *args: str) -> list[dict[str, Any]]:
+    import os
+    import subprocess
+    import sys
+
+    command = [
+        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+        str(script), *args,
+    ]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
+    assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
+    lines = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    assert len(lines) == 2, done.stdout + done.stderr[-3000:]
+    return sorted(lines, key=lambda line: line["rank"])
+
+
+@pytest.mark.slow
+def test_two_ranks_stop_together_keep_one_best_and_resume_past_a_checkpoint_that_does_not_load(
+    tmp_path: Path,
+) -> None:
+    """DDP on gloo: both ranks stop at step 6 with the same best; then a newest checkpoint of another
+    model's shapes is skipped on both ranks (they agree) and the run resumes from step 6, where the
+    restored patience count stops it after one more validation."""
+    script = Path(__file__).parent / "scripts" / "callbacks_ddp.py"
+    first = _torchrun(script, str(tmp_path))
+    assert [(r["step"], r["stopped"], r["best"]) for r in first] == [(6, 6, "step=3-val_loss=3.0")] * 2
+    wrong = torch.nn.Linear(3, 2)
+    CheckpointManager(tmp_path / "ckpt").save(20, model=wrong, optimizers=[torch.optim.SGD(wrong.parameters())])
+    again = _torchrun(script, str(tmp_path))
+    assert [(r["resumed_from"], r["step"], r["wait"]) for r in again] == [("step_000000006", 7, 4)] * 2
+    assert [p.name for p in (tmp_path / "run" / "checkpoints").iterdir()] == ["step=3-val_loss=3.0"]
