@@ -138,6 +138,19 @@ def test_learning_rates_and_throughput_land_in_metrics_csv(tmp_path: Path) -> No
     assert all(0 < value < 1 for _, value in series["throughput/mfu"])
 
 
+def test_learning_rate_per_epoch_is_the_rate_each_epoch_started_with(tmp_path: Path) -> None:
+    class Epochly(Scripted):
+        def configure_optimizers(self) -> Any:
+            opt = torch.optim.SGD(self.parameters(), lr=0.1)
+            return {"optimizer": opt, "lr_scheduler": torch.optim.lr_scheduler.StepLR(opt, 1, 0.5)}
+
+    Trainer(
+        max_epochs=3, run_dir=tmp_path, loggers=["csv"], progress=False,
+        callbacks=[LearningRateMonitor(logging_interval="epoch")],
+    ).fit(Epochly(), _data()[:4])  # fmt: skip
+    assert read_metrics(tmp_path)["lr-SGD"] == [(4, 0.1), (8, 0.05), (12, 0.025)]
+
+
 def test_profiler_writes_a_chrome_trace_of_the_window(tmp_path: Path) -> None:
     profiler = ProfilerCallback(start=1, warmup=1, active=2)
     Trainer(max_steps=8, run_dir=tmp_path, loggers=None, progress=False, callbacks=[profiler]).fit(
