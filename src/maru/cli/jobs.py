@@ -80,7 +80,7 @@ def launch(
     ] = None,
 ) -> None:
     """Run a training job described by a job spec, locally under torchrun, on Slurm or on
-    Kubernetes (Kubeflow PyTorchJob or JobSet)."""
+    Kubernetes (a Kubeflow Trainer v2 TrainJob, a JobSet, or a legacy PyTorchJob)."""
     from ..launch.spec import load_spec
 
     try:
