@@ -103,7 +103,10 @@ def squad(name: str, path: Path, sample: int | None) -> Dataset:
 
 # ----------------------------------------------------------------------------- embeddings
 class CachedEmbeddings(Embeddings):
-    """MiniLM vectors computed once per text list and cached on disk; lookups after that."""
+    """MiniLM vectors computed once per text list and cached on disk; lookups after that. English
+    only, as ``LocalEmbeddings()`` declares it."""
+
+    languages = frozenset({"en"})
 
     def __init__(self) -> None:
         self._model: Any = None

@@ -92,6 +92,7 @@ def _weights(folder: Path) -> dict[str, object]:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(600)
 def test_ddp_run_stopped_and_resumed_equals_an_unbroken_one(tmp_path: Path) -> None:
     """Two processes under torchrun; stop at step 2, resume to 4 from the checkpoint: the same
     weights as 4 steps in one go."""

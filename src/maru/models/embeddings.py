@@ -19,7 +19,14 @@ __all__ = ["Embeddings"]
 
 
 class Embeddings(ABC):
-    """Turns texts into fixed-length float vectors."""
+    """Turns texts into fixed-length float vectors.
+
+    ``languages`` says which text the model can read, as :func:`maru.rag.lexical.detect_language`
+    names it (``"en"`` for Latin-script text, ``"ko"``, ``"ja"``, ``"zh"``, ``"other"``); ``None``
+    (the default) claims nothing. A hybrid retriever gives no vote to a model's ranking for a query
+    it cannot read: an English-only model's similarities for Korean text are noise."""
+
+    languages: frozenset[str] | None = None
 
     @abstractmethod
     def embed_documents(self, texts: list[str]) -> list[list[float]]:

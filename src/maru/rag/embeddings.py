@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 __all__ = ["CachedEmbeddings", "LocalEmbeddings", "OpenAIEmbeddings", "default_model_path"]
 
 DEFAULT_LOCAL_MODEL = "all-MiniLM-L6-v2"
+_DEFAULT_MODEL_LANGUAGES = frozenset({"en"})
 _OFFLINE_VARS = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
 
 
@@ -118,6 +119,8 @@ class LocalEmbeddings(Embeddings):
         self.document_prefix = document_prefix
         self._model: SentenceTransformer | None = None
         self._lock = threading.Lock()
+        if model is None:  # all-MiniLM-L6-v2 was trained on English: it splits Hangul into jamo
+            self.languages = _DEFAULT_MODEL_LANGUAGES
 
     def __repr__(self) -> str:
         return f"LocalEmbeddings(model={self.model_name!r})"
@@ -481,6 +484,7 @@ class CachedEmbeddings(Embeddings):
     ) -> None:
         self.inner = inner
         self.namespace = namespace or getattr(inner, "cache_namespace", None) or _model_name(inner)
+        self.languages = getattr(inner, "languages", None)
         self.model_name = _model_name(inner)
         if isinstance(store, MutableMapping):
             self._store: _VectorStore = _MappingStore(store)

@@ -109,6 +109,15 @@ def reciprocal_rank_fusion(
     ]
 
 
+def _reads(retriever: QueryRetriever, query: Any) -> bool:
+    """A retriever's own word on whether it can read ``query`` (true when it has none to give)."""
+    reads = getattr(retriever, "reads", None)
+    if reads is None or not isinstance(query, (str, dict)):
+        return True
+    text = query if isinstance(query, str) else query.get("query", query.get("question"))
+    return not isinstance(text, str) or bool(reads(text))
+
+
 class HybridRetriever(Retriever):
     """Runs ``retrievers`` concurrently on the shared pool, each asked for ``fetch_k`` documents
     (retrievers with an integer ``k`` attribute are copied with ``k = fetch_k``), and fuses their
@@ -158,12 +167,20 @@ class HybridRetriever(Retriever):
         return retriever
 
     def rankings(self, query: Any, config: RunConfig | None = None) -> list[list[Document]]:
-        """Each retriever's ranking for ``query`` (or the chain's input holding it), fetched concurrently."""
-        fetchers = self._fetchers
+        """Each retriever's ranking for ``query`` (or the chain's input holding it), fetched
+        concurrently. A retriever that says it cannot read the query (``reads(query)`` is false:
+        an English-only embedding model and a Korean question) is not run; its ranking is empty."""
+        readable = [_reads(r, query) for r in self._fetchers]
+        fetchers = [r for r, ok in zip(self._fetchers, readable, strict=True) if ok]
         results = run_bounded(lambda i: fetch_documents(fetchers[i], query, config), len(fetchers), None)
+        fetched = iter(results)
         out = []
-        for ok, value in results:
+        for ok in readable:
             if not ok:
+                out.append([])
+                continue
+            done, value = next(fetched)
+            if not done:
                 raise value
             out.append(value)
         return out

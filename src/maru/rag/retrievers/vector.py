@@ -85,6 +85,16 @@ class VectorRetriever(Retriever):
             score_threshold, fetch_k, lambda_mult, filter,
         )
 
+    def reads(self, query: str) -> bool:
+        """Whether the store's embedding model can read ``query`` (see ``Embeddings.languages``):
+        a hybrid retriever leaves this ranking out of the fusion when it cannot."""
+        languages = getattr(self.store.embeddings, "languages", None)
+        if languages is None:
+            return True
+        from ..lexical import detect_language
+
+        return detect_language(query) in languages
+
     def retrieve(self, query: str) -> list[Document]:
         if self.search_type == "mmr":
             hits = self.store.mmr_search(
