@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import torch
 
-from maru.train import Task, Trainer
+from maru.train import Trainer
 from maru.train.callback import Callback
 from maru.train.callbacks import (
     EarlyStopping,
@@ -26,23 +26,23 @@ pytestmark = pytest.mark.filterwarnings(
     "ignore:.*TypedStorage.*:UserWarning", "ignore:resumed at step:UserWarning"
 )
 
-# the validation loss at each step: falls to 3 at step 3, then stays there
-SCHEDULE = {1: 5.0, 2: 4.0, 3: 3.0}
+SCRIPT = Path(__file__).parent / "scripts" / "callbacks_ddp.py"
 
 
-class Scripted(Task):
-    """A linear model whose validation loss is scripted by step, so the callbacks' decisions are
-    known in advance."""
+def _script_module() -> Any:
+    """The DDP script's module: its scripted task is the one these tests build on."""
+    import importlib.util
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.net = torch.nn.Linear(3, 1)
+    spec = importlib.util.spec_from_file_location("callbacks_ddp_script", SCRIPT)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
-    def training_step(self, batch: torch.Tensor) -> torch.Tensor:
-        return self.net(batch).pow(2).mean()
 
-    def validation_step(self, batch: torch.Tensor) -> torch.Tensor:
-        return torch.tensor(SCHEDULE.get(self.global_step, 3.0))
+class Scripted(_script_module().Scripted):  # type: ignore[misc]
+    """The scripted validation loss (5, 4, 3, then 3 for ever), with two parameter groups, a
+    per-step scheduler and a FLOP count."""
 
     def configure_optimizers(self) -> Any:
         opt = torch.optim.SGD(
@@ -186,11 +186,10 @@ def test_two_ranks_stop_together_keep_one_best_and_resume_past_a_checkpoint_that
     """DDP on gloo: both ranks stop at step 6 with the same best; then a newest checkpoint of another
     model's shapes is skipped on both ranks (they agree) and the run resumes from step 6, where the
     restored patience count stops it after one more validation."""
-    script = Path(__file__).parent / "scripts" / "callbacks_ddp.py"
-    first = _torchrun(script, str(tmp_path))
+    first = _torchrun(SCRIPT, str(tmp_path))
     assert [(r["step"], r["stopped"], r["best"]) for r in first] == [(6, 6, "step=3-val_loss=3.0")] * 2
     wrong = torch.nn.Linear(3, 2)
     CheckpointManager(tmp_path / "ckpt").save(20, model=wrong, optimizers=[torch.optim.SGD(wrong.parameters())])
-    again = _torchrun(script, str(tmp_path))
+    again = _torchrun(SCRIPT, str(tmp_path))
     assert [(r["resumed_from"], r["step"], r["wait"]) for r in again] == [("step_000000006", 7, 4)] * 2
     assert [p.name for p in (tmp_path / "run" / "checkpoints").iterdir()] == ["step=3-val_loss=3.0"]
