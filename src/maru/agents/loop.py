@@ -109,11 +109,11 @@ class GraphAgent(Runnable[Any, AgentResult]):
 
     # ------------------------------------------------------------ running
     def _invoke(self, input: Any, config: RunConfig | None = None, **kwargs: Any) -> AgentResult:
-        out = self.graph.invoke(self._graph_input(input, config)[0], self._graph_config(config))
+        out = self.graph.invoke(self._graph_input(input, config, stepping=False)[0], self._graph_config(config))
         return self._result(out)
 
     async def _ainvoke(self, input: Any, config: RunConfig | None = None, **kwargs: Any) -> AgentResult:
-        out = await self.graph.ainvoke(self._graph_input(input, config)[0], self._graph_config(config))
+        out = await self.graph.ainvoke(self._graph_input(input, config, stepping=False)[0], self._graph_config(config))
         return self._result(out)
 
     def _stream(self, input: Any, config: RunConfig | None = None, **kwargs: Any) -> Iterator[Any]:
@@ -131,12 +131,15 @@ class GraphAgent(Runnable[Any, AgentResult]):
                 yield step
         yield self._result(reader.state)
 
-    def _graph_input(self, input: Any, config: RunConfig | None) -> tuple[Any, dict[str, Any]]:
-        """What the graph is given, and the thread's state before it: ``None`` (go on after a
-        crash) and ``Command`` (answer a pause, checked against the question first) as they are;
-        anything else as the opening messages of a new run."""
+    def _graph_input(self, input: Any, config: RunConfig | None, stepping: bool = True) -> tuple[Any, dict[str, Any]]:
+        """What the graph is given, and the thread's state before it (read when a stream of steps
+        needs it, or to check an answer): ``None`` (go on after a crash) and ``Command`` (answer a
+        pause, checked against the question first) as they are; anything else as the opening
+        messages of a new run."""
         if input is not None and not isinstance(input, Command):
             return {"messages": agent_input_messages(input, None)}, {}
+        if not stepping and (input is None or not self.approve):
+            return input, {}
         before = self._thread_state(config)
         if isinstance(input, Command):
             _check_resume(input, before)
