@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, TypedDict
 
 from ..errors import TrainError
 from .precision import canonical_precision
+from .scale import CheckpointSpec, CompileSpec, check_checkpointing, check_compile
 from .strategies import Strategy, check_strategy
 
 if TYPE_CHECKING:
@@ -48,7 +49,8 @@ class TrainerConfig:
     - ``max_steps`` / ``max_epochs``: when to stop (give one or both; whichever ends first).
     - ``strategy``: ``"auto"``, ``"single"``, ``"ddp"``, ``"fsdp"``, ``"tp"``, ``"dp_tp"`` (with
       ``tp_size``) or a :class:`~maru.train.strategies.Strategy`.
-    - ``precision``: ``"32"``, ``"bf16-mixed"`` or ``"16-mixed"`` (or an alias such as ``"bf16"``).
+    - ``precision``: ``"32"``, ``"bf16-mixed"``, ``"16-mixed"`` or ``"bf16-true"`` (parameters
+      in bfloat16, no float32 copy), or an alias such as ``"bf16"``.
     - ``grad_accum``: micro-batches per optimizer step; ``clip_grad_norm``: the global gradient
       norm to clip to (``float("inf")`` logs the norm without clipping).
     - ``log_every`` / ``val_every`` / ``checkpoint_every``: boundaries, in optimizer steps.
@@ -70,6 +72,10 @@ class TrainerConfig:
       and n validation batches, no checkpoints and no loggers, to see that everything runs.
     - ``max_time``: stop cleanly after this long — seconds, ``"DD:HH:MM:SS"``, a ``timedelta`` or
       a dict of ``timedelta`` keywords (as Lightning).
+    - ``compile``: ``torch.compile`` each block of the task (``True``, or a dict of
+      ``torch.compile`` options); checkpoint keys stay those of the uncompiled task.
+    - ``activation_checkpointing``: recompute these submodules' activations in the backward pass
+      — ``True`` (the task's ``fsdp_units()``), a module class, or a predicate on a module.
     """
 
     max_steps: int | None = None
@@ -98,6 +104,8 @@ class TrainerConfig:
     limit_val_batches: int | float | None = None
     fast_dev_run: int | bool = False
     max_time: float | str | timedelta | dict[str, int] | None = None
+    compile: CompileSpec = False
+    activation_checkpointing: CheckpointSpec = None
 
     def __post_init__(self) -> None:
         if self.checkpoint_dir is None and os.environ.get("MARU_CHECKPOINT_DIR"):
@@ -144,6 +152,8 @@ class TrainerSettings(TypedDict, total=False):
     limit_val_batches: int | float | None
     fast_dev_run: int | bool
     max_time: float | str | timedelta | dict[str, int] | None
+    compile: CompileSpec
+    activation_checkpointing: CheckpointSpec
 
 
 def _problems(config: TrainerConfig) -> list[str]:
@@ -251,6 +261,14 @@ def _choice_problems(config: TrainerConfig) -> list[str]:
         check_strategy(config.strategy, config.tp_size)
     except TrainError as exc:
         problems.append(str(exc))
+    for check, value in (
+        (check_compile, config.compile),
+        (check_checkpointing, config.activation_checkpointing),
+    ):
+        try:
+            check(value)
+        except TrainError as exc:
+            problems.append(str(exc))
     return problems
 
 

@@ -47,6 +47,7 @@ _DTYPE_NAMES = {
     "bf16": "bf16",
     "bfloat16": "bf16",
     "bf16-mixed": "bf16",
+    "bf16-true": "bf16",
     "fp16": "fp16",
     "float16": "fp16",
     "half": "fp16",

@@ -1,9 +1,15 @@
-"""Numeric precision of a training step: ``"32"``, ``"bf16-mixed"`` or ``"16-mixed"``.
+"""Numeric precision of a training step: ``"32"``, ``"bf16-mixed"``, ``"16-mixed"`` or
+``"bf16-true"``.
 
 Mixed precision runs the forward pass under ``torch.autocast`` (weights stay float32) and, for
 float16, scales the loss with a ``GradScaler`` so small gradients do not underflow. Under FSDP2 the
 cast is FSDP's ``MixedPrecisionPolicy`` instead (parameters gathered in low precision, gradients
 reduced in float32), as torchtitan does.
+
+``"bf16-true"`` keeps the parameters themselves in bfloat16 (no float32 master copy: half the
+memory of weights, gradients and optimizer state, at the cost of bfloat16's coarse updates).
+:meth:`Precision.convert_module` casts the task before the strategy wraps it; float32 inputs are
+cast on the way in by autocast (FSDP2: by its policy's ``cast_forward_inputs``).
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ if TYPE_CHECKING:
     import torch
 
 _NULL_CONTEXT = contextlib.nullcontext()  # reusable: entering it twice in a row is fine
-PRECISIONS = ("32", "bf16-mixed", "16-mixed")
+PRECISIONS = ("32", "bf16-mixed", "16-mixed", "bf16-true")
 _ALIASES = {"32-true": "32", "fp32": "32", "bf16": "bf16-mixed", "16": "16-mixed", "fp16": "16-mixed"}
 
 
@@ -50,9 +56,12 @@ class Precision:
             name = "bf16-mixed"
         self.name = name
         self.device_type = device.type
-        self.dtype: torch.dtype | None = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}.get(
-            name
-        )
+        self.dtype: torch.dtype | None = {
+            "bf16-mixed": torch.bfloat16,
+            "16-mixed": torch.float16,
+            "bf16-true": torch.bfloat16,
+        }.get(name)
+        self.param_dtype: torch.dtype | None = torch.bfloat16 if name == "bf16-true" else None
         self.fsdp = fsdp
         self.scaler: Any = None
         if name == "16-mixed":
@@ -68,6 +77,13 @@ class Precision:
         """Autocast is for DDP / single / TP; FSDP2 casts through its policy instead."""
         return self.dtype is not None and not self.fsdp
 
+    def convert_module(self, module: Any) -> None:
+        """Cast ``module``'s floating-point parameters and buffers to the parameter dtype
+        (``bf16-true``); nothing for the other precisions. Before the strategy wraps it, so DDP
+        buckets and FSDP shards are made in that dtype."""
+        if self.param_dtype is not None:
+            module.to(self.param_dtype)
+
     def forward_context(self) -> contextlib.AbstractContextManager[Any]:
         import torch
 
@@ -82,4 +98,5 @@ class Precision:
 
         if self.dtype is None:
             return None
-        return MixedPrecisionPolicy(param_dtype=self.dtype, reduce_dtype=torch.float32)
+        reduce = self.param_dtype or torch.float32  # bf16-true: no float32 anywhere
+        return MixedPrecisionPolicy(param_dtype=self.dtype, reduce_dtype=reduce)

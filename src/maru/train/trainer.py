@@ -49,6 +49,7 @@ from .hooks import Hooks
 from .logged import StageLog, to_float
 from .optim import Optimization, SchedulerConfig, read_optimization, step_schedulers
 from .precision import Precision
+from .scale import prepare_task
 from .seeding import seed_everything, settle_initial_weights
 from .strategies import Strategy, resolve_strategy
 from .task import Task, takes_batch_idx
@@ -297,6 +298,7 @@ class Trainer:
         strategy = resolve_strategy(config.strategy, self.env, tp_size=config.tp_size)
         precision = Precision(config.precision, device, fsdp=strategy.uses_fsdp)
         settle_initial_weights(task, config.seed)
+        prepare_task(task, precision, config)
         strategy.setup(task, self.env, device, precision)
         place = Placement(task, strategy, precision, device, self.env)
         self._placed = _Placed.of(place)
@@ -397,6 +399,7 @@ class Trainer:
         device = self._pick_device()
         strategy = resolve_strategy(self.config.strategy, self.env, tp_size=self.config.tp_size)
         precision = Precision(self.config.precision, device, fsdp=strategy.uses_fsdp)
+        prepare_task(task, precision, self.config)
         strategy.setup(task, self.env, device, precision)
         place = Placement(task, strategy, precision, device, self.env)
         self._placed = _Placed.of(place)
