@@ -116,34 +116,37 @@ class ToolStep:
 
     # ----------------------------------------------------------------- running
     def _run_one(self, index: int, call: ToolCall, journal: ToolJournal | None, config: RunConfig | None) -> ToolMessage:
-        chosen = self.tools.get(call.name)
-        if chosen is None:
-            return unknown_tool(call, self.tools)
-        if journal is None:
-            return chosen.run_call(call, config)
-        done = journal.done(index, call)
-        if done is not None:
-            return done
-        with keyed(journal.key(index, call)):
+        chosen = self._prepare(index, call, journal)
+        if isinstance(chosen, ToolMessage):
+            return chosen
+        with keyed(journal.key(index, call) if journal is not None else None):
             result = chosen.run_call(call, config)
-        journal.record(index, call, result)
-        return result
+        return _recorded(journal, index, call, result)
 
     async def _arun_one(
         self, index: int, call: ToolCall, journal: ToolJournal | None, config: RunConfig | None
     ) -> ToolMessage:
+        chosen = self._prepare(index, call, journal)
+        if isinstance(chosen, ToolMessage):
+            return chosen
+        with keyed(journal.key(index, call) if journal is not None else None):
+            result = await chosen.arun_call(call, config)
+        return _recorded(journal, index, call, result)
+
+    def _prepare(self, index: int, call: ToolCall, journal: ToolJournal | None) -> Tool | ToolMessage:
+        """The tool to run, or the message that stands for running it: an unknown tool's error,
+        or the result the journal recorded when this call ran before a crash."""
         chosen = self.tools.get(call.name)
         if chosen is None:
             return unknown_tool(call, self.tools)
-        if journal is None:
-            return await chosen.arun_call(call, config)
-        done = journal.done(index, call)
-        if done is not None:
-            return done
-        with keyed(journal.key(index, call)):
-            result = await chosen.arun_call(call, config)
+        done = journal.done(index, call) if journal is not None else None
+        return chosen if done is None else done
+
+
+def _recorded(journal: ToolJournal | None, index: int, call: ToolCall, result: ToolMessage) -> ToolMessage:
+    if journal is not None:
         journal.record(index, call, result)
-        return result
+    return result
 
 
 def _value(ok: bool, value: Any) -> Any:
