@@ -238,3 +238,29 @@ def test_test_without_a_test_step_says_so() -> None:
 
     with pytest.raises(TrainError, match="test_step"):
         _trainer(max_steps=1).test(NoTest(), _batches())
+
+
+def test_callbacks_must_be_callbacks_and_save_checkpoint_needs_a_running_fit(tmp_path: Path) -> None:
+    with pytest.raises(TrainError, match="Callback"):
+        _trainer(max_steps=1, callbacks=[object()]).fit(Regression(), _batches())  # type: ignore[list-item]
+    with pytest.raises(TrainError, match="while fit runs"):
+        _trainer(max_steps=1).save_checkpoint(tmp_path / "x")
+
+
+def test_two_ranks_sync_dist_means_and_a_stop_every_rank_agrees_on(tmp_path: Path) -> None:
+    import json
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent / "scripts"))
+    import train_runner as tr
+
+    tr.check(tr.run_script(tmp_path, nproc=2, script="train_hooks_ddp.py"))
+    ranks = [json.loads((tmp_path / f"hooks{r}.json").read_text()) for r in (0, 1)]
+    assert [r["step"] for r in ranks] == [4, 4]  # validations at steps 2 and 4, then stopped
+    for r, got in enumerate(ranks):
+        metrics = got["metrics"]
+        assert metrics["val_rank_synced"] == 1.5 and metrics["val_rank_local"] == r + 1
+        assert metrics["rank_step"] == 0.5
+        assert metrics["val_loss"] == ranks[0]["metrics"]["val_loss"]  # returned values: reduced
+        assert got["test"]["test_rank"] == 0.5
+    assert "rank_epoch" in ranks[0]["metrics"] and ranks[0]["metrics"]["rank_epoch"] == 0.5

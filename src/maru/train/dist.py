@@ -13,6 +13,7 @@ from that checkpoint.
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import signal
@@ -296,7 +297,13 @@ def attempt_store(environ: Mapping[str, str] | None = None, timeout: timedelta =
         is_master=False, timeout=timeout,
     )
     run = env.get("TORCHELASTIC_RUN_ID", "")
-    return PrefixStore(f"maru/{run}/attempt{env['TORCHELASTIC_RESTART_COUNT']}/", store)
+    # A group started again in the same attempt (fit, then test) gets fresh keys too: every rank
+    # starts the same groups in the same order, so the count agrees.
+    group = next(_GROUPS_STARTED)
+    return PrefixStore(f"maru/{run}/attempt{env['TORCHELASTIC_RESTART_COUNT']}/group{group}/", store)
+
+
+_GROUPS_STARTED = itertools.count()
 
 
 _collecting_at_exit = False

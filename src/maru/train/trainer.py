@@ -250,11 +250,11 @@ class Trainer:
             )
         self.env = DistEnv.from_environ()
         self.should_stop = False
+        hooks = Hooks(self, task, self.callbacks)
+        sources = _Sources(self.env, task, datamodule)
         owns_group = init_process_group(self.env)
         sigterm = SigtermFlag().install()
         watchdog = _start_watchdog(self.config.hang_timeout_s, self.heartbeat)
-        hooks = Hooks(self, task, self.callbacks)
-        sources = _Sources(self.env, task, datamodule)
         try:
             sources.prepare("fit")
             hooks.call("setup", "fit")
@@ -353,9 +353,9 @@ class Trainer:
         if is_data_module(data):
             datamodule, data = data, None
         self.env = DistEnv.from_environ()
-        owns_group = init_process_group(self.env)
         hooks = Hooks(self, task, self.callbacks)
         sources = _Sources(self.env, task, datamodule)
+        owns_group = init_process_group(self.env)
         try:
             sources.prepare(stage.name)
             hooks.call("setup", stage.name)
@@ -383,6 +383,8 @@ class Trainer:
             sources.teardown(stage.name)
             if owns_group:
                 destroy_process_group()
+            if self.env.distributed:
+                gc.collect()  # as after fit: wrappers made here hold gloo work objects
 
     def _eval_limit(self, stage: Stage) -> int | float | None:
         dev = _dev_batches(self.config)
