@@ -9,7 +9,10 @@ was built (loaded from a file, trained by an earlier ``fit``): those are kept as
 runs of the same program give the same result whichever order it builds things in, and a restart
 before the first checkpoint starts from the same weights.
 
-A task whose constructor must not run twice sets ``rebuild_on_fit = False`` and seeds itself.
+Only what the task's constructor builds is rebuilt: a module built elsewhere and handed to the
+task (an argument, a closure) comes back the same object, so its weights are whatever they were —
+seed before building it. A task whose constructor must not run twice (it is slow, or has side
+effects) sets ``rebuild_on_fit = False`` and seeds itself.
 """
 
 from __future__ import annotations
