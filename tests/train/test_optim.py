@@ -233,3 +233,18 @@ def test_manual_optimization_refuses_gradient_accumulation() -> None:
 
     with pytest.raises(TrainError, match="manual optimization"):
         _fit(Manual(lambda t: _sgd(t)), grad_accum=2)
+
+
+def test_manual_optimization_refuses_data_parallel_strategies() -> None:
+    from maru.train.precision import Precision
+    from maru.train.strategies import DDP
+    from maru.train.trainer import _check_manual
+
+    class Manual(Regression):
+        automatic_optimization = False
+
+    ddp = DDP()
+    ddp.dp_size = 2
+    config = Trainer(max_steps=1).config
+    with pytest.raises(TrainError, match="one process or with strategy='tp'"):
+        _check_manual(Manual(), config, Precision("32", torch.device("cpu")), ddp)

@@ -304,7 +304,7 @@ class Trainer:
         self._placed = _Placed.of(place)
         seed_everything(config.seed + strategy.dp_rank)
         optimization = read_optimization(task.configure_optimizers())
-        _check_manual(task, config, precision)
+        _check_manual(task, config, precision, strategy)
         self._optimization = task._optimization = optimization
         task._trainer = self
         from .data.resume import resumable as _keeping_place
@@ -419,11 +419,19 @@ def _check_task(task: Any, *, training: bool = True) -> None:
         raise TrainError(f"{type(task).__name__} must implement training_step(batch) -> loss")
 
 
-def _check_manual(task: Task, config: TrainerConfig, precision: Precision) -> None:
+def _check_manual(task: Task, config: TrainerConfig, precision: Precision, strategy: Strategy) -> None:
     """Manual optimization leaves backward and stepping to the task: settings that act on them
-    would be silently ignored, so they are refused."""
+    would be silently ignored, so they are refused — and so are the data-parallel strategies,
+    whose gradient sync is tied to the trainer's own backward (a backward inside DDP's forward
+    would leave ranks with different weights)."""
     if task.automatic_optimization:
         return
+    if strategy.dp_size > 1:
+        raise TrainError(
+            f"{type(task).__name__} uses manual optimization (automatic_optimization = False), "
+            f"which runs in one process or with strategy='tp', not with {strategy.name!r} over "
+            f"{strategy.dp_size} data-parallel ranks yet; use automatic optimization there"
+        )
     refused = [
         name
         for name, given in (
