@@ -55,8 +55,8 @@ class BlobsDataModule(DataModule):  # was: L.LightningDataModule
 class LitClassifier(Task):  # was: L.LightningModule
     def __init__(self, lr: float = 0.05) -> None:
         super().__init__()
+        self.save_hyperparameters()
         self.model = nn.Sequential(nn.Linear(2, 32), nn.ReLU(), nn.Linear(32, 3))
-        self.lr = lr
         self.validation_step_outputs: list[Any] = []
         self.epochs_seen: list[int] = []
 
@@ -65,7 +65,7 @@ class LitClassifier(Task):  # was: L.LightningModule
 
     def training_step(self, batch, batch_idx):  # type: ignore[no-untyped-def]
         x, y = batch
-        loss = F.cross_entropy(self(x), y)
+        loss = F.cross_entropy(self(x), y) + torch.zeros((), device=self.device)
         self.log("train_loss", loss, prog_bar=True)
         self.log("train_loss_epoch_mean", loss, on_step=False, on_epoch=True)
         return loss
@@ -94,7 +94,7 @@ class LitClassifier(Task):  # was: L.LightningModule
         return self(x).argmax(dim=-1)
 
     def configure_optimizers(self):  # type: ignore[no-untyped-def]
-        optimizer = torch.optim.SGD(self.parameters(), lr=self.lr, momentum=0.9)
+        optimizer = torch.optim.SGD(self.parameters(), lr=self.hparams.lr, momentum=0.9)
         scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=5, gamma=0.5)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}
 
@@ -113,7 +113,7 @@ def test_a_ported_lightning_module_trains_validates_early_stops_tests_and_predic
         log_every=5,
     )
     trainer.fit(model, datamodule=dm)
-    assert dm.prepared
+    assert dm.prepared and model.hparams == {"lr": 0.05}
     assert trainer.should_stop and trainer.current_epoch < 60  # early-stopped
     assert model.epochs_seen == list(range(len(model.epochs_seen)))
     assert {"val_loss", "val_acc", "val_acc_unweighted", "train_loss_epoch_mean"} <= set(trainer.callback_metrics)

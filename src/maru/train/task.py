@@ -89,6 +89,43 @@ class Task(_Module):  # type: ignore[misc]
         """Backward for manual optimization (``automatic_optimization = False``)."""
         loss.backward()
 
+    @property
+    def device(self) -> torch.device:
+        """Where the task's parameters are (Lightning's ``self.device``; the CPU before any)."""
+        override = self.__dict__.get("_device")
+        if override is not None:
+            return override  # type: ignore[no-any-return]
+        for tensor in self.parameters():
+            return tensor.device
+        import torch
+
+        return torch.device("cpu")
+
+    @device.setter
+    def device(self, value: Any) -> None:
+        self.__dict__["_device"] = value
+
+    def save_hyperparameters(self, *names: str, ignore: str | list[str] | None = None) -> None:
+        """Keep the constructor's arguments in ``self.hparams`` (attribute access too), as a
+        LightningModule's ``save_hyperparameters`` does; ``names`` picks some, ``ignore`` drops
+        some. Loggers get them with the run's settings."""
+        frame = inspect.currentframe()
+        caller = frame.f_back if frame is not None else None
+        values = dict(caller.f_locals) if caller is not None else {}
+        code = caller.f_code if caller is not None else None
+        params = code.co_varnames[1 : code.co_argcount + code.co_kwonlyargcount] if code else ()
+        dropped = {ignore} if isinstance(ignore, str) else set(ignore or ())
+        chosen = names or tuple(p for p in params if p not in dropped)
+        self.hparams.update({name: values[name] for name in chosen if name in values})
+
+    @property
+    def hparams(self) -> HParams:
+        """What ``save_hyperparameters`` kept."""
+        found = self.__dict__.get("_hparams")
+        if found is None:
+            found = self.__dict__["_hparams"] = HParams()
+        return found  # type: ignore[no-any-return]
+
     def _configured(self) -> Any:
         if self._optimization is None:
             raise TrainError(
@@ -183,6 +220,16 @@ class Task(_Module):  # type: ignore[misc]
         """``log`` each of ``metrics`` with the same options."""
         for name, value in metrics.items():
             self.log(name, value, **options)
+
+
+class HParams(dict[str, Any]):
+    """A dict whose keys read as attributes too (``self.hparams.lr``), as Lightning's."""
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(f"no hyperparameter {name!r}; saved: {sorted(self)}") from None
 
 
 def takes_batch_idx(task: Task, step: str) -> bool:
