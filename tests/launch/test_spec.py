@@ -227,3 +227,16 @@ def test_get_backend_errors() -> None:
         get_backend("mars")
     backend = get_backend("k8s", namespace="team")
     assert backend.name == "kubernetes" and backend.namespace == "team"
+
+
+def test_signal_lead_is_the_jobs_and_slurm_may_override_it() -> None:
+    from maru.launch.spec import shutdown_timeout
+
+    base = {"name": "j", "entrypoint": {"script": "t.py"}}
+    assert parse_spec(base).signal_lead_s == 120 and parse_spec(base).slurm_lead_s == 120
+    spec = parse_spec({**base, "signal_lead_s": 300, "slurm": {"signal_lead_s": 90}})
+    assert (spec.signal_lead_s, spec.slurm_lead_s) == (300, 90)
+    assert parse_spec({**base, "slurm": {}}).slurm_lead_s == 120
+    # torchrun's wait for checkpoints fits inside the lead, leaving the agent time to exit
+    assert [shutdown_timeout(s) for s in (120, 30, 10, 0)] == [110, 20, 5, 0]
+    assert parse_spec({**base, "kubernetes": {"image": "i"}}).kubernetes.kind == "trainjob"  # type: ignore[union-attr]
