@@ -3,8 +3,9 @@
 A superstep runs every due node on the same state (here: inline, on the pool, or gathered), then
 hands their outputs to the call's :class:`~maru.graph.run.Run`, which merges them in declaration
 order, saves a checkpoint when there is a checkpointer, and works out the nodes due next. Nodes
-are invoked as steps, so when someone listens each node is a child run of the graph's run; when
-nobody does, a step is a few dict operations around the node calls.
+are invoked as steps, so when someone listens each node is a child run of its superstep's run,
+itself a child of the graph's (``graph/traced.py``); when nobody does, a step is a few dict
+operations around the node calls.
 """
 
 from __future__ import annotations
