@@ -63,10 +63,13 @@ def run_once(mode: str, procs: int, steps: int, warmup: int) -> dict[str, float]
     return json.loads(lines[-1])
 
 
-def cpu_section(repeats: int, steps: int, warmup: int) -> dict[str, dict[str, float]]:
-    samples: dict[str, list[dict[str, float]]] = {name: [] for name in CONFIGS}
+def cpu_section(
+    repeats: int, steps: int, warmup: int, names: list[str]
+) -> dict[str, dict[str, float]]:
+    samples: dict[str, list[dict[str, float]]] = {name: [] for name in names}
     for r in range(repeats):
-        for name, (mode, procs) in CONFIGS.items():
+        for name in names:
+            mode, procs = CONFIGS[name]
             samples[name].append(run_once(mode, procs, steps, warmup))
             print(f"  repeat {r + 1}/{repeats} {name}: {samples[name][-1]}", file=sys.stderr)
     return {
@@ -78,7 +81,7 @@ def cpu_section(repeats: int, steps: int, warmup: int) -> dict[str, dict[str, fl
 def print_table(figures: dict[str, dict[str, float]]) -> None:
     print(f"{'run':<15}{'steps/s':>10}{'× raw':>8}{'start-up s':>12}{'− raw s':>9}")
     for name, fig in figures.items():
-        base = figures["raw_ddp" if name.endswith("_ddp") else "raw"]
+        base = figures.get("raw_ddp" if name.endswith("_ddp") else "raw", fig)
         ratio = fig["steps_per_s"] / base["steps_per_s"]
         extra = fig["startup_s"] - base["startup_s"]
         print(f"{name:<15}{fig['steps_per_s']:>10.2f}{ratio:>8.3f}{fig['startup_s']:>12.2f}{extra:>+9.2f}")
@@ -120,20 +123,26 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument("--no-gpu", action="store_true")
+    parser.add_argument(
+        "--only", nargs="+", choices=list(CONFIGS), default=list(CONFIGS),
+        help="run these configurations only (e.g. raw_ddp maru_ddp lightning_ddp)",
+    )
     args = parser.parse_args()
     if args.quick:
         args.repeats, args.steps = 1, 60
 
     print(f"CPU: MLP 512-1024-1024-10, batch 64, {args.steps} steps ({args.warmup} warm-up), "
           f"median of {args.repeats}, 1 thread per process")
-    figures = cpu_section(args.repeats, args.steps, args.warmup)
+    figures = cpu_section(args.repeats, args.steps, args.warmup, args.only)
     print_table(figures)
     out: dict[str, float | str | None] = {}
     for name, fig in figures.items():
         out[f"{name}_steps_per_s"] = round(fig["steps_per_s"], 3)
         out[f"{name}_startup_s"] = round(fig["startup_s"], 3)
     for name in ("maru", "maru_ddp", "lightning", "lightning_ddp"):
-        base = figures["raw_ddp" if name.endswith("_ddp") else "raw"]
+        base = figures.get("raw_ddp" if name.endswith("_ddp") else "raw")
+        if name not in figures or base is None:
+            continue
         out[f"{name}_vs_raw_steady_ratio"] = round(fig_ratio(figures[name], base), 4)
         out[f"{name}_startup_extra_s"] = round(figures[name]["startup_s"] - base["startup_s"], 3)
     if not args.no_gpu:

@@ -146,11 +146,7 @@ def test_bf16_true_keeps_parameters_in_bfloat16() -> None:
 
 @pytest.mark.slow
 def test_activation_checkpointing_under_fsdp_matches_plain_fsdp(tmp_path: Path) -> None:
-    runs = {}
-    for name, extra in (("plain", []), ("checkpointed", ["--checkpointing"])):
-        out = tmp_path / name
-        tr.check(tr.run_script(out, "--strategy", "fsdp", *extra, script="scale_fsdp.py"))
-        assert tr.identical(tr.weights(out, 0), tr.weights(out, 1)), f"{name}: ranks diverged"
-        runs[name] = tr.weights(out, 0)
+    variants = {"plain": ["--strategy", "fsdp"], "checkpointed": ["--strategy", "fsdp", "--checkpointing"]}
+    runs = tr.rank0_weights_of_variants(tmp_path, "scale_run.py", variants)
     assert tr.summary(tmp_path / "checkpointed")["wrapped"] == 3
     assert tr.max_diff(runs["plain"], runs["checkpointed"]) < 1e-6

@@ -95,9 +95,18 @@ class DDP(_Distributed):
     """``DistributedDataParallel`` over the data-parallel group (all ranks, or ``dp`` of a mesh).
 
     Chosen over the composable ``replicate`` for its C++ reducer with bucketed, overlapped
-    all-reduce, the mature steady-state path on both gloo and NCCL."""
+    all-reduce, the mature steady-state path on both gloo and NCCL.
+
+    Gradients are views into the reducer's buckets (``gradient_as_bucket_view=True``): the same
+    values without copying every gradient into its bucket and back each step, and one copy of
+    the gradients in memory instead of two. Other keywords (``static_graph``, ``bucket_cap_mb``,
+    ``find_unused_parameters``, ``broadcast_buffers``…) go to ``DistributedDataParallel``."""
 
     name = "ddp"
+
+    def __init__(self, *, gradient_as_bucket_view: bool = True, **ddp_kwargs: Any) -> None:
+        super().__init__()
+        self.ddp_kwargs = {"gradient_as_bucket_view": gradient_as_bucket_view, **ddp_kwargs}
 
     def setup(self, task: Task, env: DistEnv, device: torch.device, precision: Precision) -> None:
         from torch.distributed.device_mesh import init_device_mesh
@@ -112,7 +121,10 @@ class DDP(_Distributed):
 
         ids = [device.index] if device.type == "cuda" and device.index is not None else None
         self.ddp = DistributedDataParallel(
-            _StepModule.make(task), device_ids=ids, process_group=dp_mesh.get_group()
+            _StepModule.make(task),
+            device_ids=ids,
+            process_group=dp_mesh.get_group(),
+            **self.ddp_kwargs,
         )
         self.train_call = self.ddp
         self.val_call = task.validation_step

@@ -65,3 +65,17 @@ def identical(a: dict[str, Any], b: dict[str, Any]) -> bool:
 
 def check(proc: subprocess.CompletedProcess[str]) -> None:
     assert proc.returncode == 0, f"exit {proc.returncode}\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}"
+
+
+def rank0_weights_of_variants(
+    tmp_path: Path, script: str, variants: dict[str, list[str]]
+) -> dict[str, dict[str, Any]]:
+    """Run ``script`` on two ranks once per variant (name -> extra arguments); check that the
+    ranks end with identical weights and return rank 0's weights of each variant."""
+    runs = {}
+    for name, extra in variants.items():
+        out = tmp_path / name
+        check(run_script(out, *extra, script=script))
+        assert identical(weights(out, 0), weights(out, 1)), f"{name}: ranks diverged"
+        runs[name] = weights(out, 0)
+    return runs
