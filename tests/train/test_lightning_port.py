@@ -17,9 +17,8 @@ import torch.nn.functional as F  # noqa: E402
 from torch import nn  # noqa: E402
 from torch.utils.data import DataLoader, TensorDataset, random_split  # noqa: E402
 
-from maru.train import Task, Trainer  # noqa: E402  (was: import lightning as L)
+from maru.train import DataModule, Task, Trainer  # noqa: E402  (was: import lightning as L)
 from maru.train.callbacks import EarlyStopping, ModelCheckpoint  # noqa: E402
-from maru.train.datamodule import DataModule  # noqa: E402
 
 
 class BlobsDataModule(DataModule):  # was: L.LightningDataModule

@@ -15,6 +15,7 @@ _LAZY: dict[str, str] = {
     "Task": ".task",
     "Trainer": ".trainer",
     "Callback": ".callback",
+    "DataModule": ".datamodule",
     "TrainerConfig": ".config",
     "FitResult": ".trainer",
     "seed_everything": ".trainer",
