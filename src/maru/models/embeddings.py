@@ -27,6 +27,10 @@ class Embeddings(ABC):
     it cannot read: an English-only model's similarities for Korean text are noise."""
 
     languages: frozenset[str] | None = None
+    similarity_floor: float = 0.0
+    """The cosine similarity that unrelated texts still get from this model. Models trained with a
+    low contrastive temperature (E5: 0.01) put everything near 0.7, so how far a top hit stands out
+    is measured from here, not from zero."""
 
     @abstractmethod
     def embed_documents(self, texts: list[str]) -> list[list[float]]:

@@ -58,6 +58,16 @@ def default_model_path() -> str:
     return str(getter() if getter is not None else package.MODEL_DIR)
 
 
+def _is_default_model(model: str | None) -> bool:
+    """``None``, or the bundled all-MiniLM-L6-v2 folder named by its path."""
+    if model is None:
+        return True
+    try:
+        return Path(model).resolve() == Path(default_model_path()).resolve()
+    except ConfigurationError:
+        return False
+
+
 @contextmanager
 def _hub_offline() -> Iterator[None]:
     """Tell huggingface_hub and transformers not to reach the hub while a local model loads."""
@@ -119,7 +129,7 @@ class LocalEmbeddings(Embeddings):
         self.document_prefix = document_prefix
         self._model: SentenceTransformer | None = None
         self._lock = threading.Lock()
-        if model is None:  # all-MiniLM-L6-v2 was trained on English: it splits Hangul into jamo
+        if _is_default_model(model):  # all-MiniLM-L6-v2 was trained on English: it splits Hangul into jamo
             self.languages = _DEFAULT_MODEL_LANGUAGES
 
     def __repr__(self) -> str:
@@ -485,6 +495,7 @@ class CachedEmbeddings(Embeddings):
         self.inner = inner
         self.namespace = namespace or getattr(inner, "cache_namespace", None) or _model_name(inner)
         self.languages = getattr(inner, "languages", None)
+        self.similarity_floor = getattr(inner, "similarity_floor", 0.0)
         self.model_name = _model_name(inner)
         if isinstance(store, MutableMapping):
             self._store: _VectorStore = _MappingStore(store)

@@ -36,16 +36,17 @@ def doc_key(doc: Document) -> str:
     return f"id:{doc.id}" if doc.id is not None else f"text:{doc.text}"
 
 
-def score_spread(scores: Sequence[float | None], depth: int = 20) -> float | None:
+def score_spread(scores: Sequence[float | None], depth: int = 20, floor: float = 0.0) -> float | None:
     """How far a ranking's best score stands above its score at rank ``depth`` (or its last),
-    relative to the best: ``(s_1 - s_depth) / s_1``. ``None`` when the ranking carries no scores or
-    fewer than two. Meaningful for scores with a natural zero, as similarities and BM25 have: a model
-    that cannot read the query gives every document about the same similarity (spread near 0),
-    while a retriever that recognises the answer puts it far above the rest."""
+    relative to the best, both measured from ``floor``: ``(s_1 - s_depth) / (s_1 - floor)``. ``None``
+    when the ranking carries no scores or fewer than two. Meaningful for scores with a natural zero,
+    as BM25 and most similarities have (E5's is about 0.7: its ``similarity_floor``): a model that
+    cannot read the query gives every document about the same similarity (spread near 0), while a
+    retriever that recognises the answer puts it far above the rest."""
     vals = list(scores[:depth])
     if len(vals) < 2 or any(v is None for v in vals):
         return None
-    top, last = float(vals[0]), float(vals[-1])  # type: ignore[arg-type]
+    top, last = float(vals[0]) - floor, float(vals[-1]) - floor  # type: ignore[arg-type]
     if top <= 0:
         return 0.0
     return max(0.0, (top - last) / top)
@@ -65,8 +66,12 @@ class AdaptiveWeighting:
     depth: int = 20
     floor: float = 0.0
 
-    def factors(self, rankings_scores: Sequence[Sequence[float | None]]) -> list[float]:
-        spreads = [score_spread(s, self.depth) for s in rankings_scores]
+    def factors(
+        self, rankings_scores: Sequence[Sequence[float | None]], floors: Sequence[float] | None = None
+    ) -> list[float]:
+        """``floors``: each ranking's score floor (see ``Embeddings.similarity_floor``), default 0."""
+        floors = floors if floors is not None else [0.0] * len(rankings_scores)
+        spreads = [score_spread(s, self.depth, f) for s, f in zip(rankings_scores, floors, strict=True)]
         known = [x for x in spreads if x is not None]
         best = max(known, default=0.0)
         if best <= 0:
@@ -189,7 +194,8 @@ class HybridRetriever(Retriever):
         """The base weights, scaled per ranking by its confidence when ``adaptive``."""
         if not self.adaptive:
             return list(self.weights)
-        factors = self.weighting.factors([[d.score for d in ranking] for ranking in rankings])
+        floors = [float(getattr(r, "score_floor", 0.0)) for r in self._fetchers]
+        factors = self.weighting.factors([[d.score for d in ranking] for ranking in rankings], floors)
         return [w * f for w, f in zip(self.weights, factors, strict=True)]
 
     def retrieve(self, query: str) -> list[Document]:

@@ -85,6 +85,12 @@ class VectorRetriever(Retriever):
             score_threshold, fetch_k, lambda_mult, filter,
         )
 
+    @property
+    def score_floor(self) -> float:
+        """The similarity unrelated documents still get (the embedding model's ``similarity_floor``):
+        where a hybrid retriever measures this ranking's confidence from."""
+        return float(getattr(self.store.embeddings, "similarity_floor", 0.0))
+
     def reads(self, query: str) -> bool:
         """Whether the store's embedding model can read ``query`` (see ``Embeddings.languages``):
         a hybrid retriever leaves this ranking out of the fusion when it cannot."""
