@@ -224,9 +224,7 @@ def test_an_embedding_model_gets_no_vote_on_a_query_it_cannot_read():
 
 
 def test_the_default_local_model_declares_english_and_a_cache_passes_it_on():
-    from maru.rag.embeddings import CachedEmbeddings, LocalEmbeddings
-
-    from maru.rag.embeddings import default_model_path
+    from maru.rag.embeddings import CachedEmbeddings, LocalEmbeddings, default_model_path
 
     assert LocalEmbeddings().languages == frozenset({"en"})
     assert LocalEmbeddings(model=default_model_path()).languages == frozenset({"en"})
