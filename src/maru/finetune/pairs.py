@@ -33,7 +33,7 @@ def _pair_from(record: Any, where: str) -> Pair:
             raise TrainError(f"{where}: '{name}' must be a non-empty string (keys: query/question, positive/passage)")
     if negative is not None and not isinstance(negative, str):
         raise TrainError(f"{where}: 'negative' must be a string when given")
-    return Pair(query, positive, negative)
+    return Pair(str(query), str(positive), negative)
 
 
 def read_pairs(path: str | Path) -> list[Pair]:

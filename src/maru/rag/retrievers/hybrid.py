@@ -179,7 +179,7 @@ class HybridRetriever(Retriever):
         fetchers = [r for r, ok in zip(self._fetchers, readable, strict=True) if ok]
         results = run_bounded(lambda i: fetch_documents(fetchers[i], query, config), len(fetchers), None)
         fetched = iter(results)
-        out = []
+        out: list[list[Document]] = []
         for ok in readable:
             if not ok:
                 out.append([])
