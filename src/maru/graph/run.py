@@ -25,6 +25,9 @@ PENDING = "pending"
 class Run:
     """One run's moving parts: the state, the nodes due, the step count and the thread it saves to."""
 
+    saved: list[Checkpoint] | None = None
+    """A traced call collects the checkpoints it saves here (a class default: untraced, nothing to set)."""
+
     def __init__(
         self, spec: Spec, fixed_next: dict[str, tuple[str, ...]], checkpointer: CheckpointSaver | None,
         config: RunConfig | None,
@@ -49,7 +52,6 @@ class Run:
         self.answers: dict[str, list[Any]] = {}  # resume values for the paused nodes, in order
         self.last: Checkpoint | None = None  # the thread's latest checkpoint (or snapshot), once restored
         self.done_step = -1  # the thread's latest whole step: the one running is done_step + 1
-        self.saved: list[Checkpoint] | None = None  # a traced call collects what it saves here
 
     def begin(self, input: Any, *, allow_empty: bool = False) -> None:
         """Take up the thread where it stopped (with a checkpointer), then the input: ``None``
