@@ -107,3 +107,32 @@ def test_ddp_run_stopped_and_resumed_equals_an_unbroken_one(tmp_path: Path) -> N
     a, b = _weights(unbroken.out), _weights(resumed.out)
     assert a.keys() == b.keys()
     assert all(torch.equal(a[k], b[k]) for k in a)  # type: ignore[arg-type]
+
+
+def test_cli_bad_pairs_file_is_one_line(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from maru.cli import app
+
+    bad = tmp_path / "pairs.jsonl"
+    bad.write_text('{"query": "q"}\n')
+    result = CliRunner().invoke(app, ["train", "embeddings", "--data", str(bad), "--out", str(tmp_path / "m")])
+    assert result.exit_code == 2
+    assert "pairs.jsonl:1: 'positive' must be a non-empty string" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_cli_pairs_from_a_passages_file_with_a_scripted_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from maru.cli import app, chat
+    from maru.models import ScriptedChatModel
+
+    passages = tmp_path / "passages.txt"
+    passages.write_text("Paris is in France.\n\nHamlet was written by Shakespeare.\n")
+    model = ScriptedChatModel(["Where is Paris?", "Who wrote Hamlet?"])
+    monkeypatch.setattr(chat, "make_chat_model", lambda *_: model)
+    result = CliRunner().invoke(app, ["train", "pairs", str(passages), "--out", str(tmp_path / "p.jsonl")])
+    assert result.exit_code == 0, result.output
+    assert read_pairs(tmp_path / "p.jsonl") == [
+        Pair("Where is Paris?", "Paris is in France."), Pair("Who wrote Hamlet?", "Hamlet was written by Shakespeare.")]
