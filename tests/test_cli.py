@@ -311,6 +311,7 @@ finally:
 
 
 @pytest.mark.real_model
+@pytest.mark.timeout(300)  # ~65 s alone; a loaded 2-core machine has taken over 120 s
 def test_demo_runs_offline_with_the_local_model(tmp_path: Path) -> None:
     """As from an installed wheel: run outside the checkout, without reading examples/; the chat,
     extraction and RAG sections answer with the real local model, and the output says which."""
