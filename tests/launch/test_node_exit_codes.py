@@ -34,7 +34,8 @@ def start_node(how: str, tmp_path: Path) -> subprocess.Popen[str]:
     drop = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_", "TORCHELASTIC_", "MARU_", "GROUP_",
             "SLURM_")
     env = {k: v for k, v in os.environ.items() if not k.startswith(drop)}
-    env.update(MARU_TEST_EXIT=how, MARU_JOB_DIR=str(tmp_path / "job"), OMP_NUM_THREADS="1")
+    env.update(MARU_TEST_EXIT=how, MARU_JOB_DIR=str(tmp_path / "job"), OMP_NUM_THREADS="1",
+               MARU_TEST_READY=str(tmp_path / "ready"))
     command = [sys.executable, "-m", "maru.launch.node", "--nproc-per-node", "1",
                "--max-restarts", "0", "--master-port", str(free_port()),
                "--shutdown-timeout", "20", "-m", "maru.launch.entry", str(WORKER)]
@@ -52,7 +53,10 @@ def test_a_node_exits_with_what_its_workers_meant(tmp_path: Path, how: str, code
 
 def test_sigterm_to_the_node_exits_143(tmp_path: Path) -> None:
     node = start_node("sleep", tmp_path)
-    time.sleep(6)  # torchrun up, worker sleeping
+    deadline = time.monotonic() + 60
+    while not (tmp_path / "ready").exists():  # torchrun up, worker sleeping
+        assert node.poll() is None and time.monotonic() < deadline, "the worker never started"
+        time.sleep(0.1)
     node.send_signal(signal.SIGTERM)
     out, _ = node.communicate(timeout=60)
     assert node.returncode == PREEMPTED, out
